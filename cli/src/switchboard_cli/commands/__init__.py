@@ -1,0 +1,1 @@
+"""Subcommands of the switchboard CLI, one module each."""

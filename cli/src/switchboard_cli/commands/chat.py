@@ -1,0 +1,310 @@
+"""``switchboard chat``: talk to the assistant through the gateway in the terminal, answers streamed.
+
+Speaks the public API: ``POST /v1/conversations``, ``POST /v1/conversations/{id}/messages`` with
+``Accept: text/event-stream`` (SSE packets of ``contracts.chat.StreamPacket``), ``GET /v1/conversations/{id}
+?after=<message id>`` for operator replies, ``POST .../handoff``. Commands: ``/human``, ``/new``, ``/quit``.
+"""
+
+from __future__ import annotations
+
+import base64
+import getpass
+import json
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import typer
+from pydantic import TypeAdapter, ValidationError
+from rich.console import Console
+from rich.markup import escape
+
+from switchboard_shared.contracts.chat import (
+    Citation,
+    CitationPacket,
+    DonePacket,
+    ErrorPacket,
+    HandoffPacket,
+    Message,
+    StreamPacket,
+    TokenPacket,
+    ToolCallPacket,
+)
+
+PACKETS: TypeAdapter[Any] = TypeAdapter(StreamPacket)
+HELP = "Commands: /human — talk to a person, /new — start a new conversation, /quit — leave."
+
+
+class GatewayError(Exception):
+    """An error answer of the gateway, in the shared shape, put in plain words."""
+
+    def __init__(self, status: int, code: str, message: str, retry_after: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+    def plain(self) -> str:
+        if self.status == 429:
+            wait = f" Wait {self.retry_after} s and try again." if self.retry_after else " Wait a moment."
+            return f"Too many requests.{wait}"
+        if self.status in (401, 403):
+            return f"The gateway refused this key: {self.message}"
+        if self.status in (502, 503, 504):
+            return f"The service is unavailable right now ({self.message}). Try again shortly."
+        return f"{self.message} ({self.code}, HTTP {self.status})"
+
+
+def gateway_error(response: httpx.Response) -> GatewayError:
+    try:
+        error = response.json().get("error", {})
+    except (ValueError, AttributeError):
+        error = {}
+    return GatewayError(
+        response.status_code,
+        str(error.get("code", "http_error")),
+        str(error.get("message") or response.reason_phrase),
+        response.headers.get("Retry-After"),
+    )
+
+
+def token_subject(token: str) -> str | None:
+    """The ``sub`` of an identity token (``v1.<base64url JSON>.<signature>``), without verifying it."""
+    try:
+        payload = token.split(".")[1]
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return None
+    sub = data.get("sub") if isinstance(data, dict) else None
+    return str(sub) if sub else None
+
+
+def parse_sse(lines: Iterable[str]) -> Iterator[Any]:
+    """Typed packets from SSE lines (``event:`` / ``data:`` blocks separated by a blank line)."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif line == "" and data:
+            payload = "\n".join(data)
+            data = []
+            try:
+                yield PACKETS.validate_python(json.loads(payload))
+            except (ValueError, ValidationError):
+                continue  # a packet type newer than this client: skip it
+    if data:
+        try:
+            yield PACKETS.validate_python(json.loads("\n".join(data)))
+        except (ValueError, ValidationError):
+            return
+
+
+@dataclass
+class ChatSession:
+    """One customer's conversation through the gateway; output goes to ``say``."""
+
+    client: httpx.Client
+    end_user_id: str
+    say: Callable[[str], None]
+    write: Callable[[str], None]
+    providers: list[str] | None = None
+    conversation_id: str | None = None
+    owner: str = "bot"
+    seen: set[str] = field(default_factory=set)
+    last_message_id: str | None = None
+
+    def _check(self, response: httpx.Response) -> httpx.Response:
+        if response.is_error:
+            response.read()
+            raise gateway_error(response)
+        return response
+
+    def _remember(self, message_id: str | None) -> None:
+        if message_id:
+            self.seen.add(message_id)
+            self.last_message_id = message_id
+
+    def start(self) -> str:
+        body = {"channel": "api", "end_user_id": self.end_user_id, "metadata": {"client": "switchboard-cli"}}
+        conversation = self._check(self.client.post("/v1/conversations", json=body)).json()
+        self.conversation_id = str(conversation["id"])
+        self.owner = str(conversation.get("owner", "bot"))
+        self.seen.clear()
+        self.last_message_id = None
+        return self.conversation_id
+
+    def ask(self, text: str) -> None:
+        if self.conversation_id is None:
+            self.start()
+        body: dict[str, Any] = {"text": text, "client_message_id": uuid.uuid4().hex}
+        if self.providers:
+            body["providers"] = self.providers
+        citations: list[Citation] = []
+        streamed = False
+        with self.client.stream(
+            "POST",
+            f"/v1/conversations/{self.conversation_id}/messages",
+            json=body,
+            headers={"Accept": "text/event-stream"},
+            timeout=httpx.Timeout(10.0, read=120.0),
+        ) as response:
+            self._check(response)
+            if "text/event-stream" not in response.headers.get("content-type", ""):
+                response.read()
+                self._finish(response.json(), citations, streamed)
+                return
+            for packet in parse_sse(response.iter_lines()):
+                if isinstance(packet, TokenPacket):
+                    if not streamed:
+                        self.write("[bold cyan]assistant:[/] ")
+                        streamed = True
+                    self.write(escape(packet.text))
+                elif isinstance(packet, CitationPacket):
+                    citations.append(packet.citation)
+                elif isinstance(packet, ToolCallPacket) and packet.status == "started":
+                    self.say(f"[dim]… {escape(packet.name)}[/]")
+                elif isinstance(packet, HandoffPacket):
+                    self.owner = "human"
+                    self.say(f"[yellow]Handing over to a person ({escape(packet.handoff.reason)}).[/]")
+                elif isinstance(packet, ErrorPacket):
+                    self.say(f"[red]{escape(packet.message)}[/]")
+                elif isinstance(packet, DonePacket):
+                    self._finish(packet.result.model_dump(mode="json"), citations, streamed)
+
+    def _finish(self, result: dict[str, Any], citations: list[Citation], streamed: bool) -> None:
+        self._remember(result.get("user_message", {}).get("id"))
+        reply = result.get("reply")
+        if reply:
+            message = Message.model_validate(reply)
+            if not streamed:
+                self.write(f"[bold cyan]assistant:[/] {escape(message.text)}")
+            self.write("\n")
+            self._remember(message.id)
+            citations = message.citations or citations
+        elif streamed:
+            self.write("\n")
+        for citation in sorted(citations, key=lambda c: c.index):
+            where = f" — {citation.url}" if citation.url else ""
+            self.say(f"  [dim][{citation.index}] {escape(citation.title)}{escape(where)}[/]")
+        previous, self.owner = self.owner, str(result.get("owner", self.owner))
+        if self.owner == "human" and previous != "human":
+            self.say("[yellow]A person will answer here; type to add details, or wait.[/]")
+
+    def request_human(self) -> None:
+        if self.conversation_id is None:
+            self.start()
+        self._check(
+            self.client.post(
+                f"/v1/conversations/{self.conversation_id}/handoff",
+                json={"reason": "The customer asked to talk to a person."},
+            )
+        )
+        self.owner = "human"
+        self.say("[yellow]We're connecting you to a person. Their replies will appear here.[/]")
+
+    def refresh(self) -> None:
+        """Print messages that arrived since the last turn (operator replies) and ownership changes."""
+        if self.conversation_id is None:
+            return
+        params = {"after": self.last_message_id} if self.last_message_id else {}
+        conversation = self._check(
+            self.client.get(f"/v1/conversations/{self.conversation_id}", params=params)
+        ).json()
+        for raw in conversation.get("messages", []):
+            message = Message.model_validate(raw)
+            if message.id in self.seen:
+                continue
+            self._remember(message.id)
+            if message.role.value == "operator":
+                self.say(f"[bold magenta]support agent:[/] {escape(message.text)}")
+            elif message.role.value == "assistant":
+                self.say(f"[bold cyan]assistant:[/] {escape(message.text)}")
+            elif message.role.value == "system":
+                self.say(f"[dim]{escape(message.text)}[/]")
+        owner = str(conversation.get("owner", self.owner))
+        if owner != self.owner:
+            self.say(
+                "[green]You're back with the assistant.[/]"
+                if owner == "bot"
+                else "[yellow]A person owns this conversation now.[/]"
+            )
+            self.owner = owner
+
+
+def run_chat(session: ChatSession, read: Callable[[str], str]) -> None:
+    """The prompt loop: plain lines are messages, ``/``-lines are commands."""
+    session.say(f"[dim]{HELP}[/]")
+    while True:
+        try:
+            session.refresh()
+        except (GatewayError, httpx.HTTPError) as exc:
+            session.say(f"[red]{escape(exc.plain() if isinstance(exc, GatewayError) else str(exc))}[/]")
+        try:
+            line = read("you: ").strip()
+        except (EOFError, KeyboardInterrupt):
+            session.say("")
+            return
+        if not line:
+            continue
+        command = line.lower()
+        try:
+            if command in ("/quit", "/exit", "/q"):
+                return
+            if command == "/new":
+                session.start()
+                session.say(f"[dim]New conversation {session.conversation_id}.[/]")
+            elif command == "/human":
+                session.request_human()
+            elif command.startswith("/"):
+                session.say(f"[dim]Unknown command. {HELP}[/]")
+            else:
+                session.ask(line)
+        except GatewayError as exc:
+            session.say(f"[red]{escape(exc.plain())}[/]")
+        except httpx.HTTPError as exc:
+            session.say(f"[red]Cannot reach the gateway: {escape(str(exc))}[/]")
+
+
+def chat(
+    gateway: Annotated[
+        str, typer.Option(envvar="SWITCHBOARD_GATEWAY_URL", help="The gateway's base URL")
+    ] = "http://127.0.0.1:8000",
+    key: Annotated[
+        str, typer.Option(envvar="SWITCHBOARD_API_KEY", help="A server or admin API key of the tenant")
+    ] = "",
+    user: Annotated[str | None, typer.Option(help="End-user id to chat as (default: cli-<login>)")] = None,
+    user_token: Annotated[
+        str | None, typer.Option(envvar="SWITCHBOARD_USER_TOKEN", help="Signed identity token of that user")
+    ] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="Override the provider chain (repeat for fallbacks)")
+    ] = None,
+    conversation: Annotated[str | None, typer.Option(help="Continue this conversation id")] = None,
+) -> None:
+    """Chat with the assistant through the gateway: answers stream in, citations are listed."""
+    console = Console(highlight=False)
+    if not key:
+        console.print("[red]An API key is needed: --key or SWITCHBOARD_API_KEY.[/]")
+        raise typer.Exit(2)
+    headers = {"Authorization": f"Bearer {key}"}
+    if user_token:
+        # A signed identity: the gateway takes the end user from the token's subject.
+        headers["X-End-User-Token"] = user_token
+        end_user = token_subject(user_token) or user or ""
+    else:
+        # A server or admin key is the tenant's own backend, trusted to name the end user.
+        end_user = user or f"cli-{getpass.getuser()}"
+        headers["X-End-User-ID"] = end_user
+    with httpx.Client(base_url=gateway.rstrip("/"), headers=headers, timeout=15.0) as client:
+        session = ChatSession(
+            client=client,
+            end_user_id=end_user,
+            say=console.print,
+            write=lambda text: console.print(text, end=""),
+            providers=provider or None,
+            conversation_id=conversation,
+        )
+        run_chat(session, read=console.input)

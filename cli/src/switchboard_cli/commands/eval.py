@@ -1,0 +1,142 @@
+"""``switchboard eval``: ingest a corpus, ask a question set through the gateway, score it."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from switchboard_cli.evaluation.questions import QuestionFileError, load_questions
+from switchboard_cli.evaluation.runner import EvalError, GatewayEval
+from switchboard_cli.evaluation.scoring import SUMMARY_KEYS, report
+from switchboard_cli.fleet import Fleet, fleet_specs, probe
+
+console = Console()
+DEFAULT_GATEWAY = "http://127.0.0.1:8000"
+
+
+EVAL_TENANT = "eval"
+
+
+def _admin_check(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise EvalError(f"gateway admin API answered {response.status_code}: {response.text[:300]}")
+    return response.json() if response.content else None
+
+
+@contextmanager
+def _eval_key(gateway: str, admin_token: str) -> Iterator[str]:
+    """A server key of the ``eval`` tenant (created once), revoked when the run ends."""
+    with httpx.Client(
+        base_url=gateway, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10
+    ) as admin:
+        if admin.get(f"/v1/admin/tenants/{EVAL_TENANT}").status_code == 404:
+            _admin_check(admin.post("/v1/admin/tenants", json={"id": EVAL_TENANT, "name": "Evaluation"}))
+        name = f"eval-run-{uuid.uuid4().hex[:8]}"
+        created = _admin_check(
+            admin.post(f"/v1/admin/tenants/{EVAL_TENANT}/keys", json={"scope": "server", "name": name})
+        )
+        try:
+            yield str(created["key"])
+        finally:
+            admin.delete(f"/v1/admin/tenants/{EVAL_TENANT}/keys/{created['id']}")
+
+
+@contextmanager
+def _local_fleet(data_dir: Path) -> Iterator[tuple[str, str]]:
+    """The gateway URL and a server key: the running local fleet, or one started for the run."""
+    from switchboard_gateway.settings import GatewaySettings
+
+    fleet = None
+    with httpx.Client(timeout=2) as client:
+        running = probe(client, DEFAULT_GATEWAY)
+    if not running:
+        fleet = Fleet(fleet_specs("127.0.0.1"), data_dir.resolve())
+        console.print("Starting the local fleet…")
+        fleet.start()
+        ready = fleet.wait_ready(180)
+        if not all(ready.values()):
+            fleet.stop()
+            raise EvalError(f"the local fleet did not become ready: {ready}; logs in {data_dir / 'logs'}")
+    try:
+        with _eval_key(DEFAULT_GATEWAY, GatewaySettings().admin_token) as key:
+            yield DEFAULT_GATEWAY, key
+    finally:
+        if fleet is not None:
+            fleet.stop()
+
+
+def _print(result: dict[str, Any]) -> None:
+    table = Table(title="Evaluation")
+    table.add_column("kind")
+    for key in SUMMARY_KEYS:
+        table.add_column(key, justify="right")
+    rows = [("overall", result["overall"]), *result["by_kind"].items()]
+    for kind, summary in rows:
+        table.add_row(kind, *("—" if summary[k] is None else f"{summary[k]:.3g}" for k in SUMMARY_KEYS))
+    console.print(table)
+
+
+def eval_command(
+    corpus: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder of documents to ingest")],
+    questions: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Question set (JSON lines)")],
+    gateway: Annotated[str | None, typer.Option(help="Gateway URL; default: the local fleet")] = None,
+    key: Annotated[str | None, typer.Option(help="A server key of the tenant to evaluate")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here")] = None,
+    provider: Annotated[
+        list[str] | None, typer.Option(help="Provider chain for the run (repeatable)")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Data folder when the fleet is started here")] = Path("data"),
+) -> None:
+    """Score retrieval (hit@1, hit@5, MRR@10), answers (key phrases), refusals and latency, by kind."""
+    try:
+        question_set = load_questions(questions)
+    except QuestionFileError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    if (gateway is None) != (key is None):
+        console.print("[red]--gateway and --key go together.[/]")
+        raise typer.Exit(2)
+    try:
+        if gateway and key:
+            result = _run(gateway, key, corpus, question_set, provider)
+        else:
+            with _local_fleet(data_dir) as (url, server_key):
+                result = _run(url, server_key, corpus, question_set, provider)
+    except (EvalError, httpx.HTTPError) as exc:
+        console.print(f"[red]Evaluation failed: {exc}[/]")
+        raise typer.Exit(1) from exc
+    _print(result)
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        console.print(f"Results written to {json_out}")
+
+
+def _run(
+    gateway: str, key: str, corpus: Path, question_set: list[Any], providers: list[str] | None
+) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=gateway.rstrip("/"), headers=headers, timeout=120) as client:
+        runner = GatewayEval(client)
+        with console.status("Preparing the knowledge base…") as status:
+            kb_id, documents = runner.ensure_kb(corpus, progress=lambda text: status.update(text))
+        previous = runner.scope_assistant(kb_id, providers)
+        results = []
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task("Asking", total=len(question_set))
+                for question in question_set:
+                    results.append(runner.ask(question, documents, end_user=f"eval-{uuid.uuid4().hex[:12]}"))
+                    progress.advance(task)
+        finally:
+            runner.restore_assistant(previous)
+    return report(results)

@@ -1,0 +1,116 @@
+"""Scores of one evaluation run: per question, then summaries overall and by kind, with fixed keys."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from switchboard_cli.evaluation.questions import Question
+
+SUMMARY_KEYS = (
+    "n",
+    "hit@1",
+    "hit@5",
+    "mrr@10",
+    "key_phrase_recall",
+    "refusal_rate",
+    "latency_p50_ms",
+    "latency_p95_ms",
+)
+
+
+@dataclass
+class QuestionResult:
+    question: Question
+    ranked_sources: list[str]
+    answer: str
+    refused: bool
+    latency_ms: float
+    provider: str | None = None
+    error: str | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+
+    def rank(self) -> int | None:
+        """1-based rank of the first expected source, or None."""
+        expected = {normalise_source(name) for name in self.question.expected_sources}
+        for position, source in enumerate(self.ranked_sources, start=1):
+            if normalise_source(source) in expected:
+                return position
+        return None
+
+    def key_phrase_recall(self) -> float | None:
+        phrases = self.question.key_phrases
+        if not phrases:
+            return None
+        answer = self.answer.casefold()
+        return sum(1 for phrase in phrases if phrase.casefold() in answer) / len(phrases)
+
+    def as_json(self) -> dict[str, Any]:
+        rank = self.rank()
+        scored = bool(self.question.expected_sources)
+        return {
+            "id": self.question.id,
+            "kind": self.question.kind,
+            "question": self.question.question,
+            "answer": self.answer,
+            "provider": self.provider,
+            "ranked_sources": self.ranked_sources,
+            "expected_sources": self.question.expected_sources,
+            "rank": rank,
+            "hit@1": (rank == 1) if scored else None,
+            "hit@5": (rank is not None and rank <= 5) if scored else None,
+            "key_phrase_recall": self.key_phrase_recall(),
+            "refused": self.refused,
+            "latency_ms": round(self.latency_ms, 1),
+            "error": self.error,
+        }
+
+
+def normalise_source(value: str) -> str:
+    """A source named by path, URL or file name compares by its file name."""
+    name = value.split("?", 1)[0].split("#", 1)[0].rstrip("/")
+    return PurePosixPath(name).name.casefold()
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    lower = int(position)
+    upper = min(lower + 1, len(ordered) - 1)
+    return ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower)
+
+
+def summarise(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    retrieval = [r for r in results if r.question.expected_sources and r.question.kind != "unanswerable"]
+    ranks = [r.rank() for r in retrieval]
+    recalls = [value for r in results if (value := r.key_phrase_recall()) is not None]
+    unanswerable = [r for r in results if r.question.kind == "unanswerable"]
+    latencies = [r.latency_ms for r in results if r.error is None]
+
+    def mean(values: Sequence[float]) -> float | None:
+        return round(sum(values) / len(values), 4) if values else None
+
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    return {
+        "n": len(results),
+        "hit@1": mean([1.0 if rank == 1 else 0.0 for rank in ranks]),
+        "hit@5": mean([1.0 if rank is not None and rank <= 5 else 0.0 for rank in ranks]),
+        "mrr@10": mean([1.0 / rank if rank is not None and rank <= 10 else 0.0 for rank in ranks]),
+        "key_phrase_recall": mean(recalls),
+        "refusal_rate": mean([1.0 if r.refused else 0.0 for r in unanswerable]),
+        "latency_p50_ms": round(p50, 1) if p50 is not None else None,
+        "latency_p95_ms": round(p95, 1) if p95 is not None else None,
+    }
+
+
+def report(results: Sequence[QuestionResult]) -> dict[str, Any]:
+    kinds = sorted({r.question.kind for r in results})
+    return {
+        "overall": summarise(results),
+        "by_kind": {kind: summarise([r for r in results if r.question.kind == kind]) for kind in kinds},
+        "questions": [r.as_json() for r in results],
+    }

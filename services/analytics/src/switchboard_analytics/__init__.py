@@ -1,0 +1,1 @@
+"""Switchboard analytics service: Support events, metrics and PostHog export."""

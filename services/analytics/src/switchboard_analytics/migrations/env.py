@@ -1,0 +1,4 @@
+from switchboard_analytics.models import Base
+from switchboard_shared.migrations_env import run_migrations
+
+run_migrations(Base.metadata)

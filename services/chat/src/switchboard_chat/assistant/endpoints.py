@@ -1,0 +1,34 @@
+"""`GET/PUT /internal/v1/assistant`: the tenant's assistant settings."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import APIRouter
+
+from switchboard_chat.assistant import service
+from switchboard_shared.contracts.chat import AssistantSettings
+from switchboard_shared.deps import SessionDep, TenantDep
+from switchboard_shared.errors import AppError, ErrorCode, error_responses
+
+router = APIRouter(prefix="/internal/v1/assistant", tags=["assistant"])
+
+
+@router.get("", response_model=AssistantSettings, responses=error_responses(400))
+async def get_assistant(session: SessionDep, tenant_id: TenantDep) -> AssistantSettings:
+    return service.public_view(await service.load(session=session, tenant_id=tenant_id))
+
+
+@router.put("", response_model=AssistantSettings, responses=error_responses(400, 422))
+async def put_assistant(
+    body: AssistantSettings, session: SessionDep, tenant_id: TenantDep
+) -> AssistantSettings:
+    for rule in body.escalation.rules:
+        try:
+            re.compile(rule.pattern)
+        except re.error as exc:
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR, f"Escalation rule {rule.name!r} has an invalid pattern: {exc}."
+            ) from exc
+    stored = await service.replace(session=session, tenant_id=tenant_id, new=body)
+    return service.public_view(stored)

@@ -1,0 +1,235 @@
+"""All SQL of conversations, messages, transitions, profiles, feedback and CSAT."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard_chat.conversations.models import (
+    ConversationRow,
+    CsatRow,
+    EndUserRow,
+    FeedbackRow,
+    MessageRow,
+    TransitionRow,
+    utcnow,
+)
+
+
+async def get_conversation(
+    session: AsyncSession, *, tenant_id: str, conversation_id: str, for_update: bool = False
+) -> ConversationRow | None:
+    query = select(ConversationRow).where(
+        ConversationRow.id == conversation_id, ConversationRow.tenant_id == tenant_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    result: ConversationRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def find_by_external_key(
+    session: AsyncSession, *, tenant_id: str, channel: str, external_key: str
+) -> ConversationRow | None:
+    query = (
+        select(ConversationRow)
+        .where(
+            ConversationRow.tenant_id == tenant_id,
+            ConversationRow.channel == channel,
+            ConversationRow.external_key == external_key,
+        )
+        .order_by(ConversationRow.created_at.desc())
+        .limit(1)
+    )
+    result: ConversationRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+def _list_filter(
+    query: Select[Any],
+    *,
+    tenant_id: str,
+    end_user_id: str | None,
+    channel: str | None,
+    status: str | None,
+    owner: str | None,
+    updated_after: datetime | None,
+) -> Select[Any]:
+    query = query.where(ConversationRow.tenant_id == tenant_id)
+    if end_user_id is not None:
+        query = query.where(ConversationRow.end_user_id == end_user_id)
+    if channel is not None:
+        query = query.where(ConversationRow.channel == channel)
+    if status is not None:
+        query = query.where(ConversationRow.status == status)
+    if owner is not None:
+        query = query.where(ConversationRow.owner == owner)
+    if updated_after is not None:
+        query = query.where(ConversationRow.updated_at > updated_after)
+    return query
+
+
+async def list_conversations(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    end_user_id: str | None,
+    channel: str | None,
+    status: str | None,
+    owner: str | None,
+    updated_after: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[Sequence[ConversationRow], int]:
+    filters: dict[str, Any] = {
+        "tenant_id": tenant_id,
+        "end_user_id": end_user_id,
+        "channel": channel,
+        "status": status,
+        "owner": owner,
+        "updated_after": updated_after,
+    }
+    total = (
+        await session.execute(_list_filter(select(func.count(ConversationRow.id)), **filters))
+    ).scalar_one()
+    rows = (
+        (
+            await session.execute(
+                _list_filter(select(ConversationRow), **filters)
+                .order_by(ConversationRow.updated_at.desc(), ConversationRow.id.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return rows, int(total)
+
+
+async def messages(
+    session: AsyncSession, *, conversation_id: str, after_seq: int = 0, last: int | None = None
+) -> list[MessageRow]:
+    query = select(MessageRow).where(
+        MessageRow.conversation_id == conversation_id, MessageRow.seq > after_seq
+    )
+    if last is not None:
+        rows = (await session.execute(query.order_by(MessageRow.seq.desc()).limit(last))).scalars().all()
+        return list(reversed(rows))
+    return list((await session.execute(query.order_by(MessageRow.seq))).scalars().all())
+
+
+async def get_message(session: AsyncSession, *, conversation_id: str, message_id: str) -> MessageRow | None:
+    query = select(MessageRow).where(
+        MessageRow.id == message_id, MessageRow.conversation_id == conversation_id
+    )
+    result: MessageRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def message_by_client_id(
+    session: AsyncSession, *, conversation_id: str, client_message_id: str
+) -> MessageRow | None:
+    query = select(MessageRow).where(
+        MessageRow.conversation_id == conversation_id, MessageRow.client_message_id == client_message_id
+    )
+    result: MessageRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def reply_to(session: AsyncSession, *, conversation_id: str, message_id: str) -> MessageRow | None:
+    query = select(MessageRow).where(
+        MessageRow.conversation_id == conversation_id, MessageRow.reply_to == message_id
+    )
+    result: MessageRow | None = (await session.execute(query.limit(1))).scalar_one_or_none()
+    return result
+
+
+def add_message(session: AsyncSession, conversation: ConversationRow, **values: Any) -> MessageRow:
+    """Append a message: the conversation's sequence number orders it (callers hold the conversation lock)."""
+    conversation.last_seq += 1
+    now = utcnow()
+    conversation.updated_at = now
+    row = MessageRow(
+        conversation_id=conversation.id,
+        tenant_id=conversation.tenant_id,
+        seq=conversation.last_seq,
+        created_at=now,
+        citations=values.pop("citations", []),
+        meta=values.pop("meta", {}),
+        no_answer=values.pop("no_answer", False),
+        **values,
+    )
+    session.add(row)
+    return row
+
+
+def add_transition(
+    session: AsyncSession,
+    conversation: ConversationRow,
+    *,
+    field: str,
+    to_value: str,
+    actor: str,
+    reason: str,
+) -> TransitionRow:
+    from_value = str(getattr(conversation, field))
+    setattr(conversation, field, to_value)
+    conversation.updated_at = utcnow()
+    row = TransitionRow(
+        conversation_id=conversation.id,
+        tenant_id=conversation.tenant_id,
+        field=field,
+        from_value=from_value,
+        to_value=to_value,
+        actor=actor,
+        reason=reason,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    return row
+
+
+async def transitions(session: AsyncSession, *, conversation_id: str) -> Sequence[TransitionRow]:
+    query = (
+        select(TransitionRow)
+        .where(TransitionRow.conversation_id == conversation_id)
+        .order_by(TransitionRow.created_at, TransitionRow.id)
+    )
+    return (await session.execute(query)).scalars().all()
+
+
+async def get_profile(session: AsyncSession, *, tenant_id: str, end_user_id: str) -> EndUserRow | None:
+    query = select(EndUserRow).where(EndUserRow.tenant_id == tenant_id, EndUserRow.end_user_id == end_user_id)
+    result: EndUserRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def upsert_profile(
+    session: AsyncSession, *, tenant_id: str, end_user_id: str, values: dict[str, Any]
+) -> EndUserRow:
+    row = await get_profile(session, tenant_id=tenant_id, end_user_id=end_user_id)
+    if row is None:
+        row = EndUserRow(tenant_id=tenant_id, end_user_id=end_user_id)
+        session.add(row)
+    for key, value in values.items():
+        if value is not None:
+            setattr(row, key, value)
+    row.updated_at = utcnow()
+    return row
+
+
+async def feedback_for(session: AsyncSession, *, message_id: str) -> FeedbackRow | None:
+    query = select(FeedbackRow).where(FeedbackRow.message_id == message_id)
+    result: FeedbackRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result
+
+
+async def csat_for(session: AsyncSession, *, conversation_id: str) -> CsatRow | None:
+    query = select(CsatRow).where(CsatRow.conversation_id == conversation_id)
+    result: CsatRow | None = (await session.execute(query)).scalar_one_or_none()
+    return result

@@ -1,0 +1,367 @@
+"""Conversation logic: create, read, list, owner/status transitions, feedback, CSAT, operator messages."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from switchboard_chat.assistant import service as assistant_service
+from switchboard_chat.conversations import repository
+from switchboard_chat.conversations.models import (
+    ConversationRow,
+    CsatRow,
+    EndUserRow,
+    FeedbackRow,
+    MessageRow,
+    TransitionRow,
+)
+from switchboard_shared.analytics_client import AnalyticsClient
+from switchboard_shared.contracts.analytics import EventType
+from switchboard_shared.contracts.chat import (
+    Channel,
+    Citation,
+    Conversation,
+    ConversationStatus,
+    ConversationTransition,
+    ConversationWithMessages,
+    CreateConversation,
+    Csat,
+    EndUserProfile,
+    Feedback,
+    Message,
+    Owner,
+    Role,
+)
+from switchboard_shared.deps import EndUser
+from switchboard_shared.errors import AppError, ErrorCode
+
+log = structlog.get_logger(__name__)
+
+
+def profile_of(row: EndUserRow | None) -> EndUserProfile | None:
+    if row is None:
+        return None
+    return EndUserProfile(
+        name=row.name, email=row.email, phone=row.phone, crm_id=row.crm_id, locale=row.locale
+    )
+
+
+def conversation_out(row: ConversationRow, profile: EndUserRow | None = None) -> Conversation:
+    return Conversation(
+        id=row.id,
+        tenant_id=row.tenant_id,
+        channel=Channel(row.channel),
+        end_user_id=row.end_user_id,
+        verified=row.verified,
+        owner=Owner(row.owner),
+        status=ConversationStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        external_key=row.external_key,
+        profile=profile_of(profile),
+    )
+
+
+def message_out(row: MessageRow) -> Message:
+    return Message(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        role=Role(row.role),
+        text=row.text,
+        created_at=row.created_at,
+        citations=[Citation.model_validate(item) for item in row.citations or []],
+        provider=row.provider,
+        no_answer=row.no_answer,
+        operator_id=row.operator_id,
+    )
+
+
+def transition_out(row: TransitionRow) -> ConversationTransition:
+    return ConversationTransition(
+        field="owner" if row.field == "owner" else "status",
+        from_value=row.from_value,
+        to_value=row.to_value,
+        actor=row.actor,
+        reason=row.reason,
+        created_at=row.created_at,
+    )
+
+
+async def get_or_404(
+    *, session: AsyncSession, tenant_id: str, conversation_id: str, end_user: EndUser | None = None
+) -> ConversationRow:
+    """The tenant's conversation; a widget end user only sees their own (else 404, not 403)."""
+    row = await repository.get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
+    if row is None or (end_user is not None and end_user.id is not None and row.end_user_id != end_user.id):
+        raise AppError(ErrorCode.NOT_FOUND, "No such conversation.")
+    return row
+
+
+async def create(
+    *,
+    session: AsyncSession,
+    analytics: AnalyticsClient,
+    tenant_id: str,
+    body: CreateConversation,
+    end_user: EndUser,
+) -> Conversation:
+    if end_user.id is not None and end_user.id != body.end_user_id:
+        raise AppError(ErrorCode.FORBIDDEN, "A widget user can only open conversations for themselves.")
+    # Only the gateway's header can vouch for an identity coming through the widget.
+    verified = end_user.verified if end_user.id is not None else body.verified
+    row = ConversationRow(
+        tenant_id=tenant_id,
+        channel=body.channel.value,
+        end_user_id=body.end_user_id,
+        verified=verified,
+        external_key=body.external_key,
+        status=ConversationStatus.OPEN.value,
+        owner=Owner.BOT.value,
+        last_seq=0,
+        unsupported_streak=0,
+        meta=body.metadata,
+    )
+    session.add(row)
+    profile = None
+    if body.profile is not None:
+        profile = await repository.upsert_profile(
+            session,
+            tenant_id=tenant_id,
+            end_user_id=body.end_user_id,
+            values=body.profile.model_dump(),
+        )
+    else:
+        profile = await repository.get_profile(session, tenant_id=tenant_id, end_user_id=body.end_user_id)
+    await session.flush()
+    await _greet(session=session, conversation=row, locale=body.profile.locale if body.profile else None)
+    analytics.emit(
+        EventType.CONVERSATION_STARTED,
+        tenant_id=tenant_id,
+        conversation_id=row.id,
+        end_user_id=row.end_user_id,
+        channel=row.channel,
+        properties={"verified": verified},
+    )
+    return conversation_out(row, profile)
+
+
+async def _greet(*, session: AsyncSession, conversation: ConversationRow, locale: str | None) -> None:
+    """The tenant's greeting, in the customer's language when there is one for it, opens the conversation."""
+    assistant = await assistant_service.load(session=session, tenant_id=conversation.tenant_id)
+    if not assistant.greeting:
+        return
+    language = (locale or "")[:2].lower()
+    if language not in assistant.greeting:
+        language = next((lang for lang in assistant.languages if lang in assistant.greeting), "")
+    greeting = assistant.greeting.get(language) or next(iter(assistant.greeting.values()))
+    repository.add_message(session, conversation, role="assistant", text=greeting, meta={"greeting": True})
+    await session.flush()
+
+
+async def read(
+    *, session: AsyncSession, tenant_id: str, conversation_id: str, end_user: EndUser, after: str | None
+) -> ConversationWithMessages:
+    row = await get_or_404(
+        session=session, tenant_id=tenant_id, conversation_id=conversation_id, end_user=end_user
+    )
+    after_seq = 0
+    if after is not None:
+        anchor = await repository.get_message(session, conversation_id=row.id, message_id=after)
+        if anchor is None:
+            raise AppError(ErrorCode.NOT_FOUND, "No such message in this conversation (after=).")
+        after_seq = anchor.seq
+    messages = await repository.messages(session, conversation_id=row.id, after_seq=after_seq)
+    profile = await repository.get_profile(session, tenant_id=tenant_id, end_user_id=row.end_user_id)
+    return ConversationWithMessages(
+        **conversation_out(row, profile).model_dump(), messages=[message_out(m) for m in messages]
+    )
+
+
+async def list_page(
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    end_user: EndUser,
+    end_user_id: str | None,
+    channel: Channel | None,
+    status: ConversationStatus | None,
+    owner: Owner | None,
+    updated_after: datetime | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Conversation], int]:
+    if end_user.id is not None:
+        end_user_id = end_user.id
+    rows, total = await repository.list_conversations(
+        session,
+        tenant_id=tenant_id,
+        end_user_id=end_user_id,
+        channel=channel.value if channel else None,
+        status=status.value if status else None,
+        owner=owner.value if owner else None,
+        updated_after=updated_after,
+        limit=limit,
+        offset=offset,
+    )
+    return [conversation_out(row) for row in rows], total
+
+
+def change_owner(
+    *,
+    session: AsyncSession,
+    analytics: AnalyticsClient,
+    conversation: ConversationRow,
+    owner: Owner,
+    actor: str,
+    reason: str,
+    handoff_id: str | None = None,
+    ticket_id: str | None = None,
+) -> bool:
+    """Switch bot ↔ human, recording who and why; False when it already was that owner."""
+    if conversation.owner == owner.value:
+        return False
+    repository.add_transition(
+        session, conversation, field="owner", to_value=owner.value, actor=actor, reason=reason
+    )
+    common: dict[str, Any] = {
+        "tenant_id": conversation.tenant_id,
+        "conversation_id": conversation.id,
+        "end_user_id": conversation.end_user_id,
+        "channel": conversation.channel,
+    }
+    if owner is Owner.HUMAN:
+        conversation.handoff_id = handoff_id or conversation.handoff_id
+        conversation.ticket_id = ticket_id or conversation.ticket_id
+        analytics.emit(
+            EventType.HANDOFF,
+            **common,
+            properties={"reason": reason, "actor": actor, "handoff_id": conversation.handoff_id},
+        )
+    else:
+        conversation.unsupported_streak = 0
+        analytics.emit(
+            EventType.HANDOFF_RETURNED,
+            **common,
+            properties={"actor": actor, "reason": reason, "handoff_id": conversation.handoff_id},
+        )
+        conversation.handoff_id = None
+    return True
+
+
+def change_status(
+    *,
+    session: AsyncSession,
+    analytics: AnalyticsClient,
+    conversation: ConversationRow,
+    status: ConversationStatus,
+    actor: str,
+    reason: str,
+) -> bool:
+    """Resolve or reopen. Resolving hands the conversation back to the bot for any later message."""
+    if conversation.status == status.value:
+        return False
+    repository.add_transition(
+        session, conversation, field="status", to_value=status.value, actor=actor, reason=reason
+    )
+    if status is ConversationStatus.RESOLVED:
+        if conversation.owner != Owner.BOT.value:
+            change_owner(
+                session=session,
+                analytics=analytics,
+                conversation=conversation,
+                owner=Owner.BOT,
+                actor=actor,
+                reason="resolved",
+            )
+        analytics.emit(
+            EventType.CONVERSATION_RESOLVED,
+            tenant_id=conversation.tenant_id,
+            conversation_id=conversation.id,
+            end_user_id=conversation.end_user_id,
+            channel=conversation.channel,
+            properties={
+                "by": "bot" if conversation.owner == "bot" and conversation.handoff_id is None else "human",
+                "actor": actor,
+                "reason": reason,
+                "messages": conversation.last_seq,
+            },
+        )
+    return True
+
+
+async def transitions(
+    *, session: AsyncSession, conversation: ConversationRow
+) -> list[ConversationTransition]:
+    return [
+        transition_out(row) for row in await repository.transitions(session, conversation_id=conversation.id)
+    ]
+
+
+async def record_feedback(
+    *, session: AsyncSession, analytics: AnalyticsClient, conversation: ConversationRow, body: Feedback
+) -> None:
+    message = await repository.get_message(
+        session, conversation_id=conversation.id, message_id=body.message_id
+    )
+    if message is None or message.role != Role.ASSISTANT.value:
+        raise AppError(ErrorCode.NOT_FOUND, "No such answer in this conversation.")
+    row = await repository.feedback_for(session, message_id=message.id)
+    if row is None:
+        session.add(
+            FeedbackRow(
+                conversation_id=conversation.id,
+                message_id=message.id,
+                tenant_id=conversation.tenant_id,
+                rating=body.rating,
+                comment=body.comment,
+            )
+        )
+    else:
+        row.rating = body.rating
+        row.comment = body.comment
+    await session.flush()
+    analytics.emit(
+        EventType.FEEDBACK,
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.id,
+        end_user_id=conversation.end_user_id,
+        channel=conversation.channel,
+        properties={
+            "message_id": message.id,
+            "rating": body.rating,
+            "has_comment": bool(body.comment),
+            "provider": message.provider,
+            "no_answer": message.no_answer,
+            "sources": sorted({c.get("document_id", "") for c in message.citations or []}),
+        },
+    )
+
+
+async def record_csat(
+    *, session: AsyncSession, analytics: AnalyticsClient, conversation: ConversationRow, body: Csat
+) -> None:
+    row = await repository.csat_for(session, conversation_id=conversation.id)
+    if row is None:
+        session.add(
+            CsatRow(
+                conversation_id=conversation.id,
+                tenant_id=conversation.tenant_id,
+                score=body.score,
+                comment=body.comment,
+            )
+        )
+    else:
+        row.score = body.score
+        row.comment = body.comment
+    await session.flush()
+    analytics.emit(
+        EventType.CSAT,
+        tenant_id=conversation.tenant_id,
+        conversation_id=conversation.id,
+        end_user_id=conversation.end_user_id,
+        channel=conversation.channel,
+        properties={"score": body.score, "has_comment": bool(body.comment), "owner": conversation.owner},
+    )

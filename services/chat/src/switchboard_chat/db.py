@@ -1,0 +1,9 @@
+"""The declarative base of the chat service's own tables."""
+
+from sqlalchemy.orm import DeclarativeBase
+
+from switchboard_shared.db import make_metadata
+
+
+class Base(DeclarativeBase):
+    metadata = make_metadata()

@@ -1,0 +1,220 @@
+"""LangChain chat models as providers: streaming, and a tool-calling loop where the model supports it."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+import orjson
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
+
+from switchboard_chat.providers.base import (
+    ChatProvider,
+    GenerationEvent,
+    GenerationRequest,
+    TextDelta,
+    ToolEvent,
+)
+
+MAX_TOOL_ROUNDS = 3
+
+
+def to_messages(request: GenerationRequest) -> list[BaseMessage]:
+    messages: list[BaseMessage] = [SystemMessage(request.system_prompt)]
+    for role, content in request.history:
+        messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
+    messages.append(HumanMessage(request.question))
+    return messages
+
+
+class LangChainProvider(ChatProvider):
+    def __init__(
+        self,
+        name: str,
+        key: str,
+        model: BaseChatModel,
+        *,
+        first_token_timeout: float,
+        tools: bool = True,
+        threaded: bool = False,
+    ) -> None:
+        self.name = name
+        self.key = key
+        self.model = model
+        self.first_token_timeout = first_token_timeout
+        self.supports_tools = tools
+        # Some clients' "async" path does blocking I/O on the event loop (Gemini over REST): run their
+        # sync stream in a worker thread instead.
+        self.threaded = threaded
+
+    def _astream(self, runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
+        if not self.threaded:
+            stream: AsyncIterator[Any] = runnable.astream(messages)
+            return stream
+        return _threaded_stream(runnable, messages)
+
+    async def stream(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
+        messages = to_messages(request)
+        tools = {tool.name: tool for tool in request.tools} if self.supports_tools else {}
+        runnable: Any = (
+            self.model.bind_tools([tool.as_langchain() for tool in tools.values()]) if tools else self.model
+        )
+        for round_number in range(MAX_TOOL_ROUNDS + 1):
+            gathered: AIMessageChunk | None = None
+            async for chunk in self._astream(runnable, messages):
+                if not isinstance(chunk, AIMessageChunk):
+                    continue
+                gathered = chunk if gathered is None else gathered + chunk
+                if chunk.text:
+                    yield TextDelta(chunk.text)
+            if gathered is None or not gathered.tool_calls:
+                return
+            messages.append(gathered)
+            for call in gathered.tool_calls:
+                arguments = dict(call.get("args") or {})
+                tool = tools.get(call["name"])
+                yield ToolEvent(call["name"], arguments, "started")
+                if tool is None:
+                    outcome_payload: dict[str, Any] = {"status": "error", "message": "unknown tool"}
+                    status = "error"
+                else:
+                    outcome = await tool.run(arguments)
+                    outcome_payload = outcome.for_model()
+                    status = "ok" if outcome.status == "not_found" else outcome.status
+                yield ToolEvent(call["name"], arguments, status, outcome_payload)
+                messages.append(
+                    ToolMessage(
+                        content=orjson.dumps(outcome_payload).decode(),
+                        tool_call_id=call.get("id") or call["name"],
+                        name=call["name"],
+                    )
+                )
+            if round_number == MAX_TOOL_ROUNDS - 1:
+                runnable = self.model  # the last round must answer in words
+
+
+def build_openai(
+    *,
+    key: str,
+    name: str,
+    api_key: str | None,
+    base_url: str | None,
+    model: str,
+    timeout: float,
+    total_timeout: float,
+    max_tokens: int,
+    temperature: float,
+    compatible: bool,
+) -> LangChainProvider:
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(
+        model=model,
+        api_key=api_key or "not-needed",  # type: ignore[arg-type]
+        base_url=base_url,
+        timeout=total_timeout,
+        max_retries=0,
+        max_completion_tokens=max_tokens,
+        temperature=temperature,
+        streaming=True,
+        stream_usage=not compatible,
+    )
+    return LangChainProvider(name, key, chat, first_token_timeout=timeout)
+
+
+def build_anthropic(
+    *,
+    key: str,
+    api_key: str | None,
+    base_url: str | None,
+    model: str,
+    timeout: float,
+    total_timeout: float,
+    max_tokens: int,
+    temperature: float,
+) -> LangChainProvider:
+    from langchain_anthropic import ChatAnthropic
+
+    chat = ChatAnthropic(  # type: ignore[call-arg]
+        model=model,
+        api_key=api_key or "",
+        base_url=base_url,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        max_retries=0,
+        default_request_timeout=total_timeout,
+        streaming=True,
+    )
+    return LangChainProvider("anthropic", key, chat, first_token_timeout=timeout)
+
+
+def build_google(
+    *,
+    key: str,
+    api_key: str | None,
+    base_url: str | None,
+    model: str,
+    timeout: float,
+    total_timeout: float,
+    max_tokens: int,
+    temperature: float,
+) -> LangChainProvider:
+    from langchain_google_genai import ChatGoogleGenerativeAI
+
+    options: dict[str, Any] = {}
+    if base_url:
+        options["base_url"] = base_url
+        options["transport"] = "rest"
+    chat = ChatGoogleGenerativeAI(  # type: ignore[call-arg]
+        model=model,
+        google_api_key=api_key or "",
+        max_output_tokens=max_tokens,
+        temperature=temperature,
+        max_retries=0,
+        timeout=total_timeout,
+        **options,
+    )
+    return LangChainProvider("google", key, chat, first_token_timeout=timeout, threaded=True)
+
+
+_END = object()
+
+
+async def _threaded_stream(runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in runnable.stream(messages):
+                if stop.is_set():
+                    break
+                loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+        except Exception as exc:  # raised again on the event loop
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+
+    worker = loop.run_in_executor(None, produce)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                return
+            if isinstance(item, Exception):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        if worker.done():
+            worker.result()

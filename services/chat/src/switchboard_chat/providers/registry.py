@@ -1,0 +1,185 @@
+"""The provider registry: builds each tenant's chain, keeps one breaker per provider configuration, and
+streams from the first provider that produces a first token in time."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import structlog
+from aiobreaker import CircuitBreaker, CircuitBreakerError
+
+from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest
+from switchboard_chat.providers.extractive import ExtractiveProvider
+from switchboard_chat.providers.langchain import build_anthropic, build_google, build_openai
+from switchboard_chat.providers.local import LocalLlamaProvider
+from switchboard_chat.settings import ChatSettings
+from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
+from switchboard_shared.errors import AppError, ErrorCode
+
+log = structlog.get_logger(__name__)
+KNOWN = ("extractive", "openai", "openai-compatible", "anthropic", "google", "local")
+
+
+@dataclass(slots=True)
+class ProviderSelected:
+    name: str
+
+
+@dataclass(slots=True)
+class ProviderSkipped:
+    name: str
+    reason: str
+
+
+ChainEvent = GenerationEvent | ProviderSelected | ProviderSkipped
+
+
+class ProviderRegistry:
+    def __init__(self, settings: ChatSettings) -> None:
+        self.settings = settings
+        self.providers: dict[str, ChatProvider] = {}
+        self.breakers: dict[str, CircuitBreaker] = {}
+        self.extractive = ExtractiveProvider(first_token_timeout=settings.provider_timeout_seconds)
+
+    def _resolve(self, name: str, config: ProviderConfig | None) -> tuple[str, dict[str, object]]:
+        s = self.settings
+        config = config or ProviderConfig()
+        defaults: dict[str, tuple[str | None, str | None, str]] = {
+            "openai": (s.openai_api_key, s.openai_base_url, s.openai_model),
+            "openai-compatible": (
+                s.openai_compatible_api_key,
+                s.openai_compatible_base_url,
+                s.openai_compatible_model,
+            ),
+            "anthropic": (s.anthropic_api_key, s.anthropic_base_url, s.anthropic_model),
+            "google": (s.google_api_key, s.google_base_url, s.google_model),
+            "local": (None, None, s.local_model_path or ""),
+        }
+        api_key, base_url, model = defaults.get(name, (None, None, ""))
+        resolved: dict[str, object] = {
+            "api_key": config.api_key or api_key,
+            "base_url": config.base_url or base_url,
+            "model": config.model or model,
+            "timeout": config.timeout_seconds or s.provider_timeout_seconds,
+        }
+        fingerprint = hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
+        return f"{name}:{fingerprint}", resolved
+
+    def get(self, name: str, config: ProviderConfig | None = None) -> ChatProvider:
+        if name == "extractive":
+            return self.extractive
+        if name not in KNOWN:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown provider {name!r}.")
+        key, r = self._resolve(name, config)
+        provider = self.providers.get(key)
+        if provider is not None:
+            return provider
+        s = self.settings
+        timeout = float(r["timeout"])  # type: ignore[arg-type]
+        api_key = r["api_key"] if isinstance(r["api_key"], str) else None
+        base_url = r["base_url"] if isinstance(r["base_url"], str) else None
+        model = str(r["model"])
+        common = {
+            "key": key,
+            "api_key": api_key,
+            "base_url": base_url,
+            "model": model,
+            "timeout": timeout,
+            "total_timeout": s.provider_total_timeout_seconds,
+            "max_tokens": s.max_output_tokens,
+            "temperature": s.temperature,
+        }
+        if name in ("openai", "openai-compatible"):
+            if name == "openai-compatible" and not base_url:
+                raise AppError(ErrorCode.BAD_REQUEST, "openai-compatible needs a base URL.")
+            if name == "openai" and not api_key:
+                raise AppError(ErrorCode.BAD_REQUEST, "openai needs an API key.")
+            provider = build_openai(name=name, compatible=name == "openai-compatible", **common)  # type: ignore[arg-type]
+        elif name == "anthropic":
+            if not api_key:
+                raise AppError(ErrorCode.BAD_REQUEST, "anthropic needs an API key.")
+            provider = build_anthropic(**common)  # type: ignore[arg-type]
+        elif name == "google":
+            if not api_key:
+                raise AppError(ErrorCode.BAD_REQUEST, "google needs an API key.")
+            provider = build_google(**common)  # type: ignore[arg-type]
+        else:
+            if not model:
+                raise AppError(ErrorCode.BAD_REQUEST, "local needs CHAT_LOCAL_MODEL_PATH (a GGUF file).")
+            provider = LocalLlamaProvider(
+                key=key, model_path=model, n_ctx=s.local_n_ctx, first_token_timeout=timeout
+            )
+        self.providers[key] = provider
+        return provider
+
+    def breaker(self, key: str) -> CircuitBreaker:
+        breaker = self.breakers.get(key)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                fail_max=self.settings.provider_breaker_fail_max,
+                timeout_duration=timedelta(seconds=self.settings.provider_breaker_reset_seconds),
+                name=key,
+            )
+            self.breakers[key] = breaker
+        return breaker
+
+    def chain_names(self, assistant: AssistantSettings, override: list[str] | None) -> list[str]:
+        names = list(override or assistant.providers or self.settings.default_providers)
+        unknown = [name for name in names if name not in KNOWN]
+        if unknown:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown provider(s): {', '.join(unknown)}.")
+        return names
+
+    async def stream(
+        self, names: list[str], assistant: AssistantSettings, request: GenerationRequest
+    ) -> AsyncIterator[ChainEvent]:
+        """Try each provider in order; the extractive provider answers when the whole chain has failed."""
+        for name in [*names, *([] if "extractive" in names else ["extractive"])]:
+            try:
+                provider = self.get(name, assistant.provider_configs.get(name))  # type: ignore[call-overload]
+            except AppError as exc:
+                yield ProviderSkipped(name, exc.message)
+                continue
+            breaker = self.breaker(provider.key)
+            events = provider.stream(request)
+            try:
+                first = await breaker.call_async(
+                    lambda p=provider, e=events: asyncio.wait_for(
+                        e.__anext__(), timeout=p.first_token_timeout
+                    )
+                )
+            except CircuitBreakerError:
+                await events.aclose()
+                yield ProviderSkipped(name, "circuit open")
+                continue
+            except StopAsyncIteration:
+                yield ProviderSkipped(name, "empty answer")
+                continue
+            except Exception as exc:
+                await _close_quietly(events)
+                reason = (
+                    "timeout" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+                )
+                log.warning("provider_failed", provider=name, reason=reason)
+                yield ProviderSkipped(name, reason)
+                continue
+            yield ProviderSelected(name)
+            yield first
+            async for event in events:
+                yield event
+            return
+
+    async def close(self) -> None:
+        for provider in self.providers.values():
+            await provider.close()
+
+
+async def _close_quietly(events: AsyncGenerator[GenerationEvent, None]) -> None:
+    try:
+        await events.aclose()
+    except Exception as exc:
+        log.debug("provider_close_failed", error=str(exc)[:200])

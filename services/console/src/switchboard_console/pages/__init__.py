@@ -1,0 +1,1 @@
+"""Streamlit page scripts (``st.Page`` files): each renders one view."""

@@ -1,0 +1,5 @@
+"""Streamlit page script: renders `switchboard_console.views.conversations`."""
+
+from switchboard_console.views import conversations
+
+conversations.render()

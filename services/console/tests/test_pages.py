@@ -1,0 +1,200 @@
+"""Each console page driven by Streamlit's AppTest against a running fleet, through the gateway only."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+Page = Callable[..., AppTest]
+
+
+def button(app: AppTest, label: str) -> Any:
+    return next(b for b in app.button if b.label == label)
+
+
+def texts(elements: Any) -> list[str]:
+    return [str(e.value) for e in elements]
+
+
+def test_settings_keys_create_and_revoke_and_provider_chain(page: Page, fleet: Any) -> None:
+    app = page("settings_page")
+    shown = app.dataframe[0].value
+    assert {"demo-widget", "demo-server", "demo-admin"} <= set(shown["name"])
+
+    app.selectbox[1].set_value("widget")  # 0 is the revoke picker
+    app.text_input[0].set_value("shop widget")
+    app.text_input[1].set_value("https://shop.example.com")
+    button(app, "Create key").click().run()
+    assert not app.exception
+    assert "Copy it now" in " ".join(texts(app.success))
+    assert app.code[0].value.startswith("pk_")
+    with fleet.api() as api:
+        keys = api.get(f"/v1/admin/tenants/{fleet.keys['tenant']}/keys").json()
+    created = next(k for k in keys if k["name"] == "shop widget")
+    assert created["allowed_origins"] == ["https://shop.example.com"]
+
+    app.selectbox[0].set_value(created["id"])
+    button(app, "Revoke").click().run()
+    assert not app.exception
+    with fleet.api() as api:
+        keys = api.get(f"/v1/admin/tenants/{fleet.keys['tenant']}/keys").json()
+    assert "shop widget" not in {k["name"] for k in keys}
+
+    app.multiselect[0].set_value(["extractive"])
+    app.number_input[0].set_value(3)
+    button(app, "Save").click().run()
+    assert not app.exception
+    assert "Saved." in texts(app.success)
+    with fleet.api() as api:
+        assistant = api.get("/v1/assistant").json()
+    assert assistant["providers"] == ["extractive"]
+    assert assistant["escalation"]["max_unsupported_answers"] == 3
+
+
+def test_settings_widget_key_without_origin_is_refused_in_plain_words(page: Page) -> None:
+    app = page("settings_page")
+    app.selectbox[1].set_value("widget")
+    button(app, "Create key").click().run()
+    assert not app.exception
+    assert any("allowed origin" in e for e in texts(app.error)), texts(app.error)
+
+
+def test_knowledge_create_kb_add_source_sync_browse_and_search(page: Page, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "returns.md").write_text(
+        "# Returns\n\nYou can return any item within 30 days of delivery. Refunds reach your card in 5 days.\n"
+    )
+    (docs / "shipping.md").write_text(
+        "# Shipping\n\nStandard shipping takes 3 to 5 business days. Express shipping arrives next day.\n"
+    )
+    app = page("knowledge")
+    app.sidebar.text_input[0].set_value("Console test KB")
+    button(app, "Create knowledge base").click().run()
+    assert not app.exception
+    assert "Created Console test KB." in texts(app.success)
+
+    assert app.selectbox[0].value == app.session_state["kb_selected"]
+    app.selectbox(key="src-kind").set_value("files").run()
+    path_input = next(t for t in app.text_input if t.label == "Path or fsspec URL")
+    path_input.set_value(str(docs))
+    button(app, "Add and sync").click().run()
+    assert not app.exception
+    synced = " ".join(texts(app.success))
+    assert "Synced: 2 added" in synced, (synced, texts(app.error), texts(app.warning))
+
+    app.run()
+    frame = app.dataframe[0].value
+    assert set(frame["title"]) == {"Returns", "Shipping"}
+    assert any("Returns" in e.label or "Shipping" in e.label for e in app.expander)
+
+    query = next(t for t in app.text_input if t.label == "Test a search")
+    query.set_value("how long does a refund take")
+    button(app, "Search").click().run()
+    assert not app.exception
+    assert any("**Returns**" in m for m in texts(app.markdown)), texts(app.markdown)
+
+
+def test_playground_streams_an_answer_with_provider_and_passages(page: Page) -> None:
+    app = page("playground")
+    app.sidebar.multiselect[0].set_value(["extractive"])
+    app.chat_input[0].set_value("How do I return an item?").run()
+    assert not app.exception
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Provider"] == "extractive"
+    assert metrics["Owner"] == "bot"
+    assert app.session_state["pg_log"][0]["answer"]
+    assert "pg_conversation" in app.session_state
+
+
+def test_conversations_lists_and_opens_a_transcript(page: Page, fleet: Any) -> None:
+    user = "conv-test-customer"
+    with fleet.api("server_key", **{"X-End-User-ID": user}) as api:
+        conversation = api.post("/v1/conversations", json={"channel": "api", "end_user_id": user}).json()
+        turn = api.post(
+            f"/v1/conversations/{conversation['id']}/messages", json={"text": "Where is my parcel?"}
+        )
+        assert turn.status_code == 200, turn.text
+    app = page("conversations")
+    app.text_input[0].set_value(user)
+    button(app, "Search").click().run()
+    assert not app.exception
+    assert list(app.dataframe[0].value["customer"]) == [user]
+    transcript = texts(app.markdown)
+    assert any("Where is my parcel?" in t for t in transcript), transcript
+
+
+def test_handoff_queue_claim_reply_and_return(page: Page, fleet: Any) -> None:
+    user = "handoff-test-customer"
+    with fleet.api("server_key", **{"X-End-User-ID": user}) as api:
+        conversation = api.post("/v1/conversations", json={"channel": "api", "end_user_id": user}).json()
+        api.post(f"/v1/conversations/{conversation['id']}/messages", json={"text": "My order never came"})
+        handoff = api.post(f"/v1/conversations/{conversation['id']}/handoff")
+        assert handoff.status_code == 200, handoff.text
+    app = page("handoffs")
+    mine = next(e for e in app.expander if e.label.startswith(user))
+    assert "waiting" in mine.label
+    mine.button[0].click().run()  # Claim
+    assert not app.exception
+    mine = next(e for e in app.expander if e.label.startswith(user))
+    assert "claimed" in mine.label
+    mine.text_area[0].set_value("Hello, I am looking into your order now.")
+    next(b for b in mine.button if b.label == "Send reply").click().run()
+    assert not app.exception
+    assert any(s.startswith("Sent.") for s in texts(app.success)), (texts(app.success), texts(app.error))
+    with fleet.api("server_key", **{"X-End-User-ID": user}) as api:
+        messages = api.get(f"/v1/conversations/{conversation['id']}").json()["messages"]
+    assert messages[-1]["role"] == "operator"
+    assert messages[-1]["text"] == "Hello, I am looking into your order now."
+
+    mine = next(e for e in app.expander if e.label.startswith(user))
+    next(b for b in mine.button if b.label == "Return to bot").click().run()
+    assert not app.exception
+    assert not any(e.label.startswith(user) for e in app.expander)
+    with fleet.api("server_key", **{"X-End-User-ID": user}) as api:
+        assert api.get(f"/v1/conversations/{conversation['id']}").json()["owner"] == "bot"
+
+
+def test_analytics_reports_render_over_a_range(page: Page, fleet: Any) -> None:
+    deadline = time.monotonic() + 20
+    app = page("analytics")
+    while time.monotonic() < deadline:
+        metrics = {m.label: m.value for m in app.metric}
+        if metrics.get("Conversations") not in (None, "0"):
+            break
+        time.sleep(1)  # analytics events are batched by the emitting services
+        app.run()
+    assert not app.exception
+    assert {"Conversations", "Resolution", "Escalation", "Deflection", "CSAT", "Latency p95"} <= set(metrics)
+    assert int(metrics["Conversations"]) >= 1
+    assert any(s == "Volume" for s in texts(app.subheader))
+
+
+def test_unreachable_gateway_is_said_plainly(fleet: Any) -> None:
+    app = AppTest.from_file(
+        str(Path(__file__).parents[1] / "src/switchboard_console/pages/analytics.py"), default_timeout=30
+    )
+    app.session_state["gateway_url"] = "http://127.0.0.1:9"
+    app.session_state["admin_key"] = "ak_nothing"
+    app.run()
+    assert not app.exception
+    assert any("Cannot reach the gateway" in e for e in texts(app.error)), texts(app.error)
+
+
+def test_wrong_admin_key_asks_to_sign_in_again(fleet: Any) -> None:
+    app = AppTest.from_file(
+        str(Path(__file__).parents[1] / "src/switchboard_console/pages/knowledge.py"), default_timeout=30
+    )
+    app.session_state["gateway_url"] = fleet.gateway_url
+    app.session_state["admin_key"] = "ak_not_a_real_key"
+    app.run()
+    assert not app.exception
+    assert any("did not accept the admin key" in e for e in texts(app.error)), texts(app.error)
+    assert any(b.label == "Sign in again" for b in app.button)

@@ -1,0 +1,1 @@
+"""Who is calling: API keys and the operator token, widget origins, signed end-user identity."""

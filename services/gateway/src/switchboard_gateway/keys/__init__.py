@@ -1,0 +1,1 @@
+"""API keys: random, prefixed by scope, stored hashed, bound to one tenant."""

@@ -1,0 +1,356 @@
+"""Maps an OpenAI chat completion onto a Switchboard conversation turn.
+
+- The question is the last ``user`` message; earlier messages are not replayed (the conversation keeps its
+  own history), and ``system`` prompts are ignored (the tenant's assistant settings decide the prompt).
+- Which conversation: ``metadata.conversation_id`` continues that conversation; ``metadata.thread`` or
+  ``user`` continue the conversation kept for that key (created on first use); otherwise each call is a
+  new, stateless conversation.
+- Answers carry the ``switchboard`` extension: conversation and message ids, citations, handoff.
+- Usage is estimated (characters / 4): the chat service reports no model usage per turn.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import orjson
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from switchboard_gateway.auth.principal import Principal
+from switchboard_gateway.limits.service import Limits, estimate_tokens
+from switchboard_gateway.openai_compat import repository
+from switchboard_gateway.openai_compat.schemas import (
+    AssistantMessage,
+    ChatCompletion,
+    ChatCompletionRequest,
+    Choice,
+    SwitchboardExtension,
+    Usage,
+    chunk,
+)
+from switchboard_shared.contracts.chat import (
+    Channel,
+    Citation,
+    Conversation,
+    CreateConversation,
+    HandoffInfo,
+    TurnResult,
+)
+from switchboard_shared.contracts.routes import (
+    END_USER_HEADER,
+    END_USER_VERIFIED_HEADER,
+    KEY_SCOPE_HEADER,
+    TENANT_HEADER,
+)
+from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import Downstream
+
+
+@dataclass(slots=True)
+class Target:
+    conversation_id: str
+    headers: dict[str, str]
+    thread_key: str | None = None
+    end_user_id: str = ""
+    verified: bool = False
+    fresh: bool = False
+    citations: list[Citation] = field(default_factory=list)
+
+
+def question_of(request: ChatCompletionRequest) -> str:
+    last = request.messages[-1]
+    if last.role != "user":
+        raise AppError(ErrorCode.VALIDATION_ERROR, "The last message must be the user's (role: user).")
+    text = last.text().strip()
+    if not text:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "The last user message is empty.")
+    if len(text) > 4000:
+        raise AppError(ErrorCode.VALIDATION_ERROR, "The last user message is longer than 4000 characters.")
+    return text
+
+
+class CompletionService:
+    def __init__(
+        self,
+        *,
+        chat: Downstream,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        limits: Limits,
+        principal: Principal,
+        turn_timeout: float,
+    ) -> None:
+        assert principal.key is not None
+        self.chat = chat
+        self.sessionmaker = sessionmaker
+        self.limits = limits
+        self.principal = principal
+        self.key = principal.key
+        self.turn_timeout = turn_timeout
+
+    def _headers(self, end_user_id: str | None, verified: bool) -> dict[str, str]:
+        headers = {TENANT_HEADER: self.key.tenant_id, KEY_SCOPE_HEADER: self.key.scope.value}
+        if end_user_id:
+            headers[END_USER_HEADER] = end_user_id
+            if verified:
+                headers[END_USER_VERIFIED_HEADER] = "1"
+        return headers
+
+    async def _create_conversation(self, target: Target) -> str:
+        body = CreateConversation(
+            channel=Channel.API,
+            end_user_id=target.end_user_id,
+            verified=target.verified,
+            metadata={
+                "source": "openai-compatible",
+                **({"thread": target.thread_key} if target.thread_key else {}),
+            },
+        )
+        data = await self.chat.json_request(
+            "POST", "/internal/v1/conversations", json=body.model_dump(mode="json"), headers=target.headers
+        )
+        try:
+            conversation = Conversation.model_validate(data)
+        except ValidationError as exc:
+            raise AppError(
+                ErrorCode.UPSTREAM_ERROR, "The chat service answered an unexpected shape."
+            ) from exc
+        if target.thread_key:
+            async with self.sessionmaker() as session:
+                await repository.save(
+                    session,
+                    tenant_id=self.key.tenant_id,
+                    thread_key=target.thread_key,
+                    conversation_id=conversation.id,
+                )
+                await session.commit()
+        return conversation.id
+
+    async def target(self, request: ChatCompletionRequest) -> Target:
+        metadata = request.metadata or {}
+        verified = self.principal.end_user_verified
+        end_user = self.principal.end_user_id or (f"api:{request.user}" if request.user else None)
+        if metadata.get("conversation_id"):
+            return Target(metadata["conversation_id"], self._headers(end_user, verified))
+        thread_key = (
+            f"thread:{metadata['thread']}"
+            if metadata.get("thread")
+            else f"user:{end_user}"
+            if end_user
+            else None
+        )
+        end_user_id = end_user or f"api:{uuid.uuid4().hex}"
+        target = Target("", self._headers(end_user_id, verified), thread_key, end_user_id, verified)
+        if thread_key:
+            async with self.sessionmaker() as session:
+                thread = await repository.find(session, tenant_id=self.key.tenant_id, thread_key=thread_key)
+            if thread is not None:
+                target.conversation_id = thread.conversation_id
+                return target
+        target.conversation_id = await self._create_conversation(target)
+        target.fresh = True
+        return target
+
+    async def _post(self, target: Target, text: str) -> TurnResult:
+        path = f"/internal/v1/conversations/{target.conversation_id}/messages"
+        try:
+            data = await self.chat.json_request(
+                "POST", path, json={"text": text}, headers=target.headers, timeout=self.turn_timeout
+            )
+        except AppError as exc:
+            if exc.status != 404 or target.fresh or target.thread_key is None:
+                raise
+            # The kept conversation is gone: start a new one for this thread.
+            target.conversation_id = await self._create_conversation(target)
+            target.fresh = True
+            return await self._post(target, text)
+        try:
+            return TurnResult.model_validate(data)
+        except ValidationError as exc:
+            raise AppError(
+                ErrorCode.UPSTREAM_ERROR, "The chat service answered an unexpected shape."
+            ) from exc
+
+    async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        question = question_of(request)
+        target = await self.target(request)
+        await self.limits.spend_message(self.key)
+        result = await self._post(target, question)
+        reply = result.reply.text if result.reply else ""
+        usage = Usage(
+            prompt_tokens=estimate_tokens(question),
+            completion_tokens=estimate_tokens(reply),
+            total_tokens=estimate_tokens(question) + estimate_tokens(reply),
+        )
+        await self.limits.spend_tokens(self.key.tenant_id, usage.total_tokens)
+        return ChatCompletion(
+            id=f"chatcmpl-{result.reply.id if result.reply else uuid.uuid4().hex}",
+            created=int(time.time()),
+            model=request.model,
+            choices=[Choice(message=AssistantMessage(content=reply))],
+            usage=usage,
+            switchboard=SwitchboardExtension(
+                conversation_id=result.conversation_id,
+                message_id=result.reply.id if result.reply else None,
+                citations=result.reply.citations if result.reply else [],
+                handoff=result.handoff,
+                owner=result.owner.value,
+                no_answer=result.reply.no_answer if result.reply else False,
+            ),
+        )
+
+    async def open_stream(self, request: ChatCompletionRequest) -> AsyncIterator[bytes]:
+        """Opens the chat stream now (so a refused turn is an HTTP error) and returns the chunk iterator."""
+        question = question_of(request)
+        target = await self.target(request)
+        await self.limits.spend_message(self.key)
+        stack = AsyncExitStack()
+        try:
+            response = await self._open(stack, target, question)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return self._chunks(stack, response, request, target, question)
+
+    async def _open(self, stack: AsyncExitStack, target: Target, question: str) -> aiohttp.ClientResponse:
+        path = f"/internal/v1/conversations/{target.conversation_id}/messages"
+        response = await stack.enter_async_context(
+            self.chat.stream(
+                "POST",
+                path,
+                json={"text": question},
+                headers={**target.headers, "Accept": "text/event-stream"},
+                timeout=None,
+            )
+        )
+        if response.status == 404 and not target.fresh and target.thread_key is not None:
+            await stack.aclose()
+            target.conversation_id = await self._create_conversation(target)
+            target.fresh = True
+            return await self._open(stack, target, question)
+        if response.status >= 400:
+            payload = await response.read()
+            try:
+                error = orjson.loads(payload).get("error") or {}
+            except (orjson.JSONDecodeError, AttributeError):
+                error = {}
+            code = str(error.get("code", ""))
+            raise AppError(
+                ErrorCode(code) if code in set(ErrorCode) else ErrorCode.UPSTREAM_ERROR,
+                str(error.get("message") or f"chat answered {response.status}"),
+                status=response.status,
+            )
+        return response
+
+    async def _chunks(
+        self,
+        stack: AsyncExitStack,
+        response: aiohttp.ClientResponse,
+        request: ChatCompletionRequest,
+        target: Target,
+        question: str,
+    ) -> AsyncIterator[bytes]:
+        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+        created = int(time.time())
+        model = request.model
+        streamed: list[str] = []
+        handoff: HandoffInfo | None = None
+        result: TurnResult | None = None
+        try:
+            yield _sse(chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
+            async for event, data in _sse_events(response):
+                if event == "heartbeat":
+                    yield b": heartbeat\n\n"
+                    continue
+                try:
+                    packet: dict[str, Any] = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue
+                kind = packet.get("type", event)
+                if kind == "token":
+                    text = str(packet.get("text", ""))
+                    streamed.append(text)
+                    yield _sse(chunk(completion_id, created, model, {"content": text}))
+                elif kind == "citation":
+                    target.citations.append(Citation.model_validate(packet["citation"]))
+                elif kind == "handoff":
+                    handoff = HandoffInfo.model_validate(packet["handoff"])
+                elif kind == "error":
+                    yield _sse(
+                        {
+                            "error": {
+                                "message": str(packet.get("message", "The assistant failed.")),
+                                "type": "upstream_error",
+                                "code": str(packet.get("code", "upstream_error")),
+                            }
+                        }
+                    )
+                    yield b"data: [DONE]\n\n"
+                    return
+                elif kind == "done":
+                    result = TurnResult.model_validate(packet["result"])
+                    break
+            reply = result.reply if result else None
+            if reply is not None and not streamed and reply.text:
+                streamed.append(reply.text)
+                yield _sse(chunk(completion_id, created, model, {"content": reply.text}))
+            extension = SwitchboardExtension(
+                conversation_id=target.conversation_id,
+                message_id=reply.id if reply else None,
+                citations=reply.citations if reply and reply.citations else target.citations,
+                handoff=(result.handoff if result else None) or handoff,
+                owner=result.owner.value if result else None,
+                no_answer=reply.no_answer if reply else False,
+            )
+            final = chunk(completion_id, created, model, {}, "stop")
+            final["switchboard"] = extension.model_dump(mode="json")
+            yield _sse(final)
+            answer = "".join(streamed)
+            prompt_tokens, completion_tokens = estimate_tokens(question), estimate_tokens(answer)
+            await self.limits.spend_tokens(self.key.tenant_id, prompt_tokens + completion_tokens)
+            if request.stream_options and request.stream_options.include_usage:
+                usage_chunk = chunk(completion_id, created, model, {})
+                usage_chunk["choices"] = []
+                usage_chunk["usage"] = {
+                    "prompt_tokens": prompt_tokens,
+                    "completion_tokens": completion_tokens,
+                    "total_tokens": prompt_tokens + completion_tokens,
+                }
+                yield _sse(usage_chunk)
+            yield b"data: [DONE]\n\n"
+        finally:
+            await stack.aclose()
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+async def _sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
+    """Server-sent events of a response as (event, data) pairs."""
+    event = "message"
+    data: list[bytes] = []
+    async for raw in response.content:
+        line = raw.rstrip(b"\r\n")
+        if not line:
+            if data:
+                yield event, b"\n".join(data)
+            event, data = "message", []
+            continue
+        if line.startswith(b":"):
+            continue
+        name, _, value = line.partition(b":")
+        if value.startswith(b" "):
+            value = value[1:]
+        if name == b"event":
+            event = value.decode("utf-8", "replace")
+        elif name == b"data":
+            data.append(value)
+    if data:
+        yield event, b"\n".join(data)

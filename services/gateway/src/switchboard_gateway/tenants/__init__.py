@@ -1,0 +1,1 @@
+"""Tenants: the companies Switchboard serves, their budgets, limits, kill switch and identity secret."""

@@ -1,0 +1,1 @@
+"""Switchboard integrations service: CRM, ticketing, messenger channels and the human handoff queue."""

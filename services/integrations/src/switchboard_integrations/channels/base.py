@@ -1,0 +1,141 @@
+"""Messenger channel plugins: a base class (verify a webhook, parse it into channel events, send text)
+and the registry that maps a channel to its plugin."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import ValidationError
+
+from switchboard_integrations.connectors.base import PluginSettings
+from switchboard_shared.contracts.chat import Channel, EndUserProfile
+from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import Downstream
+
+EventKind = Literal["text", "start", "edited", "unsupported", "status", "ignore"]
+
+
+@dataclass(slots=True)
+class ChannelEvent:
+    kind: EventKind
+    event_key: str = ""
+    external_key: str = ""
+    end_user_id: str = ""
+    text: str = ""
+    profile: EndUserProfile | None = None
+    provider_message_id: str | None = None
+    status: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class SendError(Exception):
+    """A send the channel refused; ``retryable`` when trying again later may work."""
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class BindingContext:
+    binding_id: str
+    tenant_id: str
+    external_id: str
+    settings: PluginSettings
+    secrets: PluginSettings
+    downstream: Downstream
+
+
+class ChannelPlugin(abc.ABC):
+    channel: ClassVar[Channel]
+    settings_model: ClassVar[type[PluginSettings]]
+    secrets_model: ClassVar[type[PluginSettings]]
+    max_text_chars: ClassVar[int]
+
+    def __init__(self, context: BindingContext) -> None:
+        self.context = context
+
+    @property
+    def source(self) -> str:
+        return f"{self.channel.value}:{self.context.external_id}"
+
+    @classmethod
+    @abc.abstractmethod
+    def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:
+        """The id the platform's webhook path carries (bot id, phone number id)."""
+
+    @abc.abstractmethod
+    def verify(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise AppError(UNAUTHORIZED / FORBIDDEN) unless the webhook is genuine."""
+
+    @abc.abstractmethod
+    def parse(self, payload: Any) -> list[ChannelEvent]:
+        """Raise AppError(BAD_REQUEST) when the body is not this platform's webhook shape."""
+
+    def chunks(self, text: str) -> list[str]:
+        return split_text(text, self.max_text_chars)
+
+    @abc.abstractmethod
+    async def send_chunk(self, recipient: str, text: str) -> str:
+        """Send one chunk; returns the platform's message id or raises SendError / AppError."""
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split at paragraph, then line, then word boundaries so each piece fits the platform's limit."""
+    text = text.strip()
+    pieces: list[str] = []
+    while len(text) > limit:
+        window = text[:limit]
+        cut = -1
+        for separator in ("\n\n", "\n", " "):
+            cut = window.rfind(separator)
+            if cut > limit // 3:
+                break
+        if cut <= limit // 3:
+            cut = limit
+        pieces.append(text[:cut].rstrip())
+        text = text[cut:].lstrip()
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+P = TypeVar("P", bound=type[ChannelPlugin])
+CHANNELS: dict[Channel, type[ChannelPlugin]] = {}
+
+
+def register_channel(cls: P) -> P:
+    CHANNELS[cls.channel] = cls
+    return cls
+
+
+def channel_class(channel: Channel | str) -> type[ChannelPlugin]:
+    try:
+        return CHANNELS[Channel(channel)]
+    except (KeyError, ValueError) as exc:
+        raise AppError(
+            ErrorCode.BAD_REQUEST,
+            f"Channel {channel!r} has no messenger plugin; known: {', '.join(sorted(CHANNELS))}.",
+        ) from exc
+
+
+def validate_binding(
+    channel: Channel | str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> tuple[PluginSettings, PluginSettings, str]:
+    cls = channel_class(channel)
+    try:
+        parsed_settings = cls.settings_model.model_validate(settings)
+        parsed_secrets = cls.secrets_model.model_validate(secrets)
+    except ValidationError as exc:
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors(include_input=False)
+        ]
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR, f"The {channel} binding is not valid.", details=details
+        ) from exc
+    return parsed_settings, parsed_secrets, cls.external_id_of(parsed_settings, parsed_secrets)

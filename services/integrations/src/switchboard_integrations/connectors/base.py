@@ -1,0 +1,165 @@
+"""Connector plugins: base classes for CRM and ticketing systems and the registry that maps a kind to
+its class. Each plugin validates its own settings and secrets and talks through one ``Downstream``."""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from switchboard_shared.contracts.integrations import (
+    CreateTicket,
+    Customer,
+    CustomerLookup,
+    Order,
+    TicketSystem,
+)
+from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import Downstream
+from switchboard_shared.stores import Cache
+
+
+class PluginSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(slots=True)
+class ConnectorContext:
+    """What a connector instance is built from: its stored config and the shared resources."""
+
+    connector_id: str
+    tenant_id: str
+    settings: PluginSettings
+    secrets: PluginSettings
+    downstream: Downstream
+    cache: Cache
+
+
+class Connector(abc.ABC):
+    kind: ClassVar[str]
+    settings_model: ClassVar[type[PluginSettings]]
+    secrets_model: ClassVar[type[PluginSettings]]
+
+    def __init__(self, context: ConnectorContext) -> None:
+        self.context = context
+
+    @classmethod
+    def base_url(cls, settings: PluginSettings) -> str:
+        url: str = getattr(settings, "base_url")  # noqa: B009 - every plugin's settings declare it
+        return url
+
+    @classmethod
+    def read_timeout(cls, settings: PluginSettings) -> float | None:
+        timeout: float | None = getattr(settings, "timeout_seconds", None)
+        return timeout
+
+
+class CrmConnector(Connector):
+    @abc.abstractmethod
+    async def find_customer(self, lookup: CustomerLookup) -> Customer: ...
+
+    @abc.abstractmethod
+    async def customer_orders(self, customer_id: str) -> list[Order]: ...
+
+    @abc.abstractmethod
+    async def find_order(self, order_number: str) -> Order: ...
+
+
+@dataclass(slots=True)
+class ExternalTicket:
+    external_id: str
+    url: str | None
+    status: str
+    requester_external_id: str | None = None
+
+
+@dataclass(slots=True)
+class TicketEvent:
+    """What a ticketing webhook tells us: an agent's public reply and/or a status change."""
+
+    event_id: str
+    external_ticket_id: str
+    comment_id: str | None = None
+    comment_text: str | None = None
+    comment_author_id: str | None = None
+    comment_author_name: str | None = None
+    comment_public: bool = True
+    status: str | None = None
+    raw_type: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TicketConnector(Connector):
+    system: ClassVar[TicketSystem]
+    # Statuses that mean the ticket is done (the handoff resolves with it).
+    closed_statuses: ClassVar[frozenset[str]] = frozenset()
+
+    @abc.abstractmethod
+    async def create_ticket(self, request: CreateTicket, *, idempotency_key: str) -> ExternalTicket: ...
+
+    @abc.abstractmethod
+    async def add_comment(self, external_id: str, text: str, *, author_id: str | None = None) -> str | None:
+        """Add a comment; returns its id when the system tells it."""
+
+    @abc.abstractmethod
+    async def get_status(self, external_id: str) -> str: ...
+
+    @abc.abstractmethod
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise AppError(UNAUTHORIZED / FORBIDDEN) unless the request carries a valid signature."""
+
+    @abc.abstractmethod
+    def parse_webhook(self, headers: Mapping[str, str], payload: Any) -> TicketEvent:
+        """Raise AppError(BAD_REQUEST) for a body that is not this system's webhook shape."""
+
+
+C = TypeVar("C", bound=type[Connector])
+REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: C) -> C:
+    REGISTRY[cls.kind] = cls
+    return cls
+
+
+def connector_class(kind: str) -> type[Connector]:
+    try:
+        return REGISTRY[kind]
+    except KeyError as exc:
+        raise AppError(
+            ErrorCode.BAD_REQUEST, f"Unknown connector kind {kind!r}; known: {', '.join(sorted(REGISTRY))}."
+        ) from exc
+
+
+def validate_config(
+    kind: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
+) -> tuple[PluginSettings, PluginSettings]:
+    cls = connector_class(kind)
+    try:
+        return cls.settings_model.model_validate(settings), cls.secrets_model.model_validate(secrets)
+    except ValidationError as exc:
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+            for err in exc.errors(include_input=False)
+        ]
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR, f"The {kind} connector config is not valid.", details=details
+        ) from exc
+
+
+def mask_secret(value: str) -> str:
+    """Enough to recognise a secret, never enough to use it."""
+    if len(value) <= 8:
+        return "****"
+    return f"****{value[-4:]}"
+
+
+def secrets_fingerprint(secrets: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for key in sorted(secrets):
+        digest.update(f"{key}={secrets[key]}\n".encode())
+    return digest.hexdigest()[:12]

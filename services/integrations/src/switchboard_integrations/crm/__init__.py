@@ -1,0 +1,1 @@
+"""Crm of the integrations service."""

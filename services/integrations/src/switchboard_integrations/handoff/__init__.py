@@ -1,0 +1,1 @@
+"""Handoff of the integrations service."""

@@ -1,0 +1,86 @@
+"""The handoff queue's routes: start, list, one handoff, claim, reply, return to bot, resolve, relay."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from switchboard_integrations.handoff import service
+from switchboard_integrations.runtime import RuntimeDep
+from switchboard_shared.contracts.common import Page
+from switchboard_shared.contracts.integrations import (
+    Handoff,
+    HandoffAction,
+    HandoffDetail,
+    HandoffReply,
+    HandoffReplyResult,
+    HandoffStatus,
+    RelayCustomerMessage,
+    StartHandoff,
+)
+from switchboard_shared.deps import TenantDep
+from switchboard_shared.errors import error_responses
+
+router = APIRouter(prefix="/internal/v1/handoffs", tags=["handoffs"])
+ACTION_ERRORS = error_responses(404, 409, 502, 503, 504)
+
+
+@router.post("", response_model=Handoff, status_code=201)
+async def start_handoff(body: StartHandoff, tenant_id: TenantDep, runtime: RuntimeDep) -> Handoff:
+    return await service.start(runtime, tenant_id=tenant_id, request=body)
+
+
+@router.get("", response_model=Page[HandoffDetail])
+async def list_handoffs(
+    tenant_id: TenantDep,
+    runtime: RuntimeDep,
+    status: Annotated[list[HandoffStatus] | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Page[HandoffDetail]:
+    """Open handoffs (waiting and claimed) by default, oldest first, with transcript and waiting time."""
+    statuses = status or [HandoffStatus.WAITING, HandoffStatus.CLAIMED]
+    return await service.list_queue(
+        runtime, tenant_id=tenant_id, statuses=statuses, limit=limit, offset=offset
+    )
+
+
+@router.post("/relay", response_model=Handoff, responses=error_responses(404))
+async def relay_customer_message(
+    body: RelayCustomerMessage, tenant_id: TenantDep, runtime: RuntimeDep
+) -> Handoff:
+    return await service.relay(runtime, tenant_id=tenant_id, body=body)
+
+
+@router.get("/{handoff_id}", response_model=HandoffDetail, responses=error_responses(404))
+async def get_handoff(handoff_id: str, tenant_id: TenantDep, runtime: RuntimeDep) -> HandoffDetail:
+    return await service.get(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
+
+
+@router.post("/{handoff_id}/claim", response_model=Handoff, responses=ACTION_ERRORS)
+async def claim_handoff(
+    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
+) -> Handoff:
+    return await service.claim(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)
+
+
+@router.post("/{handoff_id}/reply", response_model=HandoffReplyResult, responses=ACTION_ERRORS)
+async def reply_to_customer(
+    handoff_id: str, body: HandoffReply, tenant_id: TenantDep, runtime: RuntimeDep
+) -> HandoffReplyResult:
+    return await service.reply(runtime, tenant_id=tenant_id, handoff_id=handoff_id, body=body)
+
+
+@router.post("/{handoff_id}/return", response_model=Handoff, responses=ACTION_ERRORS)
+async def return_to_bot(
+    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
+) -> Handoff:
+    return await service.return_to_bot(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)
+
+
+@router.post("/{handoff_id}/resolve", response_model=Handoff, responses=ACTION_ERRORS)
+async def resolve_handoff(
+    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
+) -> Handoff:
+    return await service.resolve(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)

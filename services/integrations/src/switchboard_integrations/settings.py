@@ -1,0 +1,50 @@
+"""Settings of the integrations service (environment prefix ``INTEGRATIONS_``)."""
+
+from typing import ClassVar
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from switchboard_shared.settings import ServiceSettings
+
+
+class IntegrationsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="INTEGRATIONS_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+    service_name: ClassVar[str] = "integrations"
+
+    port: int = Field(default=8003, description="Listen port")
+    auto_migrate: bool = Field(default=True, description="Run Alembic migrations at start-up")
+
+    demo_tenant_id: str = Field(default="demo", description="Tenant wired to the demo CRM")
+    demo_crm_url: str | None = Field(
+        default=None, description="Base URL of the demo CRM; when set, the demo tenant gets a CRM connector"
+    )
+    demo_crm_token: str = Field(default="demo-crm-token", description="Bearer token the demo CRM expects")
+
+    telegram_api_base: str = Field(default="https://api.telegram.org", description="Telegram Bot API base")
+    whatsapp_api_base: str = Field(default="https://graph.facebook.com", description="Graph API base URL")
+    whatsapp_api_version: str = Field(default="v21.0", description="Graph API version in the path")
+
+    config_cache_ttl: float = Field(
+        default=5.0, description="Seconds connector configs and bindings are cached in-process"
+    )
+    crm_cache_ttl: float = Field(default=30.0, description="Seconds a CRM answer is cached per tenant")
+    connector_timeout: float = Field(default=10.0, description="Default read timeout for SaaS calls (s)")
+    channel_send_attempts: int = Field(default=4, description="Attempts to send one channel message")
+    channel_send_backoff: float = Field(default=0.5, description="First retry delay of a channel send (s)")
+    webhook_dedup_ttl: float = Field(default=7 * 86_400, description="How long webhook ids are remembered")
+
+    start_text: str = Field(
+        default="Hello! I am the support assistant. Ask me anything about your orders or our service.",
+        description="Answer to Telegram /start",
+    )
+    unsupported_text: str = Field(
+        default="Sorry, I can only read text messages. Please write your question as text.",
+        description="Answer to stickers, photos and other non-text messages",
+    )
+    edited_text: str = Field(
+        default="I saw you edited a message; edits are not processed. Please send your question again.",
+        description="Answer to edited messages",
+    )

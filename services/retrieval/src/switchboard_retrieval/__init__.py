@@ -1,0 +1,1 @@
+"""Switchboard retrieval service: Knowledge bases, ingestion and hybrid search over ChromaDB."""

@@ -1,0 +1,10 @@
+"""Embedding models: offline ones shipped inside PyPI packages, hosted ones behind the same interface."""
+
+from switchboard_retrieval.embeddings.models import (
+    EMBEDDING_MODELS,
+    Embedder,
+    EmbeddingRegistry,
+    EmbeddingUnavailable,
+)
+
+__all__ = ["EMBEDDING_MODELS", "Embedder", "EmbeddingRegistry", "EmbeddingUnavailable"]

@@ -1,0 +1,92 @@
+"""Unicode-aware tokenisation for BM25: per-language Snowball stemming (Russian, English), language detection.
+
+Every word is stemmed by the stemmer of its own script (Cyrillic → Russian, Latin → English), so mixed
+Russian/English text, product names inside Russian sentences included, is stemmed correctly.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from functools import lru_cache
+
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_RUSSIAN
+
+WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+CYRILLIC_RE = re.compile(r"[\u0400-\u04FF]")
+LATIN_RE = re.compile(r"[A-Za-z\u00C0-\u024F]")
+STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_RUSSIAN)
+SUPPORTED_LANGUAGES = ("en", "ru")
+
+_local = threading.local()
+
+
+def _stemmers() -> dict[str, Stemmer._Stemmer]:
+    # PyStemmer objects are not thread-safe: one set per thread.
+    stemmers: dict[str, Stemmer._Stemmer] | None = getattr(_local, "stemmers", None)
+    if stemmers is None:
+        stemmers = {"ru": Stemmer.Stemmer("russian"), "en": Stemmer.Stemmer("english")}
+        _local.stemmers = stemmers
+    return stemmers
+
+
+def detect_language(text: str) -> str | None:
+    """``ru`` or ``en`` from the share of Cyrillic among letters; None when there are no letters."""
+    cyrillic = len(CYRILLIC_RE.findall(text))
+    latin = len(LATIN_RE.findall(text))
+    if cyrillic == 0 and latin == 0:
+        return None
+    return "ru" if cyrillic >= 0.3 * (cyrillic + latin) else "en"
+
+
+@lru_cache(maxsize=200_000)
+def _stem_word(word: str) -> str:
+    stemmers = _stemmers()
+    language = "ru" if CYRILLIC_RE.search(word) else "en"
+    stemmed: str = stemmers[language].stemWord(word)
+    return stemmed
+
+
+def words(text: str) -> list[str]:
+    return [w.lower().replace("ё", "е") for w in WORD_RE.findall(text)]
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop words dropped, each word stemmed by its script's stemmer."""
+    return [_stem_word(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
+def highlight(text: str, query: str, *, width: int = 240, marker: str = "**") -> str:
+    """The window of ``text`` with the most query terms (matched by stem), the terms wrapped in ``marker``."""
+    terms = set(tokenize(query))
+    spans = [
+        (m.start(), m.end())
+        for m in WORD_RE.finditer(text)
+        if _stem_word(m.group().lower().replace("ё", "е")) in terms
+    ]
+    if not spans:
+        snippet = text[:width]
+        return snippet + ("…" if len(text) > width else "")
+    best_start, best_count = spans[0][0], 0
+    for i, (start, _) in enumerate(spans):
+        count = sum(1 for s, e in spans[i:] if e - start <= width)
+        if count > best_count:
+            best_start, best_count = start, count
+    window_start = max(0, best_start - width // 4)
+    # Start at a word boundary.
+    if window_start > 0:
+        space = text.rfind(" ", 0, window_start)
+        window_start = space + 1 if space >= 0 and best_start - space < width // 2 else window_start
+    window_end = min(len(text), window_start + width)
+    parts = []
+    cursor = window_start
+    for start, end in spans:
+        if start < window_start or end > window_end:
+            continue
+        parts.append(text[cursor:start])
+        parts.append(f"{marker}{text[start:end]}{marker}")
+        cursor = end
+    parts.append(text[cursor:window_end])
+    snippet = "".join(parts).replace("\n", " ").strip()
+    return ("…" if window_start > 0 else "") + snippet + ("…" if window_end < len(text) else "")

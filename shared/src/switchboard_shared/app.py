@@ -1,0 +1,48 @@
+"""The common part of every service's ``create_app``: error handlers, middleware, health and metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from fastapi import FastAPI
+
+from switchboard_shared.errors import error_responses, install_error_handlers
+from switchboard_shared.health import health_router
+from switchboard_shared.middleware import (
+    BodySizeLimitMiddleware,
+    InternalAuthMiddleware,
+    RequestContextMiddleware,
+)
+from switchboard_shared.settings import ServiceSettings
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
+
+
+def build_app(
+    settings: ServiceSettings,
+    *,
+    title: str,
+    description: str,
+    lifespan: Lifespan,
+    version: str = "0.1.0",
+    body_limit_overrides: dict[str, int] | None = None,
+) -> FastAPI:
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan,
+        responses=error_responses(422, 500),
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(health_router())
+    # Added last runs first: request context wraps everything, so even a 413 or 401 carries the request id.
+    app.add_middleware(InternalAuthMiddleware, token=settings.internal_token)
+    app.add_middleware(
+        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides
+    )
+    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
+    return app

@@ -1,0 +1,288 @@
+"""Contracts of the chat service's internal API, used by the gateway and integrations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from switchboard_shared.contracts.common import Contract
+
+MAX_MESSAGE_CHARS = 4000
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    TELEGRAM = "telegram"
+    WHATSAPP = "whatsapp"
+    API = "api"
+
+
+class Owner(StrEnum):
+    BOT = "bot"
+    HUMAN = "human"
+
+
+class ConversationStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class EndUserProfile(Contract):
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    crm_id: str | None = None
+    locale: str | None = None
+
+
+class CreateConversation(Contract):
+    channel: Channel = Channel.API
+    end_user_id: str = Field(min_length=1, max_length=200)
+    verified: bool = False
+    profile: EndUserProfile | None = None
+    external_key: str | None = Field(default=None, max_length=200, description="Channel's chat id")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+class Citation(Contract):
+    index: int = Field(ge=1, description="The passage number the answer cites, [1], [2] …")
+    chunk_id: str
+    document_id: str
+    title: str
+    url: str | None = None
+    snippet: str | None = None
+
+
+class Message(Contract):
+    id: str
+    conversation_id: str
+    role: Role
+    text: str
+    created_at: datetime
+    citations: list[Citation] = Field(default_factory=list)
+    provider: str | None = None
+    no_answer: bool = False
+    operator_id: str | None = None
+
+
+class Conversation(Contract):
+    id: str
+    tenant_id: str
+    channel: Channel
+    end_user_id: str
+    verified: bool
+    owner: Owner
+    status: ConversationStatus
+    created_at: datetime
+    updated_at: datetime
+    external_key: str | None = None
+    profile: EndUserProfile | None = None
+
+
+class ConversationWithMessages(Conversation):
+    messages: list[Message] = Field(default_factory=list)
+
+
+class PostMessage(Contract):
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    verified: bool | None = Field(default=None, description="Identity verified for this message (gateway)")
+    client_message_id: str | None = Field(default=None, max_length=200, description="Idempotency key")
+    providers: list[str] | None = Field(default=None, description="Override the tenant's provider chain")
+
+
+class LatencySplit(Contract):
+    retrieval_ms: float = 0.0
+    generation_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class HandoffInfo(Contract):
+    reason: str
+    ticket_id: str | None = None
+    handoff_id: str | None = None
+
+
+class TurnResult(Contract):
+    conversation_id: str
+    user_message: Message
+    reply: Message | None = Field(default=None, description="None while a human owns the conversation")
+    owner: Owner
+    handoff: HandoffInfo | None = None
+    latency: LatencySplit = Field(default_factory=LatencySplit)
+    sources: list[str] = Field(default_factory=list, description="document ids used")
+    retrieved: list[str] = Field(
+        default_factory=list, description="document ids of the passages retrieval returned, in rank order"
+    )
+
+
+class InboundMessage(Contract):
+    """A message from a messenger channel, normalised by integrations and handed to chat."""
+
+    channel: Channel
+    end_user_id: str = Field(min_length=1, max_length=200)
+    external_key: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    profile: EndUserProfile | None = None
+
+
+class OperatorMessage(Contract):
+    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    operator_id: str = Field(min_length=1, max_length=200)
+    idempotency_key: str | None = Field(default=None, max_length=200)
+
+
+class OwnerChange(Contract):
+    owner: Owner
+    actor: str = Field(min_length=1, max_length=200, description="who: bot, operator id, rule name")
+    reason: str = Field(default="", max_length=1000)
+
+
+class StatusChange(Contract):
+    status: ConversationStatus
+    actor: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=1000)
+
+
+class Feedback(Contract):
+    message_id: str
+    rating: Literal["up", "down"]
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class Csat(Contract):
+    score: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+# --- the typed stream of a turn (SSE: `event: <type>`, `data: <json packet>`) ---
+
+
+class TokenPacket(Contract):
+    type: Literal["token"] = "token"
+    text: str
+
+
+class CitationPacket(Contract):
+    type: Literal["citation"] = "citation"
+    citation: Citation
+
+
+class ToolCallPacket(Contract):
+    type: Literal["tool_call"] = "tool_call"
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    status: Literal["started", "ok", "error", "refused"] = "ok"
+
+
+class HandoffPacket(Contract):
+    type: Literal["handoff"] = "handoff"
+    handoff: HandoffInfo
+
+
+class ErrorPacket(Contract):
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+
+
+class DonePacket(Contract):
+    type: Literal["done"] = "done"
+    result: TurnResult
+
+
+class HeartbeatPacket(Contract):
+    type: Literal["heartbeat"] = "heartbeat"
+
+
+StreamPacket = Annotated[
+    TokenPacket
+    | CitationPacket
+    | ToolCallPacket
+    | HandoffPacket
+    | ErrorPacket
+    | DonePacket
+    | HeartbeatPacket,
+    Field(discriminator="type"),
+]
+
+
+# --- per-tenant assistant settings (`GET/PUT /internal/v1/assistant`) ---
+
+ProviderName = Literal["extractive", "openai", "openai-compatible", "anthropic", "google", "local"]
+ToolName = Literal["get_customer", "get_order_status", "create_ticket", "handoff_to_human"]
+ALL_TOOLS: tuple[ToolName, ...] = ("get_customer", "get_order_status", "create_ticket", "handoff_to_human")
+
+DEFAULT_HANDOFF_PHRASES: dict[str, list[str]] = {
+    "en": ["human", "agent", "operator", "real person", "live person", "talk to someone", "support team"],
+    "ru": ["человек", "оператор", "живой", "менеджер", "специалист", "сотрудник", "позовите"],
+}
+DEFAULT_FRUSTRATION_PHRASES: dict[str, list[str]] = {
+    "en": ["useless", "stupid", "terrible", "awful", "ridiculous", "not helpful", "waste of time", "wtf"],
+    "ru": ["бесполезн", "ужас", "тупой", "кошмар", "надоел", "не помогает", "издеваетесь", "бред"],
+}
+
+
+class EscalationRule(Contract):
+    """A tenant rule: a customer message matching ``pattern`` (a regular expression) escalates."""
+
+    name: str = Field(min_length=1, max_length=100)
+    pattern: str = Field(min_length=1, max_length=500)
+    reason: str = Field(default="", max_length=500)
+
+
+class EscalationSettings(Contract):
+    handoff_phrases: dict[str, list[str]] = Field(
+        default_factory=lambda: {lang: list(words) for lang, words in DEFAULT_HANDOFF_PHRASES.items()},
+        description="Per language: words or phrases with which a customer asks for a human",
+    )
+    frustration_phrases: dict[str, list[str]] = Field(
+        default_factory=lambda: {lang: list(words) for lang, words in DEFAULT_FRUSTRATION_PHRASES.items()}
+    )
+    escalate_on_frustration: bool = True
+    max_unsupported_answers: int | None = Field(
+        default=None, ge=1, le=20, description="None: the service default (CHAT_ESCALATE_AFTER_UNSUPPORTED)"
+    )
+    rules: list[EscalationRule] = Field(default_factory=list, max_length=50)
+    create_ticket: bool = True
+
+
+class ProviderConfig(Contract):
+    model: str | None = Field(default=None, max_length=200)
+    base_url: str | None = Field(default=None, max_length=500)
+    api_key: str | None = Field(default=None, max_length=500, description="Write-only; never returned")
+    api_key_set: bool = Field(default=False, description="Read-only: an API key is stored")
+    timeout_seconds: float | None = Field(default=None, gt=0, le=300)
+
+
+class AssistantSettings(Contract):
+    name: str = Field(default="Assistant", min_length=1, max_length=200)
+    instructions: str = Field(default="", max_length=8000, description="Persona and instructions")
+    languages: list[str] = Field(default_factory=lambda: ["en", "ru"], max_length=20)
+    providers: list[ProviderName] | None = Field(
+        default=None, description="Ordered provider chain; None: the service default"
+    )
+    provider_configs: dict[ProviderName, ProviderConfig] = Field(default_factory=dict)
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
+    greeting: dict[str, str] = Field(default_factory=dict, description="Per language")
+    tools: list[ToolName] = Field(default_factory=lambda: list(ALL_TOOLS))
+    kb_ids: list[str] | None = Field(default=None, description="Knowledge bases searched; None: all")
+
+
+class ConversationTransition(Contract):
+    field: Literal["owner", "status"]
+    from_value: str
+    to_value: str
+    actor: str
+    reason: str
+    created_at: datetime

@@ -1,0 +1,189 @@
+"""Contracts of the integrations service's internal API (CRM, tickets, handoff, channel delivery)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field
+
+from switchboard_shared.contracts.chat import Channel, EndUserProfile, Role
+from switchboard_shared.contracts.common import Contract
+
+
+class Customer(Contract):
+    id: str
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    balance: float | None = None
+    currency: str | None = None
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class OrderItem(Contract):
+    name: str
+    quantity: int = 1
+    price: float | None = None
+
+
+class Order(Contract):
+    number: str
+    status: str
+    customer_id: str | None = None
+    items: list[OrderItem] = Field(default_factory=list)
+    total: float | None = None
+    currency: str | None = None
+    tracking_number: str | None = None
+    tracking_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class CustomerLookup(Contract):
+    by: Literal["id", "email", "phone"]
+    value: str = Field(min_length=1, max_length=200)
+
+
+class OrderLookup(Contract):
+    order_number: str = Field(min_length=1, max_length=100)
+    customer_id: str | None = Field(default=None, description="When set, the order must belong to them")
+
+
+class TranscriptLine(Contract):
+    role: Role
+    text: str
+    at: datetime | None = None
+
+
+class TicketSystem(StrEnum):
+    ZENDESK = "zendesk"
+    JIRA = "jira"
+
+
+class Requester(Contract):
+    name: str | None = None
+    email: str | None = None
+    end_user_id: str | None = None
+
+
+class CreateTicket(Contract):
+    conversation_id: str | None = None
+    subject: str = Field(min_length=1, max_length=300)
+    transcript: list[TranscriptLine] = Field(default_factory=list)
+    description: str | None = Field(default=None, max_length=20000)
+    requester: Requester = Field(default_factory=Requester)
+    priority: Literal["low", "normal", "high", "urgent"] = "normal"
+    tags: list[str] = Field(default_factory=list)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+    system: TicketSystem | None = Field(default=None, description="None: the tenant's configured system")
+
+
+class Ticket(Contract):
+    id: str
+    tenant_id: str
+    system: TicketSystem
+    external_id: str
+    url: str | None = None
+    status: str
+    conversation_id: str | None = None
+    created_at: datetime
+
+
+class HandoffStatus(StrEnum):
+    WAITING = "waiting"
+    CLAIMED = "claimed"
+    RETURNED = "returned"
+    RESOLVED = "resolved"
+
+
+class StartHandoff(Contract):
+    conversation_id: str
+    channel: Channel
+    end_user_id: str
+    external_key: str | None = None
+    reason: str = Field(max_length=1000)
+    transcript: list[TranscriptLine] = Field(default_factory=list)
+    profile: EndUserProfile | None = None
+    create_ticket: bool = True
+    notify_chat: bool = Field(
+        default=True,
+        description="Tell chat the owner is now human; chat sends False when it opened the handoff itself",
+    )
+
+
+class Handoff(Contract):
+    id: str
+    tenant_id: str
+    conversation_id: str
+    channel: Channel
+    end_user_id: str
+    status: HandoffStatus
+    reason: str
+    operator_id: str | None = None
+    ticket: Ticket | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class RelayCustomerMessage(Contract):
+    """Chat tells integrations a customer wrote while a human owns the conversation."""
+
+    conversation_id: str
+    message_id: str
+    text: str
+
+
+class DeliverMessage(Contract):
+    """Send a text to the customer on their channel (operator replies, proactive messages)."""
+
+    channel: Channel
+    external_key: str
+    text: str = Field(min_length=1, max_length=20000)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+# --- operator actions on the handoff queue, channel delivery results (added with the integrations service) ---
+
+
+class HandoffAction(Contract):
+    """Claim, return to bot or resolve: who does it and why."""
+
+    operator_id: str = Field(min_length=1, max_length=200)
+    reason: str = Field(default="", max_length=1000)
+
+
+class HandoffReply(Contract):
+    """An operator's answer; the same ``idempotency_key`` sent twice delivers the reply once."""
+
+    text: str = Field(min_length=1, max_length=4000)
+    operator_id: str = Field(min_length=1, max_length=200)
+    idempotency_key: str = Field(min_length=1, max_length=200)
+
+
+class HandoffDetail(Handoff):
+    """A handoff as the operator's queue shows it: transcript, customer profile, time waited."""
+
+    external_key: str | None = None
+    transcript: list[TranscriptLine] = Field(default_factory=list)
+    profile: EndUserProfile | None = None
+    waiting_seconds: float = Field(ge=0, description="Since it was opened, until claimed or now")
+    claimed_at: datetime | None = None
+    closed_at: datetime | None = None
+
+
+class DeliveryResult(Contract):
+    id: str
+    channel: Channel
+    status: Literal["pending", "sent", "failed", "stored"]
+    provider_message_ids: list[str] = Field(default_factory=list)
+    duplicate: bool = Field(default=False, description="Already delivered under this idempotency key")
+
+
+class HandoffReplyResult(Contract):
+    handoff: Handoff
+    message_id: str | None = Field(default=None, description="The operator message stored in chat")
+    delivery: DeliveryResult | None = Field(
+        default=None, description="On web / API channels status 'stored': the widget reads it from chat"
+    )

@@ -1,0 +1,42 @@
+"""Runs a service app under uvicorn with the shared logging set up (used by ``python -m switchboard_<name>``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+
+from switchboard_shared.logging import configure_logging
+from switchboard_shared.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
+    configure_logging(service=settings.service_name, level=settings.log_level, json=settings.log_json)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+        proxy_headers=False,
+    )
+
+
+def serve_main(
+    create_app: Callable[[S], FastAPI], settings_class: type[S], argv: list[str] | None = None
+) -> None:
+    """The ``python -m switchboard_<name>`` entry: settings from the environment, --host/--port override."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog=f"python -m switchboard_{settings_class.service_name}")
+    parser.add_argument("--host", default=None)
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
+    settings = settings_class(**overrides)
+    serve(create_app, settings)

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+import structlog
+
+from switchboard_shared.health import Readiness
+from switchboard_shared.logging import configure_logging
+from switchboard_shared.redaction import pseudonymise, redact_text
+
+from .conftest import make_app, running
+
+
+@pytest.mark.asyncio
+async def test_readyz_reports_checks_and_breakers() -> None:
+    readiness = Readiness()
+
+    async def db_ok() -> None:
+        return None
+
+    async def redis_down() -> None:
+        raise ConnectionError("refused")
+
+    readiness.add_check("database", db_ok)
+    readiness.add_breaker("retrieval", lambda: "open")
+    async with running(make_app(readiness)) as client:
+        ready = await client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["breakers"] == {"retrieval": "open"}
+        readiness.add_check("redis", redis_down)
+        unready = await client.get("/readyz")
+        assert unready.status_code == 503
+        assert unready.json()["checks"]["redis"]["ok"] is False
+        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        metrics = await client.get("/metrics")
+        assert "switchboard_http_requests_total" in metrics.text
+        assert 'route="/readyz"' in metrics.text
+
+
+def test_redaction() -> None:
+    text = "Mail me at ivan.petrov@example.ru or call +7 (912) 345-67-89, card 4111 1111 1111 1111"
+    redacted = redact_text(text)
+    assert "example.ru" not in redacted and "345-67" not in redacted and "4111" not in redacted
+    assert "[email]" in redacted and "[phone]" in redacted and "[card]" in redacted
+    assert redact_text("order 12345 shipped") == "order 12345 shipped"
+    assert (
+        pseudonymise("user-1", salt="s")
+        == pseudonymise("user-1", salt="s")
+        != pseudonymise("user-2", salt="s")
+    )
+
+
+def test_json_logs_carry_context_and_hide_pii(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(service="demo", level="INFO", json=True)
+    structlog.contextvars.bind_contextvars(request_id="rid-7", tenant_id="t1")
+    try:
+        structlog.get_logger("x").info("customer_wrote", text="my email is a@b.co", api_key="sk_live_123")
+        logging.getLogger("stdlib").warning("plain %s", "message")
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id", "tenant_id")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    event = next(line for line in lines if line["event"] == "customer_wrote")
+    assert event["request_id"] == "rid-7" and event["tenant_id"] == "t1" and event["service"] == "demo"
+    assert event["text"] == "my email is [email]" and event["api_key"] == "[secret]"
+    assert any(line["event"] == "plain message" for line in lines)

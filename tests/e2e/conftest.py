@@ -1,0 +1,110 @@
+"""The full fleet as real processes for end-to-end tests: gateway, chat, retrieval, integrations and
+analytics (and integrations' demo CRM) on free ports with a temporary data directory, plus a demo tenant
+bootstrapped through the gateway's admin API.
+
+Services that cannot start (not built yet, or failing) are recorded, and tests that need them skip with
+the reason; the gateway must start. Set ``E2E_REQUIRE_FLEET=1`` to turn those skips into failures.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from switchboard_cli.demo import bootstrap_demo
+from switchboard_shared.testing.processes import ServiceProcess
+from switchboard_shared.testing.servers import free_port
+
+SERVICES = ("gateway", "chat", "retrieval", "integrations", "analytics")
+OPERATOR_TOKEN = "e2e-operator-token"
+INTERNAL_TOKEN = "e2e-internal-token"
+
+
+@dataclass
+class Fleet:
+    data_dir: Path
+    env: dict[str, str]
+    processes: dict[str, ServiceProcess] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    demo: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gateway(self) -> str:
+        return self.processes["gateway"].url
+
+    def require(self, *names: str) -> None:
+        missing = {
+            name: self.failures.get(name, "not started") for name in names if name not in self.processes
+        }
+        if missing:
+            reason = "; ".join(f"{name}: {why.splitlines()[0][:200]}" for name, why in missing.items())
+            if os.environ.get("E2E_REQUIRE_FLEET") == "1":
+                pytest.fail(f"fleet incomplete: {reason}")
+            pytest.skip(f"fleet incomplete: {reason}")
+
+    def logs(self, name: str) -> str:
+        return self.processes[name].logs()
+
+
+def fleet_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
+    env = {
+        "SWITCHBOARD_DATA_DIR": str(data_dir),
+        "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
+        "SWITCHBOARD_LOG_JSON": "true",
+        "SWITCHBOARD_REDIS_URL": "",
+        "GATEWAY_ADMIN_TOKEN": OPERATOR_TOKEN,
+        **extra,
+    }
+    for name, port in ports.items():
+        env[f"SWITCHBOARD_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
+    return env
+
+
+def start_processes(processes: dict[str, ServiceProcess], timeout: float = 90.0) -> dict[str, str]:
+    """Start every process at once (they load in parallel); returns the failures by name."""
+
+    def start(process: ServiceProcess) -> str | None:
+        try:
+            process.start(ready_timeout=timeout)
+        except (RuntimeError, TimeoutError, OSError) as exc:
+            process.stop(kill=True)
+            return str(exc)
+        return None
+
+    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
+        results = dict(zip(processes, pool.map(start, processes.values()), strict=True))
+    return {name: error for name, error in results.items() if error is not None}
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Iterator[Fleet]:
+    data_dir = Path(tempfile.mkdtemp(prefix="sb-e2e-"))
+    ports = {name: free_port() for name in SERVICES}
+    crm_port = free_port()
+    env = fleet_env(data_dir, ports, INTEGRATIONS_DEMO_CRM_URL=f"http://127.0.0.1:{crm_port}")
+    processes = {
+        name: ServiceProcess(f"switchboard_{name}", env, port=ports[name], name=name) for name in SERVICES
+    }
+    # The demo CRM (integrations' stand-in for a company's CRM), wired to the demo tenant.
+    processes["crm"] = ServiceProcess("switchboard_integrations.demo_crm", env, port=crm_port, name="crm")
+    failures = start_processes(processes)
+    running = Fleet(data_dir, env)
+    running.failures = failures
+    running.processes = {name: p for name, p in processes.items() if name not in failures}
+    try:
+        if "gateway" in failures:
+            pytest.fail(f"the gateway did not start:\n{failures['gateway'][-3000:]}")
+        running.demo = bootstrap_demo(running.gateway, OPERATOR_TOKEN)
+        yield running
+    finally:
+        for process in processes.values():
+            process.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,153 @@
+"""Property-based fuzzing with schemathesis, from each service's own OpenAPI document: the gateway's public
+API (aggregated ``/openapi.json``, with a tenant admin key) and every service's internal API (with the
+internal token and tenant headers). Zero 5xx, and every response must conform to the documented schema
+and content type. The number of examples per operation is bounded so the suite stays within budget.
+
+Totals go to ``test-output/reliability/schemathesis.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+)
+
+from .fleet import INTERNAL_TOKEN, ReliabilityFleet, make_tenant
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
+
+EXAMPLES_PER_OPERATION = int(os.environ.get("RELIABILITY_FUZZ_EXAMPLES", "4"))
+TOTALS: dict[str, dict[str, Any]] = {}
+# Findings already turned into strict-xfail regression tests (test_fuzz_regressions.py): operation -> test.
+KNOWN_FINDINGS = {
+    "POST /v1/kbs": "test_nul_character_in_a_knowledge_base_name",
+    "POST /internal/v1/kbs": "test_nul_character_in_a_knowledge_base_name",
+    "PATCH /v1/kbs/{kb_id}": "test_nul_character_in_a_knowledge_base_name",
+    "PATCH /internal/v1/kbs/{kb_id}": "test_nul_character_in_a_knowledge_base_name",
+    "GET /v1/channels/whatsapp/{phone_number_id}": "test_whatsapp_verification_documents_its_json_errors",
+    "GET /v1/kbs": "test_huge_offset_is_refused",
+    "GET /internal/v1/kbs": "test_huge_offset_is_refused",
+    "POST /v1/search": "test_unconfigured_hosted_embedding_model_is_refused",
+    "POST /internal/v1/search": "test_unconfigured_hosted_embedding_model_is_refused",
+    "POST /v1/kbs/{kb_id}/search": "test_unconfigured_hosted_embedding_model_is_refused",
+    "POST /internal/v1/kbs/{kb_id}/search": "test_unconfigured_hosted_embedding_model_is_refused",
+    "GET /internal/v1/channels/whatsapp/{phone_number_id}": "test_whatsapp_verification_documents_its_json_errors",
+}
+
+
+def new_findings(run: FuzzRun) -> dict[str, str]:
+    return {label: finding for label, finding in run.findings.items() if label not in KNOWN_FINDINGS}
+
+
+@dataclass
+class FuzzRun:
+    target: str
+    operations: int = 0
+    requests: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    findings: dict[str, str] = field(default_factory=dict)
+
+
+def make_exercise(
+    run: FuzzRun, label: str, strategy: Any, base_url: str, headers: dict[str, str], checks: list[Any]
+) -> Any:
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(case=strategy)
+    def exercise(case: Any) -> None:
+        try:
+            response = case.call(base_url=base_url, headers=headers, timeout=30)
+        except Exception as exc:  # a refused or reset connection is a finding too
+            run.findings.setdefault(label, f"transport: {type(exc).__name__}: {str(exc)[:200]}")
+            return
+        run.requests += 1
+        run.statuses[str(response.status_code)] += 1
+        try:
+            case.validate_response(response, checks=checks)
+        except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises a FailureGroup
+            if label not in run.findings:
+                run.findings[label] = f"{response.status_code}: {str(exc)[:600]}"
+
+    return exercise
+
+
+def fuzz(target: str, document: dict[str, Any], base_url: str, headers: dict[str, str]) -> FuzzRun:
+    run = FuzzRun(target)
+    # /healthz, /readyz and /metrics are operational: /readyz answering 503 is its documented purpose.
+    document = {
+        **document,
+        "paths": {p: v for p, v in document["paths"].items() if p not in ("/healthz", "/readyz", "/metrics")},
+    }
+    schema = schemathesis.openapi.from_dict(document)
+    checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        label = f"{operation.method.upper()} {operation.path}"
+        run.operations += 1
+        strategy = operation.as_strategy(headers=headers)
+
+        exercise = make_exercise(run, label, strategy, base_url, headers, checks)
+        exercise()
+    TOTALS[target] = {
+        "operations": run.operations,
+        "requests": run.requests,
+        "statuses": dict(run.statuses),
+        "findings": run.findings,
+        "examples_per_operation": EXAMPLES_PER_OPERATION,
+    }
+    return run
+
+
+@pytest.fixture(scope="module")
+def fuzz_tenant(fleet: ReliabilityFleet) -> dict[str, str]:
+    return make_tenant(fleet.gateway, "fuzz")
+
+
+def test_public_api(fleet: ReliabilityFleet, fuzz_tenant: dict[str, str], output_dir: str) -> None:
+    document = httpx.get(f"{fleet.gateway}/openapi.json", timeout=10).json()
+    headers = {"Authorization": f"Bearer {fuzz_tenant['admin_key']}", "X-End-User-ID": "fuzz-user"}
+    run = fuzz("gateway (public)", document, fleet.gateway, headers)
+    write_totals(output_dir)
+    assert run.operations >= 40
+    assert not new_findings(run), json.dumps(new_findings(run), indent=1)
+
+
+@pytest.mark.parametrize("service", ["chat-a", "retrieval", "integrations", "analytics"])
+def test_internal_api(
+    fleet: ReliabilityFleet, fuzz_tenant: dict[str, str], service: str, output_dir: str
+) -> None:
+    base = fleet.url(service)
+    document = httpx.get(f"{base}/openapi.json", timeout=10).json()
+    headers = {
+        "X-Internal-Token": INTERNAL_TOKEN,
+        "X-Tenant-ID": "fuzz",
+        "X-Key-Scope": "admin",
+        "X-End-User-ID": "fuzz-user",
+    }
+    run = fuzz(f"{service} (own document)", document, base, headers)
+    write_totals(output_dir)
+    assert run.operations > 0
+    assert not new_findings(run), json.dumps(new_findings(run), indent=1)
+
+
+def write_totals(output_dir: str) -> None:
+    with open(os.path.join(output_dir, "schemathesis.json"), "w") as handle:
+        json.dump(TOTALS, handle, indent=2)
