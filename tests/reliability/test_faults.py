@@ -510,15 +510,7 @@ def provider_back(fleet: ReliabilityFleet) -> bool:
     [
         "error",
         "timeout",
-        pytest.param(
-            "stall",
-            marks=pytest.mark.xfail(
-                reason="BUG: an LLM stream that stalls after its first tokens is cut at "
-                "provider_total_timeout and the truncated text is stored and returned as the "
-                "openai-compatible answer instead of falling through to extractive",
-                strict=True,
-            ),
-        ),
+        "stall",
     ],
 )
 def test_llm_failures_fall_through_to_extractive(fleet: ReliabilityFleet, load: LoadRun, mode: str) -> None:

@@ -21,11 +21,6 @@ def test_nul_character_in_a_knowledge_base_name(fleet: ReliabilityFleet) -> None
     assert response.status_code in (400, 422), (response.status_code, response.text)
 
 
-@pytest.mark.xfail(
-    reason="BUG: integrations' WhatsApp verification route documents only text/plain, but its 404 and 403 "
-    "answers are the JSON error shape (undocumented content type)",
-    strict=True,
-)
 def test_whatsapp_verification_documents_its_json_errors(fleet: ReliabilityFleet) -> None:
     document = httpx.get(f"{fleet.url('integrations')}/openapi.json", timeout=10).json()
     operation = document["paths"]["/internal/v1/channels/whatsapp/{phone_number_id}"]["get"]

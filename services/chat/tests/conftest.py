@@ -362,7 +362,8 @@ def _sse_line(data: dict[str, Any], event: str | None = None) -> bytes:
 class FakeLLM:
     """OpenAI chat completions, Anthropic messages and Gemini streamGenerateContent, speaking each API's
     documented streaming wire format. ``script`` is what to answer next: {"text": ...} or
-    {"tool": name, "args": {...}}; ``mode`` is ok, fail (HTTP 500) or slow (first byte after ``delay``)."""
+    {"tool": name, "args": {...}}; ``mode`` is ok, fail (HTTP 500), slow (first byte after ``delay``) or
+    stall (OpenAI only: two content chunks, then silence for ``delay`` before the rest)."""
 
     port: int = field(default_factory=free_port)
     received: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
@@ -440,7 +441,9 @@ class FakeLLM:
                 _sse_line({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]})
             )
         else:
-            for piece in await self._pieces(step["text"]):
+            for number, piece in enumerate(await self._pieces(step["text"])):
+                if self.mode == "stall" and number == 2:
+                    await asyncio.sleep(self.delay)
                 await response.write(
                     _sse_line(
                         {

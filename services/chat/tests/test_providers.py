@@ -224,6 +224,49 @@ async def test_a_provider_without_a_first_token_in_time_falls_through(
 
 
 @pytest.mark.asyncio
+async def test_a_provider_that_stalls_mid_answer_is_replaced_not_cut_off(
+    chat_factory: Any, database_url: str, llm: Any, fleet: Any, conversation_factory: Any
+) -> None:
+    chat = await chat_factory(database_url)
+    llm.mode = "stall"
+    llm.delay = 5.0
+    llm.script = [{"text": "Builds may use up to 7 GB of memory [2] and run 15 minutes."}] * 2
+    async with chat.client() as client:
+        await configure(
+            client,
+            ["openai-compatible", "extractive"],
+            {"openai-compatible": {"base_url": f"{llm.url}/v1", "timeout_seconds": 0.5}},
+        )
+        cid = (await conversation_factory(client))["id"]
+        started = time.perf_counter()
+        packets = without_heartbeats(await sse(client, cid, "What is the build memory limit?"))
+        assert time.perf_counter() - started < 4.0  # the silence, not the model's 5 s stall, decided
+        kinds = [kind for _, kind, _ in packets]
+        reset_at = kinds.index("reset")
+        assert "token" in kinds[:reset_at]  # the model's first words went out, then were taken back
+        assert "token" in kinds[reset_at:] and kinds[-1] == "done"
+        result = packets[-1][2]["result"]
+        answer = result["reply"]["text"]
+        assert result["reply"]["provider"] == "extractive" and "7 GB" in answer
+        assert "Builds may " not in answer  # nothing of the abandoned answer is kept
+        after_reset = "".join(p["text"] for _, kind, p in packets[reset_at:] if kind == "token")
+        assert after_reset.strip() == answer.strip()
+        # The JSON answer is the replacement too, and the stored message matches it.
+        turn = (
+            await client.post(
+                f"/internal/v1/conversations/{cid}/messages", json={"text": "And the build time limit?"}
+            )
+        ).json()
+        assert turn["reply"]["provider"] == "extractive"
+        stored = (await client.get(f"/internal/v1/conversations/{cid}")).json()
+    await chat.stop()  # flushes the analytics buffer
+    assistant_texts = [m["text"] for m in stored["messages"] if m["role"] == "assistant"]
+    assert answer in assistant_texts and not any("Builds may " in text for text in assistant_texts)
+    fallbacks = [e["properties"] for e in fleet.events_of("provider_fallback")]
+    assert any("stalled mid-answer" in f["error"] for f in fallbacks), fallbacks
+
+
+@pytest.mark.asyncio
 async def test_stream_sends_tokens_as_generated_with_heartbeats(
     chat_factory: Any, database_url: str, llm: Any, conversation_factory: Any
 ) -> None:

@@ -108,8 +108,18 @@ def error_response(
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` for an endpoint: each status documented with the shared error shape."""
-    return {status: {"model": ErrorResponse} for status in statuses}
+    """OpenAPI `responses=` for an endpoint: each status documented with the shared error shape.
+
+    The JSON content is spelled out so that routes answering another media type (a plain-text webhook
+    verification, say) still document their errors as what they are: JSON in the shared shape.
+    """
+    return {
+        status: {
+            "model": ErrorResponse,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}},
+        }
+        for status in statuses
+    }
 
 
 async def _app_error(_: Request, exc: Exception) -> JSONResponse:

@@ -28,6 +28,7 @@ from switchboard_shared.contracts.chat import (
     ErrorPacket,
     HandoffPacket,
     Message,
+    ResetPacket,
     StreamPacket,
     TokenPacket,
     ToolCallPacket,
@@ -171,6 +172,12 @@ class ChatSession:
                     self.say(f"[yellow]Handing over to a person ({escape(packet.handoff.reason)}).[/]")
                 elif isinstance(packet, ErrorPacket):
                     self.say(f"[red]{escape(packet.message)}[/]")
+                elif isinstance(packet, ResetPacket):
+                    # A terminal cannot take back what it printed: mark the cut and start the answer anew.
+                    if streamed:
+                        self.say("[dim](answer interrupted; starting again)[/]")
+                        streamed = False
+                    citations.clear()
                 elif isinstance(packet, DonePacket):
                     self._finish(packet.result.model_dump(mode="json"), citations, streamed)
 

@@ -25,7 +25,9 @@ class ChatSettings(ServiceSettings):
         "extractive, openai, openai-compatible, anthropic, google, local",
     )
     provider_timeout_seconds: float = Field(
-        default=20.0, description="Time a provider has to produce its first token before the next is tried"
+        default=20.0,
+        description="Time a provider has to produce its first token, and the longest it may then go silent, "
+        "before the next provider answers instead",
     )
     provider_total_timeout_seconds: float = Field(
         default=120.0, description="Longest a provider may stream one answer"

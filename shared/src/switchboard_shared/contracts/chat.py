@@ -196,6 +196,13 @@ class ErrorPacket(Contract):
     message: str
 
 
+class ResetPacket(Contract):
+    """Discard the answer text streamed so far: its provider failed mid-answer and another answers anew."""
+
+    type: Literal["reset"] = "reset"
+    reason: str = ""
+
+
 class DonePacket(Contract):
     type: Literal["done"] = "done"
     result: TurnResult
@@ -211,6 +218,7 @@ StreamPacket = Annotated[
     | ToolCallPacket
     | HandoffPacket
     | ErrorPacket
+    | ResetPacket
     | DonePacket
     | HeartbeatPacket,
     Field(discriminator="type"),

@@ -1,5 +1,10 @@
 """The provider registry: builds each tenant's chain, keeps one breaker per provider configuration, and
-streams from the first provider that produces a first token in time."""
+streams from the first provider that produces a first token in time.
+
+A provider that fails or goes silent for longer than its timeout after its first token is dropped too: the
+chain yields ``ProviderAbandoned`` (the text streamed so far must be discarded) and the next provider
+answers, so a cut-off answer is never given as a complete one.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from datetime import timedelta
 import structlog
 from aiobreaker import CircuitBreaker, CircuitBreakerError
 
-from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest
+from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest, ToolEvent
 from switchboard_chat.providers.extractive import ExtractiveProvider
 from switchboard_chat.providers.langchain import build_anthropic, build_google, build_openai
 from switchboard_chat.providers.local import LocalLlamaProvider
@@ -35,7 +40,15 @@ class ProviderSkipped:
     reason: str
 
 
-ChainEvent = GenerationEvent | ProviderSelected | ProviderSkipped
+@dataclass(slots=True)
+class ProviderAbandoned:
+    """The selected provider failed mid-answer; what it streamed is void and the next provider answers."""
+
+    name: str
+    reason: str
+
+
+ChainEvent = GenerationEvent | ProviderSelected | ProviderSkipped | ProviderAbandoned
 
 
 class ProviderRegistry:
@@ -169,13 +182,46 @@ class ProviderRegistry:
                 continue
             yield ProviderSelected(name)
             yield first
-            async for event in events:
+            silence: float | None = provider.first_token_timeout
+            while True:
+                try:
+                    event = await asyncio.wait_for(events.__anext__(), timeout=silence)
+                except StopAsyncIteration:
+                    return
+                except Exception as exc:
+                    await _close_quietly(events)
+                    reason = (
+                        "stalled mid-answer"
+                        if isinstance(exc, TimeoutError)
+                        else f"failed mid-answer: {type(exc).__name__}: {str(exc)[:200]}"
+                    )
+                    log.warning("provider_failed_mid_answer", provider=name, reason=reason)
+                    await _count_failure(breaker, exc)
+                    yield ProviderAbandoned(name, reason)
+                    break
+                # A running tool is bounded by its own timeout (and the turn's total), not by token silence.
+                silence = (
+                    None
+                    if isinstance(event, ToolEvent) and event.status == "started"
+                    else (provider.first_token_timeout)
+                )
                 yield event
-            return
 
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.close()
+
+
+async def _count_failure(breaker: CircuitBreaker, exc: Exception) -> None:
+    """Tell the provider's breaker about a failure that happened after the guarded first-token call."""
+
+    async def fail() -> None:
+        raise exc
+
+    try:
+        await breaker.call_async(fail)
+    except Exception:  # the failure itself, or the breaker now open: both already handled by the caller
+        return
 
 
 async def _close_quietly(events: AsyncGenerator[GenerationEvent, None]) -> None:

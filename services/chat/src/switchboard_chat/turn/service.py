@@ -32,7 +32,12 @@ from switchboard_chat.providers.base import (
     TextDelta,
     ToolEvent,
 )
-from switchboard_chat.providers.registry import ProviderRegistry, ProviderSelected, ProviderSkipped
+from switchboard_chat.providers.registry import (
+    ProviderAbandoned,
+    ProviderRegistry,
+    ProviderSelected,
+    ProviderSkipped,
+)
 from switchboard_chat.providers.texts import detect_language, text
 from switchboard_chat.settings import ChatSettings
 from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
@@ -52,6 +57,7 @@ from switchboard_shared.contracts.chat import (
     LatencySplit,
     Message,
     Owner,
+    ResetPacket,
     TokenPacket,
     ToolCallPacket,
     TurnResult,
@@ -66,7 +72,9 @@ from switchboard_shared.stores.base import Lock, LockTimeout, StoreUnavailable
 
 log = structlog.get_logger(__name__)
 CITATION_MARK = re.compile(r"\[(\d{1,2})\]")
-Packet = TokenPacket | CitationPacket | ToolCallPacket | HandoffPacket | ErrorPacket | DonePacket
+Packet = (
+    TokenPacket | CitationPacket | ToolCallPacket | HandoffPacket | ErrorPacket | ResetPacket | DonePacket
+)
 
 _local_locks: dict[str, asyncio.Lock] = {}
 
@@ -585,7 +593,11 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
                     verdict = event.no_answer
                 elif isinstance(event, ProviderSelected):
                     provider = event.name
-                elif isinstance(event, ProviderSkipped):
+                elif isinstance(event, ProviderSkipped | ProviderAbandoned):
+                    if isinstance(event, ProviderAbandoned):
+                        parts.clear()
+                        verdict = None
+                        handle.put(ResetPacket(reason=event.reason))
                     skipped.append({"provider": event.name, "reason": event.reason})
                     analytics.emit(
                         EventType.PROVIDER_FALLBACK,

@@ -16,6 +16,7 @@ from switchboard_shared.contracts.chat import (
     ErrorPacket,
     HandoffPacket,
     ProviderName,
+    ResetPacket,
     TokenPacket,
     ToolCallPacket,
 )
@@ -38,6 +39,9 @@ def _turn(
             log["handoff"] = packet.handoff.reason
         elif isinstance(packet, ErrorPacket):
             log["errors"].append(f"{packet.message} ({packet.code})")
+        elif isinstance(packet, ResetPacket):
+            log["citations"].clear()
+            yield f"\n\n*(answer interrupted: {packet.reason}; starting again)*\n\n"
         elif isinstance(packet, DonePacket):
             log["result"] = packet.result.model_dump(mode="json")
 

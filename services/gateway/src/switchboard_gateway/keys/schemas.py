@@ -21,7 +21,9 @@ class KeyCreate(BaseModel):
         description="Widget keys: origins allowed to use the key (https://shop.example, "
         "http://localhost:*, https://*.example.com); at least one is required",
     )
-    requests_per_minute: int | None = Field(default=None, ge=0, description="null: the scope's default; 0 disables the limit")
+    requests_per_minute: int | None = Field(
+        default=None, ge=0, description="null: the scope's default; 0 disables the limit"
+    )
     expires_at: datetime | None = None
 
     @field_validator("allowed_origins")

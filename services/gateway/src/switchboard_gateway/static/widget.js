@@ -840,6 +840,13 @@
               renderText(replyNode.querySelector(".text"), reply.text, reply.citations);
               scrollToEnd();
               break;
+            case "reset": // the provider failed mid-answer; another answers from the start
+              if (reply) {
+                reply.text = "";
+                reply.citations = [];
+                renderText(replyNode.querySelector(".text"), reply.text, reply.citations);
+              }
+              break;
             case "citation":
               if (!reply) {
                 reply = { id: null, role: "assistant", text: "", citations: [], rating: null };
