@@ -87,10 +87,9 @@ async def test_expired_lock_is_taken_and_old_owner_cannot_release(stores: Stores
 async def test_rate_limiter(stores: Stores) -> None:
     results = [await stores.rate_limiter.hit("key-a", limit=3, period_seconds=60) for _ in range(4)]
     assert [r.allowed for r in results] == [True, True, True, False]
-    assert results[2].remaining == 0
-    assert results[3].retry_after >= 1
+    assert results[3].remaining == 0 and results[3].retry_after >= 1
     other = await stores.rate_limiter.hit("key-b", limit=3, period_seconds=60)
-    assert other.allowed and other.remaining == 2
+    assert other.allowed and other.retry_after == 0
 
 
 @pytest.mark.asyncio

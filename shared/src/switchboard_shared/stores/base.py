@@ -69,7 +69,7 @@ class LockStore(abc.ABC):
 class RateLimitResult:
     allowed: bool
     limit: int
-    remaining: int
+    remaining: int | None  # 0 when refused; not computed for an allowed hit (it costs a round trip)
     retry_after: float
 
 

@@ -111,9 +111,9 @@ class LimitsRateLimiter(RateLimiter):
         item = RateLimitItemPerSecond(limit, period_seconds)
         strategy = self.strategy
         assert isinstance(strategy, SlidingWindowCounterRateLimiter)
-        allowed = await strategy.hit(item, key, cost=cost)
+        if await strategy.hit(item, key, cost=cost):
+            # The window's stats cost another storage round trip (Redis): read them only to refuse.
+            return RateLimitResult(allowed=True, limit=limit, remaining=None, retry_after=0.0)
         stats = await strategy.get_window_stats(item, key)
-        retry_after = 0.0 if allowed else max(1.0, stats.reset_time - time.time())
-        return RateLimitResult(
-            allowed=allowed, limit=limit, remaining=max(0, stats.remaining), retry_after=retry_after
-        )
+        retry_after = max(1.0, stats.reset_time - time.time())
+        return RateLimitResult(allowed=False, limit=limit, remaining=0, retry_after=retry_after)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import string
 from enum import StrEnum
 
 ALPHABET = string.ascii_letters + string.digits
+KEY_BODY = re.compile("[A-Za-z0-9]*")
 RANDOM_CHARS = 40  # ≈ 238 bits
 DISPLAY_CHARS = 10
 
@@ -35,7 +37,7 @@ def looks_like_key(value: str) -> bool:
     return (
         len(value) == 3 + RANDOM_CHARS
         and value[:3] in SCOPE_BY_PREFIX
-        and all(char in ALPHABET for char in value[3:])
+        and KEY_BODY.fullmatch(value, 3) is not None
     )
 
 
