@@ -338,11 +338,6 @@ def test_retrieval_killed(fleet: ReliabilityFleet, load: LoadRun) -> None:
     check(record)
 
 
-@pytest.mark.xfail(
-    reason="BUG: with the arq queue, a job whose retrieval worker was killed stays 'running' (arq holds it "
-    "in progress for the 6 h job timeout and start-up re-enqueues only 'queued' jobs), so it does not resume",
-    strict=True,
-)
 def test_ingestion_job_of_killed_worker_resumes(fleet: ReliabilityFleet) -> None:
     assert INGESTION.get("job_id"), "the retrieval fault did not start a job"
     server = httpx.Client(base_url=fleet.gateway, headers=bearer(fleet.demo["server_key"]), timeout=60.0)
@@ -443,24 +438,15 @@ def test_redis_restarted(fleet: ReliabilityFleet, load: LoadRun) -> None:
     check(record)
 
 
-@pytest.mark.xfail(
-    reason="BUG: after a Redis restart retrieval's arq worker no longer consumes the queue, so new "
-    "ingestion jobs stay 'queued' until retrieval itself is restarted",
-    strict=True,
-)
 def test_ingestion_after_redis_restart(fleet: ReliabilityFleet) -> None:
     server = httpx.Client(base_url=fleet.gateway, headers=bearer(fleet.demo["server_key"]), timeout=60.0)
-    try:
-        kb = server.post("/v1/kbs", json={"name": "after redis", "embedding_model": "minilm"}).json()
-        upload = server.post(
-            f"/v1/kbs/{kb['id']}/files", files=[("files", ("a.md", b"# A\n\nShort text.", "text/markdown"))]
-        )
-        assert upload.status_code == 202, upload.text
-        job = wait_job(server, upload.json()["job"]["id"], timeout=30)
-        assert job["status"] == "succeeded", job
-    finally:
-        # The operator's workaround, so the rest of the suite can ingest: restart retrieval.
-        fleet.restart("retrieval")
+    kb = server.post("/v1/kbs", json={"name": "after redis", "embedding_model": "minilm"}).json()
+    upload = server.post(
+        f"/v1/kbs/{kb['id']}/files", files=[("files", ("a.md", b"# A\n\nShort text.", "text/markdown"))]
+    )
+    assert upload.status_code == 202, upload.text
+    job = wait_job(server, upload.json()["job"]["id"], timeout=30)
+    assert job["status"] == "succeeded", job
 
 
 def test_postgres_restarted(fleet: ReliabilityFleet, load: LoadRun) -> None:

@@ -41,11 +41,6 @@ def test_huge_offset_is_refused(fleet: ReliabilityFleet) -> None:
     assert response.status_code in (200, 400, 422), (response.status_code, response.text)
 
 
-@pytest.mark.xfail(
-    reason="BUG: retrieval accepts a knowledge base with a hosted embedding model whose API key is not "
-    "configured, after which every search of the tenant answers 503",
-    strict=True,
-)
 def test_unconfigured_hosted_embedding_model_is_refused(fleet: ReliabilityFleet) -> None:
     keys = make_tenant(fleet.gateway, "fuzz-embeddings")
     headers = {"Authorization": f"Bearer {keys['server_key']}"}

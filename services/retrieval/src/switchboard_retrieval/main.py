@@ -121,7 +121,7 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
             async def run_job(job_id: str) -> None:
                 await SourceSync(holder["rt"], job_id).run()
 
-            runner = make_runner(settings, run_job)
+            runner = make_runner(settings, run_job, sessionmaker)
             rt = Runtime(
                 settings=settings,
                 sessionmaker=sessionmaker,

@@ -69,6 +69,13 @@ class RetrievalSettings(ServiceSettings):
     scheduler_interval_seconds: float = Field(
         default=30.0, description="How often scheduled sources are checked (0 turns the scheduler off)"
     )
+    job_lease_seconds: float = Field(
+        default=15.0,
+        ge=3.0,
+        le=3600.0,
+        description="How long a queued-job worker holds a job without renewing it (renewed every third of it); "
+        "a job whose lease ran out is put back in the queue by any replica",
+    )
     use_job_queue: bool = Field(
         default=True, description="With redis_url set, run jobs through the arq Redis queue (any replica)"
     )

@@ -25,8 +25,20 @@ Vectors = npt.NDArray[np.float32]
 EMBEDDING_MODELS = ("minilm", "use-multilingual", "e5-small", "openai", "google")
 
 
+# The setting each hosted model cannot run without.
+HOSTED_MODEL_KEYS = {"openai": "openai_api_key", "google": "google_api_key"}
+
+
 class EmbeddingUnavailable(RuntimeError):
     """The model cannot run here (missing package or key) or the hosted provider failed."""
+
+
+def missing_setting(name: str, settings: RetrievalSettings) -> str | None:
+    """The environment variable a hosted model needs and that is not set (None: nothing is missing)."""
+    field = HOSTED_MODEL_KEYS.get(name)
+    if field is None or getattr(settings, field):
+        return None
+    return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
 class Embedder(Protocol):
@@ -280,9 +292,9 @@ class EmbeddingRegistry:
             return UseMultilingual(threads=threads, batch_size=batch)
         if name == "e5-small":
             return E5Small(threads=threads, batch_size=batch)
+        if (missing := missing_setting(name, s)) is not None:
+            raise EmbeddingUnavailable(f"the {name} embedding model needs {missing}, which is not set")
         if name == "openai":
-            if not s.openai_api_key:
-                raise EmbeddingUnavailable("OpenAI embeddings need RETRIEVAL_OPENAI_API_KEY")
             client = httpx.Client(
                 base_url=s.openai_base_url.rstrip("/") + "/",
                 headers={"Authorization": f"Bearer {s.openai_api_key}"},
@@ -291,11 +303,9 @@ class EmbeddingRegistry:
             self._clients.append(client)
             return OpenAIEmbeddings(client=client, model=s.openai_embedding_model, batch_size=batch)
         if name == "google":
-            if not s.google_api_key:
-                raise EmbeddingUnavailable("Google embeddings need RETRIEVAL_GOOGLE_API_KEY")
             client = httpx.Client(
                 base_url=s.google_base_url.rstrip("/") + "/",
-                headers={"x-goog-api-key": s.google_api_key},
+                headers={"x-goog-api-key": s.google_api_key or ""},
                 timeout=timeout,
             )
             self._clients.append(client)

@@ -35,7 +35,7 @@ router = APIRouter(prefix="/internal/v1/kbs", tags=["knowledge bases"])
 UPLOAD_READ = 1024 * 1024
 
 
-@router.post("", status_code=201, responses=error_responses(400, 409))
+@router.post("", status_code=201, responses=error_responses(400, 409, 422))
 async def create_kb(
     body: KnowledgeBaseCreate, session: SessionDep, tenant_id: TenantDep, rt: RuntimeDep
 ) -> KnowledgeBaseOut:

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_retrieval.embeddings.models import missing_setting
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config
 from switchboard_retrieval.ingestion.fetching import SourceError
@@ -109,13 +110,15 @@ def job_out(job: IngestionJob) -> IngestionJobOut:
 async def create_kb(
     session: AsyncSession, rt: Runtime, *, tenant_id: str, body: KnowledgeBaseCreate
 ) -> KnowledgeBase:
+    model = body.embedding_model or rt.settings.default_embedding_model
+    check_embedding_model(model, rt.settings)
     if await repository.get_kb_by_name(session, tenant_id=tenant_id, name=body.name) is not None:
         raise AppError(ErrorCode.CONFLICT, f"A knowledge base named {body.name!r} already exists.")
     kb = KnowledgeBase(
         tenant_id=tenant_id,
         name=body.name,
         description=body.description,
-        embedding_model=body.embedding_model or rt.settings.default_embedding_model,
+        embedding_model=model,
         index_version=0,
     )
     session.add(kb)
@@ -124,6 +127,18 @@ async def create_kb(
     except IntegrityError as exc:
         raise AppError(ErrorCode.CONFLICT, f"A knowledge base named {body.name!r} already exists.") from exc
     return kb
+
+
+def check_embedding_model(model: str, settings: RetrievalSettings) -> None:
+    """Refuse a hosted embedding model whose API key this service lacks: such a knowledge base could never
+    be ingested nor searched."""
+    missing = missing_setting(model, settings)
+    if missing is not None:
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            f"The embedding model {model!r} needs {missing}, which is not configured on the retrieval "
+            "service; choose another embedding model or set it.",
+        )
 
 
 async def update_kb(session: AsyncSession, *, kb: KnowledgeBase, body: KnowledgeBaseUpdate) -> KnowledgeBase:

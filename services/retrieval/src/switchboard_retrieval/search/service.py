@@ -8,10 +8,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable
+from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, missing_setting
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
 from switchboard_retrieval.index.text import detect_language, highlight
 from switchboard_retrieval.index.vectors import collection_name
@@ -21,6 +22,8 @@ from switchboard_retrieval.models import Chunk, KnowledgeBase, Source
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
+
+log = structlog.get_logger(__name__)
 
 
 class Reranker(Protocol):
@@ -148,6 +151,14 @@ async def _vector_rankings(
         where = {"source_id": ids[0]} if len(ids) == 1 else {"source_id": {"$in": ids}}
     by_model: dict[str, list[KnowledgeBase]] = {}
     for kb in kbs:
+        missing = missing_setting(kb.embedding_model, rt.settings)
+        if missing is not None:
+            # A knowledge base made before hosted models were checked at creation: it cannot be searched,
+            # but it must not take the tenant's other knowledge bases down with it.
+            log.warning(
+                "kb_skipped_embedding_unconfigured", kb_id=kb.id, model=kb.embedding_model, missing=missing
+            )
+            continue
         by_model.setdefault(kb.embedding_model, []).append(kb)
 
     def run(model: str, group: list[KnowledgeBase]) -> list[tuple[str, float]]:
@@ -160,10 +171,21 @@ async def _vector_rankings(
             for hit in rt.vectors.query_sync(collection_name(kb.tenant_id, kb.id), vector, depth, where)
         ]
 
-    try:
-        results = await asyncio.gather(*(asyncio.to_thread(run, m, g) for m, g in by_model.items()))
-    except EmbeddingUnavailable as exc:
-        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, f"An embedding model is unavailable: {exc}") from exc
+    outcomes = await asyncio.gather(
+        *(asyncio.to_thread(run, m, g) for m, g in by_model.items()), return_exceptions=True
+    )
+    results: list[list[tuple[str, float]]] = []
+    failures: list[EmbeddingUnavailable] = []
+    for model, outcome in zip(by_model, outcomes, strict=True):
+        if isinstance(outcome, EmbeddingUnavailable):
+            log.warning("search_embedding_unavailable", model=model, error=str(outcome)[:300])
+            failures.append(outcome)
+        elif isinstance(outcome, BaseException):
+            raise outcome
+        else:
+            results.append(outcome)
+    if failures and not results:
+        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, f"An embedding model is unavailable: {failures[0]}")
     merged = [hit for hits in results for hit in hits]
     merged.sort(key=lambda item: -item[1])
     return merged[:depth]
