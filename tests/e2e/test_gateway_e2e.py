@@ -42,6 +42,29 @@ def test_demo_bootstrap_is_idempotent(fleet: Fleet) -> None:
     assert httpx.get(f"{fleet.gateway}/v1/models", headers=bearer("sk_" + "Z" * 40)).status_code == 401
 
 
+def test_demo_keys_survive_a_restart_of_up(fleet: Fleet, tmp_path: Path) -> None:
+    """`switchboard up` keeps its demo keys in the data dir and reuses them while they are still valid."""
+    keys_file = tmp_path / "demo-keys.json"
+    first = bootstrap_demo(fleet.gateway, OPERATOR_TOKEN, keys_file=keys_file)
+    fleet.demo.update(first)
+    assert keys_file.stat().st_mode & 0o777 == 0o600
+    again = bootstrap_demo(fleet.gateway, OPERATOR_TOKEN, keys_file=keys_file)
+    assert {k: again[k] for k in ("widget_key", "server_key", "admin_key")} == {
+        k: first[k] for k in ("widget_key", "server_key", "admin_key")
+    }
+    assert httpx.get(f"{fleet.gateway}/v1/models", headers=bearer(again["server_key"])).status_code == 200
+    # A revoked demo key is not reused: all three are issued afresh.
+    listed = httpx.get(f"{fleet.gateway}/v1/admin/tenants/demo/keys", headers=OPERATOR).json()
+    server = next(k for k in listed if k["name"] == "demo-server" and not k["revoked_at"])
+    revoked = httpx.delete(f"{fleet.gateway}/v1/admin/tenants/demo/keys/{server['id']}", headers=OPERATOR)
+    assert revoked.status_code in (200, 204), revoked.text
+    fresh = bootstrap_demo(fleet.gateway, OPERATOR_TOKEN, keys_file=keys_file)
+    fleet.demo.update(fresh)
+    assert fresh["server_key"] != first["server_key"] and fresh["widget_key"] != first["widget_key"]
+    assert httpx.get(f"{fleet.gateway}/v1/models", headers=bearer(fresh["server_key"])).status_code == 200
+    assert httpx.get(f"{fleet.gateway}/v1/models", headers=bearer(first["server_key"])).status_code == 401
+
+
 def test_key_scopes(fleet: Fleet) -> None:
     gateway, demo = fleet.gateway, fleet.demo
     widget = {**bearer(demo["widget_key"]), "Origin": gateway, "X-Anonymous-ID": "e2e-visitor-1"}

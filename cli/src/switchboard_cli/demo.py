@@ -1,18 +1,25 @@
 """The demo tenant of ``switchboard up``: tenant ``demo`` with a widget, a server and an admin key and its
 identity-signing secret, made through the gateway's admin API.
 
-Idempotent: the tenant is created once; keys are stored hashed and cannot be shown again, so each call
-revokes the previous demo keys (by name) and issues fresh ones — the tenant always has exactly one of each.
+Idempotent: the tenant is created once and always has exactly one key of each scope. Keys are stored
+hashed by the gateway and cannot be shown again, so ``switchboard up`` keeps the ones it issued in a file
+of its data directory (mode 0600): while they are still the tenant's active demo keys they are reused — a
+widget snippet or a script written against one run keeps working after a restart — and otherwise the
+previous demo keys are revoked (by name) and fresh ones issued.
 """
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 
 DEMO_TENANT = "demo"
 KEY_NAMES = {"widget": "demo-widget", "server": "demo-server", "admin": "demo-admin"}
+DISPLAY_CHARS = 10  # the gateway lists each key by its first characters
 
 
 def _check(response: httpx.Response) -> dict[str, object] | list[dict[str, object]]:
@@ -27,7 +34,33 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def bootstrap_demo(gateway_url: str, admin_token: str) -> dict[str, str]:
+def _saved(keys_file: Path | None, active: list[dict[str, object]]) -> dict[str, str] | None:
+    """The saved keys when each is still the tenant's one active demo key of its scope."""
+    if keys_file is None or not keys_file.is_file():
+        return None
+    try:
+        saved = json.loads(keys_file.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(saved, dict):
+        return None
+    for scope, name in KEY_NAMES.items():
+        key = saved.get(f"{scope}_key")
+        matching = [k for k in active if k.get("name") == name and not k.get("revoked_at")]
+        if not isinstance(key, str) or len(matching) != 1 or matching[0].get("prefix") != key[:DISPLAY_CHARS]:
+            return None
+    return {str(k): str(v) for k, v in saved.items()}
+
+
+def _save(keys_file: Path, keys: dict[str, str]) -> None:
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(keys_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        json.dump({k: v for k, v in keys.items() if k.endswith("_key")}, handle)
+
+
+def bootstrap_demo(gateway_url: str, admin_token: str, keys_file: Path | None = None) -> dict[str, str]:
+    """The demo tenant and its keys; with ``keys_file``, the keys of an earlier run are reused when valid."""
     base = gateway_url.rstrip("/")
     with httpx.Client(
         base_url=base, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10.0
@@ -41,11 +74,17 @@ def bootstrap_demo(gateway_url: str, admin_token: str) -> dict[str, str]:
         assert isinstance(secret, dict)
         keys = _check(client.get(f"/v1/admin/tenants/{DEMO_TENANT}/keys"))
         assert isinstance(keys, list)
+        origins = sorted({_origin(base), "http://localhost:*", "http://127.0.0.1:*"})
+        result = {"tenant": DEMO_TENANT, "gateway_url": base}
+        reused = _saved(keys_file, keys)
+        widget = next(
+            (k for k in keys if k.get("name") == KEY_NAMES["widget"] and not k.get("revoked_at")), {}
+        )
+        if reused is not None and set(origins) <= set(widget.get("allowed_origins") or []):  # type: ignore[call-overload]
+            return {**result, **reused, "identity_secret": str(secret["identity_secret"])}
         for key in keys:
             if key.get("name") in KEY_NAMES.values():
                 _check(client.delete(f"/v1/admin/tenants/{DEMO_TENANT}/keys/{key['id']}"))
-        origins = sorted({_origin(base), "http://localhost:*", "http://127.0.0.1:*"})
-        result = {"tenant": DEMO_TENANT, "gateway_url": base}
         for scope, name in KEY_NAMES.items():
             body: dict[str, object] = {"scope": scope, "name": name}
             if scope == "widget":
@@ -53,5 +92,7 @@ def bootstrap_demo(gateway_url: str, admin_token: str) -> dict[str, str]:
             created = _check(client.post(f"/v1/admin/tenants/{DEMO_TENANT}/keys", json=body))
             assert isinstance(created, dict)
             result[f"{scope}_key"] = str(created["key"])
+        if keys_file is not None:
+            _save(keys_file, result)
         result["identity_secret"] = str(secret["identity_secret"])
         return result

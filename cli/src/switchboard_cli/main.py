@@ -53,7 +53,7 @@ def up(
             fleet.start()
             ready = fleet.wait_ready(ready_timeout)
         gateway = next(spec for spec in specs if spec.name == "gateway")
-        keys = _demo_tenant(gateway.url) if demo and all(ready.values()) else {}
+        keys = _demo_tenant(gateway.url, fleet.data_dir) if demo and all(ready.values()) else {}
         if demo and keys:
             # The console signs in with the demo tenant's admin key, so it starts once that exists.
             later = console_specs(host, console_port)
@@ -94,13 +94,15 @@ def up(
         console.print("Fleet stopped.")
 
 
-def _demo_tenant(gateway_url: str) -> dict[str, str]:
-    """Create (idempotently) the demo tenant and fresh keys for it."""
+def _demo_tenant(gateway_url: str, data_dir: Path) -> dict[str, str]:
+    """Create (idempotently) the demo tenant and its keys, reusing the keys of an earlier run if valid."""
     from switchboard_cli.demo import bootstrap_demo
     from switchboard_gateway.settings import GatewaySettings
 
     try:
-        return bootstrap_demo(gateway_url, GatewaySettings().admin_token)
+        return bootstrap_demo(
+            gateway_url, GatewaySettings().admin_token, keys_file=data_dir / "demo-keys.json"
+        )
     except (RuntimeError, httpx.HTTPError) as exc:  # the fleet still runs; say why the demo tenant is missing
         console.print(f"[yellow]Demo tenant not created: {exc}[/]")
         return {}
