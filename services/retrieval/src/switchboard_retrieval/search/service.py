@@ -185,7 +185,11 @@ async def _vector_rankings(
         else:
             results.append(outcome)
     if failures and not results:
-        raise AppError(ErrorCode.SERVICE_UNAVAILABLE, f"An embedding model is unavailable: {failures[0]}")
+        raise AppError(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"An embedding model is unavailable: {failures[0]}",
+            headers={"Retry-After": "5"},
+        )
     merged = [hit for hits in results for hit in hits]
     merged.sort(key=lambda item: -item[1])
     return merged[:depth]
