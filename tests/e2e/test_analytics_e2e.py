@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .conftest import OPERATOR_TOKEN, Fleet
+from .conftest import Fleet, ingest_article, tenant_server_key
 
 pytestmark = pytest.mark.e2e
 TENANT = "e2e-analytics"
@@ -23,19 +23,6 @@ SHIPPING = (
     "# Shipping\n\nStandard shipping takes three to five business days within the country. "
     "Express shipping arrives the next business day when ordered before noon.\n"
 )
-
-
-def _tenant(gateway: str) -> str:
-    operator = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-    created = httpx.post(
-        f"{gateway}/v1/admin/tenants", json={"id": TENANT, "name": "Analytics E2E"}, headers=operator
-    )
-    assert created.status_code == 201, created.text
-    key = httpx.post(
-        f"{gateway}/v1/admin/tenants/{TENANT}/keys", json={"scope": "server", "name": "e2e"}, headers=operator
-    )
-    assert key.status_code == 201, key.text
-    return str(key.json()["key"])
 
 
 def _eventually(
@@ -54,23 +41,14 @@ def test_a_conversation_shows_up_in_the_reports(fleet: Fleet) -> None:
     fleet.require("chat", "retrieval", "analytics")
     client = httpx.Client(
         base_url=fleet.gateway,
-        headers={"Authorization": f"Bearer {_tenant(fleet.gateway)}", "X-End-User-ID": "analytics-customer"},
+        headers={
+            "Authorization": f"Bearer {tenant_server_key(fleet.gateway, TENANT)}",
+            "X-End-User-ID": "analytics-customer",
+        },
         timeout=60.0,
     )
     with client:
-        kb = client.post("/v1/kbs", json={"name": "help", "embedding_model": "minilm"})
-        assert kb.status_code == 201, kb.text
-        upload = client.post(
-            f"/v1/kbs/{kb.json()['id']}/files",
-            files=[("files", ("shipping.md", SHIPPING.encode(), "text/markdown"))],
-        )
-        assert upload.status_code == 202, upload.text
-        job_id = upload.json()["job"]["id"]
-        deadline = time.monotonic() + 120
-        while (job := client.get(f"/v1/jobs/{job_id}").json())["status"] not in ("succeeded", "failed"):
-            assert time.monotonic() < deadline, job
-            time.sleep(0.5)
-        assert job["status"] == "succeeded", job
+        ingest_article(client, "shipping.md", SHIPPING)
 
         conversation = client.post("/v1/conversations", json={"end_user_id": "analytics-customer"})
         assert conversation.status_code == 201, conversation.text

