@@ -164,6 +164,7 @@ async def test_openai_tool_round_trip(chat: Any, llm: Any, fleet: Any, conversat
         and first["stream"] is True
     )
     assert first["messages"][0]["role"] == "system"
+    assert first["max_completion_tokens"] == 512 and "max_tokens" not in first  # OpenAI's current field
     tool_message = calls[1][0]["messages"][-1]
     assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_1"
     ticket = fleet.calls("/internal/v1/tickets")[0]
@@ -191,6 +192,8 @@ async def test_failures_fall_through_and_open_the_breaker(
             ).json()
             assert turn["reply"]["provider"] == "extractive" and "7 GB" in turn["reply"]["text"]
     assert len(llm.calls("/v1/chat/completions")) == 2  # the third turn skipped the open breaker
+    body, _ = llm.calls("/v1/chat/completions")[0]
+    assert body["max_tokens"] == body["max_completion_tokens"] == 512  # both fields for compatible servers
     await chat.stop()
     fallbacks = [e["properties"] for e in fleet.events_of("provider_fallback")]
     reasons = [f["error"] for f in fallbacks]

@@ -30,7 +30,9 @@ class ChatSettings(ServiceSettings):
         "before the next provider answers instead",
     )
     provider_total_timeout_seconds: float = Field(
-        default=120.0, description="Longest a provider may stream one answer"
+        default=90.0,
+        description="Longest the provider chain may take for one answer; keep it below the gateway's "
+        "GATEWAY_STREAM_TIMEOUT_SECONDS so a cut-short turn still answers instead of timing out there",
     )
     provider_breaker_fail_max: int = Field(default=3, description="Failures that open a provider's breaker")
     provider_breaker_reset_seconds: float = Field(

@@ -125,6 +125,9 @@ def build_openai(
         timeout=total_timeout,
         max_retries=0,
         max_completion_tokens=max_tokens,
+        # OpenAI-compatible servers (llama.cpp's, Ollama's, older vLLM) know only the older ``max_tokens``;
+        # without it the cap is silently ignored and a small model can run on until its context is full.
+        extra_body={"max_tokens": max_tokens} if compatible else None,
         temperature=temperature,
         streaming=True,
         stream_usage=not compatible,
