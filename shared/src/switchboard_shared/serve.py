@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -16,8 +17,15 @@ S = TypeVar("S", bound=ServiceSettings)
 
 def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
     configure_logging(service=settings.service_name, level=settings.log_level, json=settings.log_json)
+    app = create_app(settings)
+    # Everything imported so far lives as long as the process: move it out of the collector's view, so the
+    # full collections that requests trigger now and then scan only what requests made (shorter pauses,
+    # a lower p99). https://docs.python.org/3/library/gc.html#gc.freeze
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 20)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_config=None,
