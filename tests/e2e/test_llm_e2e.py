@@ -11,9 +11,6 @@ import httpx
 import orjson
 import pytest
 
-from switchboard_shared.testing.llama import llama_available, llama_server
-from switchboard_shared.testing.plugin import unavailable
-
 from .conftest import Fleet, ingest_article, tenant_server_key
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -25,16 +22,7 @@ DOMAINS = (
 
 
 @pytest.fixture(scope="module")
-def llm() -> Iterator[str]:
-    reason = llama_available()
-    if reason is not None:
-        unavailable(reason)
-    with llama_server() as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def client(fleet: Fleet, llm: str) -> Iterator[httpx.Client]:
+def client(fleet: Fleet, llama_server: str) -> Iterator[httpx.Client]:
     """A tenant whose assistant uses the LLM first (extractive behind it), with one help article."""
     fleet.require("chat", "retrieval")
     headers = {
@@ -47,7 +35,11 @@ def client(fleet: Fleet, llm: str) -> Iterator[httpx.Client]:
             "providers": ["openai-compatible", "extractive"],
             # A generous first-token timeout: prompt processing on a busy 2-core machine is slow.
             "provider_configs": {
-                "openai-compatible": {"base_url": f"{llm}/v1", "model": "smollm2", "timeout_seconds": 150}
+                "openai-compatible": {
+                    "base_url": f"{llama_server}/v1",
+                    "model": "smollm2",
+                    "timeout_seconds": 150,
+                }
             },
         }
         assistant = session.put("/v1/assistant", json=settings)

@@ -34,8 +34,11 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
-def _saved(keys_file: Path | None, active: list[dict[str, object]]) -> dict[str, str] | None:
-    """The saved keys when each is still the tenant's one active demo key of its scope."""
+def _saved(
+    keys_file: Path | None, active: list[dict[str, object]], origins: list[str]
+) -> dict[str, str] | None:
+    """The saved keys when each is still the tenant's one active demo key of its scope (and the widget key
+    still allows the gateway's origins)."""
     if keys_file is None or not keys_file.is_file():
         return None
     try:
@@ -48,6 +51,9 @@ def _saved(keys_file: Path | None, active: list[dict[str, object]]) -> dict[str,
         key = saved.get(f"{scope}_key")
         matching = [k for k in active if k.get("name") == name and not k.get("revoked_at")]
         if not isinstance(key, str) or len(matching) != 1 or matching[0].get("prefix") != key[:DISPLAY_CHARS]:
+            return None
+        allowed = matching[0].get("allowed_origins")
+        if scope == "widget" and not (isinstance(allowed, list) and set(origins) <= set(allowed)):
             return None
     return {str(k): str(v) for k, v in saved.items()}
 
@@ -76,11 +82,8 @@ def bootstrap_demo(gateway_url: str, admin_token: str, keys_file: Path | None = 
         assert isinstance(keys, list)
         origins = sorted({_origin(base), "http://localhost:*", "http://127.0.0.1:*"})
         result = {"tenant": DEMO_TENANT, "gateway_url": base}
-        reused = _saved(keys_file, keys)
-        widget = next(
-            (k for k in keys if k.get("name") == KEY_NAMES["widget"] and not k.get("revoked_at")), {}
-        )
-        if reused is not None and set(origins) <= set(widget.get("allowed_origins") or []):  # type: ignore[call-overload]
+        reused = _saved(keys_file, keys, origins)
+        if reused is not None:
             return {**result, **reused, "identity_secret": str(secret["identity_secret"])}
         for key in keys:
             if key.get("name") in KEY_NAMES.values():

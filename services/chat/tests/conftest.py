@@ -6,13 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
 import uvicorn
 from aiohttp import web
@@ -29,10 +28,7 @@ from switchboard_shared.contracts.integrations import (
 )
 from switchboard_shared.contracts.retrieval import SearchRequest
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
-from switchboard_shared.testing.llama import llama_available
-from switchboard_shared.testing.llama import llama_server as run_llama_server
-from switchboard_shared.testing.plugin import unavailable
-from switchboard_shared.testing.servers import free_port
+from switchboard_shared.testing.servers import free_port, serve_app
 
 TENANT = "t-acme"
 
@@ -244,9 +240,7 @@ class FakeFleet:
         app.router.add_post("/internal/v1/handoffs", self.handoffs)
         app.router.add_post("/internal/v1/handoffs/relay", self.relay)
         app.router.add_post("/internal/v1/events", self.ingest)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:
@@ -572,9 +566,7 @@ class FakeLLM:
         app.router.add_post("/v1/chat/completions", self.openai)
         app.router.add_post("/v1/messages", self.anthropic)
         app.router.add_post("/v1beta/models/{model}", self.google)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:
@@ -587,13 +579,3 @@ async def llm() -> AsyncIterator[FakeLLM]:
     fake = await FakeLLM().start()
     yield fake
     await fake.stop()
-
-
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    """A real OpenAI-compatible server: llama.cpp serving SmolLM2-135M-Instruct on a free port."""
-    reason = llama_available()
-    if reason is not None:
-        unavailable(reason)
-    with run_llama_server() as url:
-        yield url

@@ -31,7 +31,7 @@ from switchboard_shared.contracts.chat import (
 )
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.processes import ServiceProcess
-from switchboard_shared.testing.servers import free_port
+from switchboard_shared.testing.servers import free_port, serve_app
 
 INTERNAL = {"X-Internal-Token": DEV_INTERNAL_TOKEN}
 
@@ -93,10 +93,8 @@ class FakeServer:
     async def start(self) -> FakeServer:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
         self.port = free_port()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from switchboard_shared.testing.servers import free_port
+from switchboard_shared.testing.servers import free_port, serve_app
 
 OPENAI_KEY = "sk-test-0123456789abcdef"
 GOOGLE_KEY = "AIzaTest-0123456789abcdef"
@@ -349,9 +349,7 @@ class FakeProviders:
         app = web.Application(client_max_size=32 * 1024 * 1024)
         app.router.add_post("/v1/embeddings", self.openai)
         app.router.add_post("/v1beta/models/{name}", self.google)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        self.runner = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:

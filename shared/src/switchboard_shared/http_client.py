@@ -8,7 +8,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -84,12 +85,28 @@ class _BreakerGauge(CircuitBreakerListener):  # type: ignore[misc]
         log.warning("breaker_state_change", downstream=self.name, state=new.state.name.lower())
 
 
+def retry_after_seconds(value: str | None) -> float | None:
+    """A ``Retry-After`` header's wait in seconds (RFC 9110: delay-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
 def _retry_wait(state: RetryCallState) -> float:
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, UpstreamStatusError) and exc.response.status == 429:
-        retry_after = exc.response.headers.get("Retry-After", "")
-        if retry_after.replace(".", "", 1).isdigit():
-            return min(float(retry_after), MAX_RETRY_AFTER_SECONDS)
+        retry_after = retry_after_seconds(exc.response.headers.get("Retry-After"))
+        if retry_after is not None:
+            return min(retry_after, MAX_RETRY_AFTER_SECONDS)
     backoff: float = BACKOFF(state)
     return backoff
 

@@ -1,4 +1,5 @@
-"""The pytest plugin every test suite loads: PostgreSQL and Redis servers, database URLs on both backends.
+"""The pytest plugin every test suite loads: PostgreSQL and Redis servers, database URLs on both backends,
+and a real OpenAI-compatible LLM server (llama.cpp with SmolLM2).
 
 Servers are started from the installed binaries; without them tests skip, unless REQUIRE_SERVICES=1,
 when they fail.
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from switchboard_shared.testing.llama import llama_available
+from switchboard_shared.testing.llama import llama_server as run_llama_server
 from switchboard_shared.testing.servers import RedisServer, postgres_server
 
 
@@ -25,6 +28,16 @@ def unavailable(reason: str) -> None:
     if services_required():
         pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[str]:
+    """The base URL (without ``/v1``) of llama.cpp serving SmolLM2-135M-Instruct on a free port."""
+    reason = llama_available()
+    if reason is not None:
+        unavailable(reason)
+    with run_llama_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and Redis servers started from the installed binaries on free ports.
+"""Throwaway PostgreSQL and Redis servers started from the installed binaries on free ports, and local
+HTTP stand-ins (aiohttp apps) for the external APIs the services call.
 
 Hand-written rather than pytest-postgresql/pytest-redis because those run ``initdb`` as the current user,
 and initdb refuses to run as root, which is how CI runs here; this runs the server as ``postgres`` then.
@@ -17,6 +18,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+from aiohttp import web
 
 
 def free_port() -> int:
@@ -134,3 +137,11 @@ class RedisServer:
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def serve_app(app: web.Application, port: int) -> web.AppRunner:
+    """Serve a test stand-in on 127.0.0.1:``port``; stop it with ``await runner.cleanup()``."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    return runner

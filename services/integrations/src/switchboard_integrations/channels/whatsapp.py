@@ -20,6 +20,7 @@ from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_hex_signature
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import retry_after_seconds
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Graph API error codes worth retrying: throttling and temporary failures.
@@ -169,9 +170,8 @@ class WhatsAppChannel(ChannelPlugin):
         error = payload.get("error") if isinstance(payload, dict) else None
         code = error.get("code") if isinstance(error, dict) else None
         message = error.get("message", "") if isinstance(error, dict) else ""
-        retry_after = response.headers.get("Retry-After", "")
         raise SendError(
             f"WhatsApp answered {response.status}: {message}"[:300],
             retryable=response.status >= 500 or response.status == 429 or code in RETRYABLE_CODES,
-            retry_after=float(retry_after) if retry_after.isdigit() else None,
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
@@ -25,6 +23,7 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
 from switchboard_retrieval.settings import RetrievalSettings
+from switchboard_shared.http_client import retry_after_seconds
 
 log = structlog.get_logger(__name__)
 
@@ -224,17 +223,8 @@ def _retry_after(response: httpx.Response) -> float | None:
             return max(0.0, float(ms) / 1000)
     except ValueError:
         pass
-    if (value := headers.get("retry-after")) is not None:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            try:
-                when = parsedate_to_datetime(value)
-            except (TypeError, ValueError):
-                when = None
-            if when is not None:
-                when = when if when.tzinfo else when.replace(tzinfo=UTC)
-                return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    if (seconds := retry_after_seconds(headers.get("retry-after"))) is not None:
+        return seconds
     for detail in _error_of(response).get("details") or []:
         delay = detail.get("retryDelay") if isinstance(detail, dict) else None
         if isinstance(delay, str) and delay.endswith("s"):
