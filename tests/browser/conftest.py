@@ -52,6 +52,7 @@ from switchboard_shared.contracts.chat import (
     Message,
     Owner,
     PostMessage,
+    ResetPacket,
     Role,
     TokenPacket,
     TurnResult,
@@ -108,6 +109,7 @@ class StandinGateway:
     answer_shown: str = ANSWER_SHOWN
     citation: Citation = field(default_factory=lambda: CITATION)
     token_delay: float = 0.03
+    abandoned: str | None = None  # words a failing first provider streams before the turn resets
     conversations: dict[str, ConversationWithMessages] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     fail_next: list[tuple[int, str, dict[str, str]]] = field(default_factory=list)
@@ -263,6 +265,11 @@ class StandinGateway:
                 )
                 yield _sse(DonePacket(result=result))
                 return
+            if self.abandoned:
+                for word in self.abandoned.split(" "):
+                    yield _sse(TokenPacket(text=word + " "))
+                await asyncio.sleep(1.0)
+                yield _sse(ResetPacket(reason="stalled mid-answer"))
             for word in ANSWER.split(" "):
                 await asyncio.sleep(self.token_delay)
                 yield _sse(TokenPacket(text=word + " "))

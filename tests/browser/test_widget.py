@@ -79,6 +79,27 @@ def test_question_streams_answer_with_citation_link(
     assert created.body["end_user_id"] == "anon:" + post.headers["x-anonymous-id"]
 
 
+def test_an_answer_restarted_mid_stream_drops_the_abandoned_text(
+    context: BrowserContext, standin: tuple[StandinGateway, str]
+) -> None:
+    """A provider that stalls mid-answer is replaced (a `reset` packet): the widget drops what it showed."""
+    gateway, base = standin
+    gateway.token_delay = 0.12
+    gateway.abandoned = "The first model began to say something half-way"
+    page = context.new_page()
+    page.goto(f"{base}/host")
+    open_widget(page)
+    ask(page, QUESTION)
+    streaming = page.locator(".msg.assistant[aria-busy=true] .text")
+    expect(streaming).to_contain_text("half-way")
+    expect(streaming).to_contain_text("reset your")  # the new answer streams in the same bubble...
+    expect(streaming).not_to_contain_text("half-way")  # ...without the abandoned words
+    reply = page.locator(".msg.assistant:not(.greeting)").last
+    expect(reply.locator(".feedback")).to_be_visible()
+    expect(reply.locator(".text")).to_have_text(gateway.answer_shown)
+    expect(page.locator(".msg.assistant:not(.greeting)")).to_have_count(1)
+
+
 def test_thumbs_send_feedback_for_that_answer(
     context: BrowserContext, standin: tuple[StandinGateway, str], shots: Shots
 ) -> None:
