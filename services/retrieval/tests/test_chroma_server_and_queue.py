@@ -114,12 +114,12 @@ async def test_demo_kb_is_bootstrapped_and_resync_is_idempotent(sqlite_service_w
         assert kb["name"] == "demo"
         jobs = (await svc.client.get("/internal/v1/jobs", headers={"X-Tenant-ID": "demo"})).json()["items"]
         first = await _wait(svc, jobs[0]["id"])
-        assert first["status"] == "succeeded" and first["counts"]["documents_added"] == 14
+        assert first["status"] == "succeeded" and first["counts"]["documents_added"] == 22
     async with sqlite_service_with(demo_kb_dir=str(demo)) as svc:
         jobs = (await svc.client.get("/internal/v1/jobs", headers={"X-Tenant-ID": "demo"})).json()["items"]
         assert len(jobs) == 2
         second = await _wait(svc, jobs[0]["id"])
-        assert second["chunks_embedded"] == 0 and second["counts"]["documents_unchanged"] == 14
+        assert second["chunks_embedded"] == 0 and second["counts"]["documents_unchanged"] == 22
         response = await svc.client.post(
             "/internal/v1/search",
             json={"query": "сколько стоит доставка курьером"},

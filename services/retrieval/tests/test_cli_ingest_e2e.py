@@ -64,9 +64,9 @@ def test_cli_ingests_a_directory_and_resyncs_idempotently(retrieval: ServiceProc
     assert again.exit_code == 0, again.output
     headers = {"X-Internal-Token": TOKEN, "X-Tenant-ID": "shop"}
     kbs = httpx.get(f"{retrieval.url}/internal/v1/kbs", headers=headers).json()["items"]
-    assert [kb["name"] for kb in kbs] == ["help"] and kbs[0]["document_count"] == 14
+    assert [kb["name"] for kb in kbs] == ["help"] and kbs[0]["document_count"] == 22
     jobs = httpx.get(f"{retrieval.url}/internal/v1/jobs", headers=headers).json()["items"]
-    assert jobs[0]["chunks_embedded"] == 0 and jobs[0]["counts"]["documents_unchanged"] == 14
+    assert jobs[0]["chunks_embedded"] == 0 and jobs[0]["counts"]["documents_unchanged"] == 22
     docs = httpx.get(f"{retrieval.url}/internal/v1/kbs/{kbs[0]['id']}/documents", headers=headers).json()[
         "items"
     ]

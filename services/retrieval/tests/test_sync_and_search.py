@@ -14,9 +14,9 @@ async def test_ingest_search_and_incremental_resync(service: Any, demo_copy: Pat
     kb = await service.create_kb("shop")
     source, job = await service.add_source(kb["id"], {"type": "files", "config": {"path": str(demo_copy)}})
     assert job["status"] == "succeeded", job
-    assert job["documents_seen"] == 14 and job["documents_failed"] == 0 and job["documents_total"] == 14
+    assert job["documents_seen"] == 22 and job["documents_failed"] == 0 and job["documents_total"] == 22
     counts = job["counts"]
-    assert counts["documents_added"] == 14 and counts["added"] > 14
+    assert counts["documents_added"] == 22 and counts["added"] > 22
     total = counts["added"]
     assert job["chunks_embedded"] == total
 
@@ -73,7 +73,7 @@ async def test_documents_chunks_filters_and_delete(service: Any, demo_copy: Path
         kb["id"], {"type": "files", "config": {"path": f"file://{demo_copy}/ru/*.md"}, "tags": ["ru"]}
     )
     docs = (await service.client.get(f"/internal/v1/kbs/{kb['id']}/documents", params={"limit": 100})).json()
-    assert docs["total"] == 13  # 7 English files, 6 Russian Markdown files (the glob leaves out faq.json)
+    assert docs["total"] == 21  # 11 English files, 10 Russian Markdown files (the glob leaves out faq.json)
     doc = next(d for d in docs["items"] if d["uri"].endswith("returns.md"))
     assert doc["title"] == "Returns and refunds" and doc["language"] == "en"
     chunks = (await service.client.get(f"/internal/v1/kbs/{kb['id']}/documents/{doc['id']}/chunks")).json()
@@ -86,7 +86,7 @@ async def test_documents_chunks_filters_and_delete(service: Any, demo_copy: Path
     assert all(h["source_id"] == en["id"] for h in only_en)
 
     listed = (await service.client.get("/internal/v1/kbs")).json()
-    assert listed["total"] == 1 and listed["items"][0]["document_count"] == 13
+    assert listed["total"] == 1 and listed["items"][0]["document_count"] == 21
 
     # Chat's search: every KB of the tenant; another tenant sees nothing.
     response = await service.client.post("/internal/v1/search", json={"query": "Pelican Plus price"})
