@@ -42,7 +42,8 @@ from switchboard_chat.providers.texts import detect_language, text
 from switchboard_chat.settings import ChatSettings
 from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
 from switchboard_chat.turn import escalation
-from switchboard_chat.turn.prompt import budget_history, condense, system_prompt
+from switchboard_chat.turn.prompt import budget_history, system_prompt
+from switchboard_chat.turn.query import search_query
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.chat import (
     AssistantSettings,
@@ -519,7 +520,7 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
     settings = deps.settings
     analytics = deps.platform.analytics
     history_window = prepared.window[:-1]
-    query = condense(prepared.text, history_window)
+    query = search_query(prepared.text, history_window)
     retrieval_started = time.perf_counter()
     passages, kb_unavailable = await _search(deps, prepared, query)
     retrieval_ms = _ms(retrieval_started)
