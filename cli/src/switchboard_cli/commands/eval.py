@@ -76,13 +76,16 @@ def _local_fleet(data_dir: Path) -> Iterator[tuple[str, str]]:
 
 
 def _print(result: dict[str, Any]) -> None:
+    """One row per metric, one column per question kind (so the table fits a terminal)."""
     table = Table(title="Evaluation")
-    table.add_column("kind")
+    table.add_column("metric")
+    columns = [("overall", result["overall"]), *result["by_kind"].items()]
+    for kind, _ in columns:
+        table.add_column(kind, justify="right")
     for key in SUMMARY_KEYS:
-        table.add_column(key, justify="right")
-    rows = [("overall", result["overall"]), *result["by_kind"].items()]
-    for kind, summary in rows:
-        table.add_row(kind, *("—" if summary[k] is None else f"{summary[k]:.3g}" for k in SUMMARY_KEYS))
+        table.add_row(
+            key, *("—" if summary[key] is None else f"{summary[key]:.3g}" for _, summary in columns)
+        )
     console.print(table)
 
 

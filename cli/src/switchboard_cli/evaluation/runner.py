@@ -142,6 +142,8 @@ class GatewayEval:
             return QuestionResult(
                 question, [], "", False, (time.perf_counter() - started) * 1000, error=str(exc)
             )
+        # The passages the answerer was given (the turn shows them to server keys).
+        context = [str(p.get("text", "")) for p in turn.get("context") or []]
         latency = (time.perf_counter() - started) * 1000
         reply = turn.get("reply") or {}
         citations = reply.get("citations", [])
@@ -167,4 +169,6 @@ class GatewayEval:
             latency,
             provider=reply.get("provider"),
             citations=citations,
+            context=context if turn.get("context") is not None else None,
+            support=turn.get("support"),
         )

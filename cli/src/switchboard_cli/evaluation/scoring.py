@@ -8,6 +8,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from switchboard_cli.evaluation.questions import Question
+from switchboard_shared.language import answer_language, detect_language
 
 SUMMARY_KEYS = (
     "n",
@@ -16,6 +17,9 @@ SUMMARY_KEYS = (
     "mrr@10",
     "key_phrase_recall",
     "refusal_rate",
+    "false_refusal_rate",
+    "answer_language_match",
+    "context_key_phrase_recall",
     "latency_p50_ms",
     "latency_p95_ms",
 )
@@ -31,6 +35,12 @@ class QuestionResult:
     provider: str | None = None
     error: str | None = None
     citations: list[dict[str, Any]] = field(default_factory=list)
+    context: list[str] | None = None  # the passages' texts the answerer was given (None: not shown)
+    support: float | None = None
+
+    @property
+    def answerable(self) -> bool:
+        return self.question.kind != "unanswerable"
 
     def rank(self) -> int | None:
         """1-based rank of the first expected source, or None."""
@@ -41,11 +51,20 @@ class QuestionResult:
         return None
 
     def key_phrase_recall(self) -> float | None:
-        phrases = self.question.key_phrases
-        if not phrases:
+        return _phrase_share(self.question.key_phrases, self.answer)
+
+    def context_key_phrase_recall(self) -> float | None:
+        """The share of the key phrases present in the passages given to the answerer: the ceiling of
+        any answerer's key-phrase recall (None without key phrases, or when the passages were not shown)."""
+        if self.context is None or not self.answerable:
             return None
-        answer = self.answer.casefold()
-        return sum(1 for phrase in phrases if phrase.casefold() in answer) / len(phrases)
+        return _phrase_share(self.question.key_phrases, "\n".join(self.context))
+
+    def language_match(self) -> bool | None:
+        """The answer speaks the question's language (quotations of the sources aside)."""
+        if self.error is not None or not self.answer.strip():
+            return None
+        return answer_language(self.answer) == detect_language(self.question.question)
 
     def as_json(self) -> dict[str, Any]:
         rank = self.rank()
@@ -62,10 +81,20 @@ class QuestionResult:
             "hit@1": (rank == 1) if scored else None,
             "hit@5": (rank is not None and rank <= 5) if scored else None,
             "key_phrase_recall": self.key_phrase_recall(),
+            "context_key_phrase_recall": self.context_key_phrase_recall(),
             "refused": self.refused,
+            "language_match": self.language_match(),
+            "support": self.support,
             "latency_ms": round(self.latency_ms, 1),
             "error": self.error,
         }
+
+
+def _phrase_share(phrases: Sequence[str], text: str) -> float | None:
+    if not phrases:
+        return None
+    folded = text.casefold()
+    return sum(1 for phrase in phrases if phrase.casefold() in folded) / len(phrases)
 
 
 def normalise_source(value: str) -> str:
@@ -88,7 +117,10 @@ def summarise(results: Sequence[QuestionResult]) -> dict[str, Any]:
     retrieval = [r for r in results if r.question.expected_sources and r.question.kind != "unanswerable"]
     ranks = [r.rank() for r in retrieval]
     recalls = [value for r in results if (value := r.key_phrase_recall()) is not None]
-    unanswerable = [r for r in results if r.question.kind == "unanswerable"]
+    unanswerable = [r for r in results if not r.answerable]
+    answerable = [r for r in results if r.answerable and r.error is None]
+    context_recalls = [value for r in results if (value := r.context_key_phrase_recall()) is not None]
+    languages = [value for r in results if (value := r.language_match()) is not None]
     latencies = [r.latency_ms for r in results if r.error is None]
 
     def mean(values: Sequence[float]) -> float | None:
@@ -102,6 +134,9 @@ def summarise(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "mrr@10": mean([1.0 / rank if rank is not None and rank <= 10 else 0.0 for rank in ranks]),
         "key_phrase_recall": mean(recalls),
         "refusal_rate": mean([1.0 if r.refused else 0.0 for r in unanswerable]),
+        "false_refusal_rate": mean([1.0 if r.refused else 0.0 for r in answerable]),
+        "answer_language_match": mean([1.0 if match else 0.0 for match in languages]),
+        "context_key_phrase_recall": mean(context_recalls),
         "latency_p50_ms": round(p50, 1) if p50 is not None else None,
         "latency_p95_ms": round(p95, 1) if p95 is not None else None,
     }

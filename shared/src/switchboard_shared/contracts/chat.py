@@ -112,6 +112,16 @@ class HandoffInfo(Contract):
     handoff_id: str | None = None
 
 
+class ContextPassage(Contract):
+    """A passage the answerer was given (numbered as the answer cites it)."""
+
+    index: int = Field(ge=1)
+    chunk_id: str
+    document_id: str
+    title: str
+    text: str
+
+
 class TurnResult(Contract):
     conversation_id: str
     user_message: Message
@@ -123,6 +133,12 @@ class TurnResult(Contract):
     retrieved: list[str] = Field(
         default_factory=list, description="document ids of the passages retrieval returned, in rank order"
     )
+    context: list[ContextPassage] | None = Field(
+        default=None,
+        description="The passages given to the answerer and its support score (0..1, extractive only): for "
+        "operators and services (server and admin keys), never for end users",
+    )
+    support: float | None = Field(default=None, description="See context")
 
 
 class InboundMessage(Contract):

@@ -51,6 +51,7 @@ class AnswerVerdict:
     """A provider's own judgement that the passages did not support an answer."""
 
     no_answer: bool
+    support: float | None = None  # how well the passages support the answer (0..1), when the provider knows
 
 
 GenerationEvent = TextDelta | ToolEvent | AnswerVerdict

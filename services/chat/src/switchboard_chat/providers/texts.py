@@ -47,13 +47,3 @@ TEXTS: dict[str, dict[str, str]] = {
 def text(language: str, key: str, **values: object) -> str:
     table = TEXTS.get(language) or TEXTS["en"]
     return (table.get(key) or TEXTS["en"][key]).format(**values)
-
-
-def detect_language(message: str, allowed: list[str] | None = None) -> str:
-    """Russian when most letters are Cyrillic, English otherwise; kept within the tenant's languages."""
-    letters = [ch for ch in message if ch.isalpha()]
-    cyrillic = sum(1 for ch in letters if "\u0400" <= ch <= "\u04ff")
-    language = "ru" if letters and cyrillic / len(letters) > 0.3 else "en"
-    if allowed and language not in allowed:
-        return allowed[0]
-    return language

@@ -38,7 +38,7 @@ from switchboard_chat.providers.registry import (
     ProviderSelected,
     ProviderSkipped,
 )
-from switchboard_chat.providers.texts import detect_language, text
+from switchboard_chat.providers.texts import text
 from switchboard_chat.settings import ChatSettings
 from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
 from switchboard_chat.turn import escalation
@@ -49,6 +49,7 @@ from switchboard_shared.contracts.chat import (
     AssistantSettings,
     Citation,
     CitationPacket,
+    ContextPassage,
     ConversationStatus,
     DonePacket,
     EndUserProfile,
@@ -68,6 +69,7 @@ from switchboard_shared.contracts.retrieval import SearchRequest, SearchResponse
 from switchboard_shared.contracts.routes import TENANT_HEADER
 from switchboard_shared.deps import EndUser
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.language import detect_language
 from switchboard_shared.platform import Platform
 from switchboard_shared.stores.base import Lock, LockTimeout, StoreUnavailable
 
@@ -168,6 +170,9 @@ class Prepared:
     chain: list[str]
     language: str
     started: float
+    # The caller is an operator or a service (a server or admin key): the turn's result shows the passages
+    # the answer was given and its support, for evaluation and debugging.
+    operator: bool = False
 
 
 class TurnHandle:
@@ -309,6 +314,7 @@ async def _prepare(deps: TurnDeps, turn: TurnInput, started: float) -> Prepared 
         chain=chain,
         language=detect_language(turn.text, assistant.languages),
         started=started,
+        operator=turn.end_user is not None and turn.end_user.id is None,
     )
 
 
@@ -563,6 +569,7 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
     parts: list[str] = []
     provider: str | None = None
     verdict: bool | None = None
+    support: float | None = None
     tool_calls: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     generation_started = time.perf_counter()
@@ -592,12 +599,14 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
                         )
                 elif isinstance(event, AnswerVerdict):
                     verdict = event.no_answer
+                    support = event.support
                 elif isinstance(event, ProviderSelected):
                     provider = event.name
                 elif isinstance(event, ProviderSkipped | ProviderAbandoned):
                     if isinstance(event, ProviderAbandoned):
                         parts.clear()
                         verdict = None
+                        support = None
                         handle.put(ResetPacket(reason=event.reason))
                     skipped.append({"provider": event.name, "reason": event.reason})
                     analytics.emit(
@@ -658,8 +667,21 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
             "tools": tool_calls,
             "kb_unavailable": kb_unavailable,
             "tools_unavailable": tools_unavailable,
+            "support": support,
         },
         crm_id=context.crm_id,
+        context=[
+            ContextPassage(
+                index=p.index,
+                chunk_id=p.hit.chunk_id,
+                document_id=p.hit.document_id,
+                title=p.hit.title,
+                text=p.hit.text,
+            )
+            for p in passages
+        ]
+        if prepared.operator
+        else None,
     )
 
 
@@ -679,6 +701,7 @@ async def _finish(
     streak: int,
     meta: dict[str, Any],
     crm_id: str | None = None,
+    context: list[ContextPassage] | None = None,
 ) -> None:
     """Store the answer and the owner change, update the window, emit events, send citations and done."""
     analytics = deps.platform.analytics
@@ -761,6 +784,8 @@ async def _finish(
                 ),
                 sources=sources,
                 retrieved=meta.get("retrieved", []),
+                context=context,
+                support=meta.get("support") if context is not None else None,
             )
         )
     )
