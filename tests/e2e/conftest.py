@@ -130,13 +130,25 @@ def tenant_server_key(gateway: str, tenant_id: str) -> str:
 
 def ingest_article(client: httpx.Client, filename: str, markdown: str) -> None:
     """A knowledge base holding one Markdown article, ingested through the public API (waits for the job)."""
-    kb = client.post("/v1/kbs", json={"name": "help", "embedding_model": "minilm"})
+    ingest_markdown(client, {filename: markdown}, embedding_model="minilm")
+
+
+def ingest_markdown(
+    client: httpx.Client,
+    articles: dict[str, str],
+    *,
+    embedding_model: str | None = None,
+    timeout: float = 120,
+) -> None:
+    """A knowledge base holding these Markdown articles (file name → text), ingested through the public API
+    (waits for the job); ``embedding_model`` None: the fleet's default."""
+    model = {"embedding_model": embedding_model} if embedding_model else {}
+    kb = client.post("/v1/kbs", json={"name": "help", **model})
     assert kb.status_code == 201, kb.text
-    upload = client.post(
-        f"/v1/kbs/{kb.json()['id']}/files", files=[("files", (filename, markdown.encode(), "text/markdown"))]
-    )
+    files = [("files", (name, text.encode(), "text/markdown")) for name, text in articles.items()]
+    upload = client.post(f"/v1/kbs/{kb.json()['id']}/files", files=files)
     assert upload.status_code == 202, upload.text
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + timeout
     while (job := client.get(f"/v1/jobs/{upload.json()['job']['id']}").json())["status"] not in (
         "succeeded",
         "failed",

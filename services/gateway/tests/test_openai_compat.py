@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import httpx
 import openai
+import orjson
 import pytest
 
 from .conftest import Env, FakeUpstream, client_for, gateway_env
@@ -104,18 +106,196 @@ async def test_kept_conversation_that_vanished_is_replaced(env: Env) -> None:
         assert again.model_extra["switchboard"]["conversation_id"] in env.upstream.conversations  # type: ignore[index]
 
 
+def assert_openai_error(error: openai.APIStatusError, *, param: str | None, code: str) -> None:
+    body = error.body
+    assert isinstance(body, dict), body
+    assert set(body) >= {"message", "type", "param", "code"}, body
+    assert body["param"] == param and body["code"] == code, body
+    assert body["message"] and body["type"] == "invalid_request_error", body
+
+
 @pytest.mark.asyncio
 async def test_errors_in_openai_shape(env: Env) -> None:
     async with openai_client(env) as client:
-        with pytest.raises(openai.UnprocessableEntityError):
+        with pytest.raises(openai.BadRequestError) as last_not_user:
             await client.chat.completions.create(model="m", messages=[{"role": "assistant", "content": "hi"}])
-        with pytest.raises(openai.NotFoundError):
+        assert_openai_error(last_not_user.value, param="messages[0].role", code="invalid_value")
+        with pytest.raises(openai.BadRequestError) as bad_role:
+            await client.chat.completions.create(model="m", messages=[{"role": "robot", "content": "hi"}])  # type: ignore[misc,list-item]
+        assert_openai_error(bad_role.value, param="messages[0].role", code="invalid_value")
+        with pytest.raises(openai.BadRequestError) as no_messages:
+            await client.chat.completions.create(model="m", messages=[])
+        assert_openai_error(no_messages.value, param="messages", code="invalid_value")
+        with pytest.raises(openai.BadRequestError) as two_choices:
+            await client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}], n=2)
+        assert_openai_error(two_choices.value, param="n", code="invalid_value")
+        with pytest.raises(openai.NotFoundError) as missing:
             await client.chat.completions.create(
                 model="m", messages=[{"role": "user", "content": "hi"}], metadata={"conversation_id": "nope"}
             )
+        assert isinstance(missing.value.body, dict) and missing.value.body["type"] == "invalid_request_error"
     async with openai_client(env, key="sk_" + "x" * 40) as client:
-        with pytest.raises(openai.AuthenticationError):
+        with pytest.raises(openai.AuthenticationError) as unauthorized:
             await client.models.list()
+        assert isinstance(unauthorized.value.body, dict)
+        assert (
+            unauthorized.value.body["type"] == "authentication_error" and "param" in unauthorized.value.body
+        )
+    async with client_for(env.app) as http:
+        missing_model = await http.post(
+            "/v1/chat/completions",
+            json={"messages": [{"role": "user", "content": "hi"}]},
+            headers=env.server(),
+        )
+        not_json = await http.post(
+            "/v1/chat/completions",
+            content=b"{not json",
+            headers={**env.server(), "Content-Type": "application/json"},
+        )
+        elsewhere = await http.get("/v1/kbs", headers={"Authorization": "Bearer sk_" + "x" * 40})
+    assert missing_model.status_code == 400
+    assert missing_model.json()["error"]["param"] == "model"
+    assert missing_model.json()["error"]["code"] == "missing_required_parameter"
+    assert not_json.status_code == 400 and not_json.json()["error"]["code"] == "invalid_json"
+    # The rest of the fleet keeps its one error shape.
+    assert (
+        elsewhere.status_code == 401
+        and "type" not in elsewhere.json()["error"]
+        and "request_id" in elsewhere.json()["error"]
+    )
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        (
+            {
+                "tools": [
+                    {
+                        "type": "function",
+                        "function": {"name": "get_weather", "parameters": {"type": "object"}},
+                    }
+                ]
+            },
+            "tools",
+        ),
+        ({"tool_choice": "required"}, "tool_choice"),
+        ({"functions": [{"name": "f", "parameters": {"type": "object"}}]}, "functions"),
+        ({"response_format": {"type": "json_object"}}, "response_format"),
+        (
+            {
+                "response_format": {
+                    "type": "json_schema",
+                    "json_schema": {"name": "x", "schema": {"type": "object"}},
+                }
+            },
+            "response_format",
+        ),
+    ],
+)
+async def test_tools_and_structured_output_are_refused_with_400(
+    env: Env, extra: dict[str, object], param: str
+) -> None:
+    async with openai_client(env) as client:
+        for stream in (False, True):
+            with pytest.raises(openai.BadRequestError) as refused:
+                await client.chat.completions.create(
+                    model="m",
+                    messages=[{"role": "user", "content": "What's the weather?"}],
+                    stream=stream,
+                    extra_body=extra,
+                )
+            assert_openai_error(refused.value, param=param, code="unsupported_parameter")
+            assert "not supported" in refused.value.message
+        # Harmless values are accepted: no tool, free text.
+        accepted = await client.chat.completions.create(
+            model="m",
+            messages=[{"role": "user", "content": "hi"}],
+            tools=[],
+            tool_choice="none",
+            response_format={"type": "text"},
+        )
+    assert accepted.choices[0].message.content
+    assert len([r for r in env.upstream.received if r.path.endswith("/messages")]) == 1  # refused: never sent
+
+
+@pytest.mark.asyncio
+async def test_tool_messages_are_refused(env: Env) -> None:
+    async with openai_client(env) as client:
+        with pytest.raises(openai.BadRequestError) as refused:
+            await client.chat.completions.create(
+                model="m",
+                messages=[
+                    {"role": "user", "content": "weather?"},
+                    {
+                        "role": "assistant",
+                        "content": None,
+                        "tool_calls": [
+                            {"id": "c1", "type": "function", "function": {"name": "w", "arguments": "{}"}}
+                        ],
+                    },
+                    {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+                    {"role": "user", "content": "so?"},
+                ],
+            )
+    assert_openai_error(refused.value, param="messages[1]", code="unsupported_parameter")
+
+
+@pytest.mark.asyncio
+async def test_stateless_messages_reach_chat_as_history(env: Env) -> None:
+    """Without a conversation id or user, the request's own transcript is the conversation's history."""
+    messages: list[dict[str, str]] = [
+        {"role": "system", "content": "You are terse."},
+        {"role": "user", "content": "How much is courier delivery?"},
+        {"role": "assistant", "content": "Courier delivery costs 349 RUB [1]."},
+        {"role": "user", "content": "And how long does it take?"},
+    ]
+    async with openai_client(env) as client:
+        completion = await client.chat.completions.create(model="m", messages=messages)  # type: ignore[arg-type]
+        stream = await client.chat.completions.create(
+            model="m",
+            messages=messages,  # type: ignore[arg-type]
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+        chunks = [c async for c in stream]
+    turns = [orjson.loads(r.body) for r in env.upstream.received if r.path.endswith("/messages")]
+    assert len(turns) == 2
+    for turn in turns:
+        assert turn == {
+            "text": "And how long does it take?",
+            "history": [
+                {"role": "user", "text": "How much is courier delivery?"},
+                {"role": "assistant", "text": "Courier delivery costs 349 RUB [1]."},
+            ],
+        }
+    created = list(env.upstream.conversations.values())
+    assert len(created) == 2 and all(c["channel"] == "api" for c in created)
+    whole_prompt = sum(math.ceil(len(m["content"]) / 4) for m in messages)
+    assert completion.usage is not None and completion.usage.prompt_tokens == whole_prompt
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == whole_prompt
+    assert completion.usage.total_tokens == whole_prompt + completion.usage.completion_tokens
+
+
+@pytest.mark.asyncio
+async def test_kept_conversations_do_not_replay_messages(env: Env) -> None:
+    """With a conversation id, thread or user, chat keeps the history: the transcript is not sent again."""
+    messages: list[dict[str, str]] = [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": "answer"},
+        {"role": "user", "content": "second"},
+    ]
+    async with openai_client(env) as client:
+        kept = await client.chat.completions.create(model="m", messages=messages, user="carol")  # type: ignore[arg-type]
+        conversation_id = kept.model_extra["switchboard"]["conversation_id"]  # type: ignore[index]
+        await client.chat.completions.create(
+            model="m",
+            messages=messages,  # type: ignore[arg-type]
+            metadata={"conversation_id": conversation_id},
+        )
+    turns = [orjson.loads(r.body) for r in env.upstream.received if r.path.endswith("/messages")]
+    assert turns == [{"text": "second"}, {"text": "second"}]
 
 
 @pytest.mark.asyncio

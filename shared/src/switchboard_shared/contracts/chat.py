@@ -93,11 +93,31 @@ class ConversationWithMessages(Conversation):
     messages: list[Message] = Field(default_factory=list)
 
 
+MAX_EARLIER_TURNS = 100
+MAX_EARLIER_TURN_CHARS = 16_000
+
+
+class EarlierTurn(Contract):
+    """A turn that happened before the conversation's stored messages, told by a stateless client that keeps
+    the transcript itself (the OpenAI-compatible API): context for this answer, never stored."""
+
+    role: Literal["user", "assistant"]
+    text: str = Field(min_length=1, max_length=MAX_EARLIER_TURN_CHARS)
+
+
 class PostMessage(Contract):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     verified: bool | None = Field(default=None, description="Identity verified for this message (gateway)")
     client_message_id: str | None = Field(default=None, max_length=200, description="Idempotency key")
     providers: list[str] | None = Field(default=None, description="Override the tenant's provider chain")
+    history: list[EarlierTurn] = Field(
+        default_factory=list,
+        max_length=MAX_EARLIER_TURNS,
+        description=(
+            "Earlier turns, oldest first, placed before the stored ones for the search and the answer "
+            "(not stored); server and admin keys only"
+        ),
+    )
 
 
 class LatencySplit(Contract):

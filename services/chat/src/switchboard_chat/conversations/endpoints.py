@@ -47,6 +47,7 @@ from switchboard_shared.contracts.chat import (
     TurnResult,
 )
 from switchboard_shared.contracts.common import Page
+from switchboard_shared.contracts.routes import KEY_SCOPE_HEADER
 from switchboard_shared.deps import EndUserDep, PlatformDep, SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
@@ -187,7 +188,13 @@ async def post_message(
     tenant_id: TenantDep,
     end_user: EndUserDep,
     accept: Annotated[str | None, Header()] = None,
+    key_scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] = None,
 ) -> Response | TurnResult:
+    if body.history and key_scope == "widget":
+        raise AppError(
+            ErrorCode.FORBIDDEN,
+            "Earlier turns (history) are for server keys; a widget's conversation keeps its own.",
+        )
     handle = await start_turn(
         deps,
         TurnInput(
@@ -198,6 +205,7 @@ async def post_message(
             verified=body.verified,
             client_message_id=body.client_message_id,
             providers=body.providers,
+            history=body.history,
         ),
     )
     if _wants_stream(accept):

@@ -52,6 +52,7 @@ from switchboard_shared.contracts.chat import (
     ContextPassage,
     ConversationStatus,
     DonePacket,
+    EarlierTurn,
     EndUserProfile,
     ErrorPacket,
     HandoffInfo,
@@ -105,6 +106,7 @@ class TurnInput:
     verified: bool | None = None
     client_message_id: str | None = None
     providers: list[str] | None = None
+    history: list[EarlierTurn] = field(default_factory=list)
 
 
 class ConversationLock:
@@ -173,6 +175,12 @@ class Prepared:
     # The caller is an operator or a service (a server or admin key): the turn's result shows the passages
     # the answer was given and its support, for evaluation and debugging.
     operator: bool = False
+    earlier: list[WindowMessage] = field(default_factory=list)
+
+    @property
+    def context(self) -> list[WindowMessage]:
+        """The turns the answer sees: a stateless client's earlier turns (not stored), then the window."""
+        return [*self.earlier, *self.window]
 
 
 class TurnHandle:
@@ -315,6 +323,10 @@ async def _prepare(deps: TurnDeps, turn: TurnInput, started: float) -> Prepared 
         language=detect_language(turn.text, assistant.languages),
         started=started,
         operator=turn.end_user is not None and turn.end_user.id is None,
+        earlier=[
+            WindowMessage(id="", seq=0, role=earlier.role, text=earlier.text)
+            for earlier in turn.history[-deps.settings.history_window :]
+        ],
     )
 
 
@@ -396,7 +408,7 @@ async def _start_handoff(deps: TurnDeps, prepared: Prepared, reason: str) -> Han
         channel=prepared.channel,
         end_user_id=prepared.end_user_id,
         external_key=prepared.external_key,
-        window=prepared.window,
+        window=prepared.context,
         profile=prepared.profile,
         create_ticket=prepared.assistant.escalation.create_ticket,
         reason=reason,
@@ -525,7 +537,7 @@ def cited(answer: str, passages: list[Passage]) -> list[Citation]:
 async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> None:
     settings = deps.settings
     analytics = deps.platform.analytics
-    history_window = prepared.window[:-1]
+    history_window = prepared.context[:-1]
     query = search_query(prepared.text, history_window)
     retrieval_started = time.perf_counter()
     passages, kb_unavailable = await _search(deps, prepared, query)
@@ -541,7 +553,7 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
         end_user_id=prepared.end_user_id,
         verified=prepared.verified,
         profile=prepared.profile,
-        transcript=transcript_of([(m.role, m.text) for m in prepared.window if m.role != "system"]),
+        transcript=transcript_of([(m.role, m.text) for m in prepared.context if m.role != "system"]),
         timeout=settings.integrations_timeout_seconds,
     )
     tools = [] if tools_unavailable else build_tools(context, list(prepared.assistant.tools))

@@ -1,6 +1,7 @@
 """``POST /v1/chat/completions`` and ``GET /v1/models``: the OpenAI-compatible face of the assistant.
 
-Authenticated by ``GatewayMiddleware`` (server or admin keys; widget keys are refused there).
+Authenticated by ``GatewayMiddleware`` (server or admin keys; widget keys are refused there). Errors come
+in OpenAI's shape (``openai_compat.errors``), from the middleware and from these routes alike.
 """
 
 from __future__ import annotations
@@ -12,17 +13,24 @@ from starlette.responses import StreamingResponse
 
 from switchboard_gateway.auth.principal import Principal
 from switchboard_gateway.context import GatewayDep
+from switchboard_gateway.openai_compat.errors import OpenAIRoute
 from switchboard_gateway.openai_compat.schemas import (
     MODEL_ID,
     ChatCompletion,
     ChatCompletionRequest,
     Model,
     ModelList,
+    openai_error_responses,
 )
 from switchboard_gateway.openai_compat.service import CompletionService
-from switchboard_shared.errors import AppError, ErrorCode, error_responses
+from switchboard_shared.errors import AppError, ErrorCode
 
-router = APIRouter(prefix="/v1", tags=["openai-compatible"], responses=error_responses(401, 403, 429, 503))
+router = APIRouter(
+    prefix="/v1",
+    tags=["openai-compatible"],
+    route_class=OpenAIRoute,
+    responses=openai_error_responses(401, 403, 429, 503),
+)
 
 
 def get_principal(request: Request) -> Principal:
@@ -40,7 +48,7 @@ async def list_models(_: PrincipalDep) -> ModelList:
     return ModelList(data=[Model(id=MODEL_ID)])
 
 
-@router.get("/models/{model_id}", summary="One model (OpenAI format)", responses=error_responses(404))
+@router.get("/models/{model_id}", summary="One model (OpenAI format)", responses=openai_error_responses(404))
 async def get_model(model_id: str, _: PrincipalDep) -> Model:
     if model_id != MODEL_ID:
         raise AppError(ErrorCode.NOT_FOUND, f"Model {model_id!r} not found; use {MODEL_ID!r}.")
@@ -51,7 +59,7 @@ async def get_model(model_id: str, _: PrincipalDep) -> Model:
     "/chat/completions",
     summary="Chat completion from the tenant's support assistant (OpenAI format, streaming or not)",
     response_model=ChatCompletion,
-    responses={200: {"content": {"text/event-stream": {}}}, **error_responses(404, 422, 502, 504)},
+    responses={200: {"content": {"text/event-stream": {}}}, **openai_error_responses(400, 404, 502, 504)},
 )
 async def chat_completions(
     body: ChatCompletionRequest, principal: PrincipalDep, gateway: GatewayDep

@@ -25,6 +25,8 @@ class ChatMessage(BaseModel):
     role: Literal["system", "developer", "user", "assistant", "tool", "function"]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[dict[str, Any]] | None = None
+    function_call: dict[str, Any] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, str):
@@ -40,9 +42,15 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+
+
 class ChatCompletionRequest(BaseModel):
     """Sampling parameters (temperature, max_tokens …) are accepted and ignored: the tenant's assistant
-    settings decide them."""
+    settings decide them. Client tools and structured output are refused (see the service)."""
 
     model_config = ConfigDict(extra="ignore")
 
@@ -58,6 +66,15 @@ class ChatCompletionRequest(BaseModel):
         description="conversation_id: continue that conversation; thread: a key of your own for one",
     )
     n: int | None = Field(default=None, ge=1, le=1)
+    tools: list[dict[str, Any]] | None = Field(
+        default=None, description="Not supported: refused unless empty"
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        default=None, description='Only "none" or "auto" (no tool is ever called)'
+    )
+    functions: list[dict[str, Any]] | None = Field(default=None, description="Not supported: refused")
+    function_call: str | dict[str, Any] | None = Field(default=None, description='Only "none" or "auto"')
+    response_format: ResponseFormat | None = Field(default=None, description='Only {"type": "text"}')
 
 
 class Usage(BaseModel):
@@ -96,6 +113,24 @@ class ChatCompletion(BaseModel):
     choices: list[Choice]
     usage: Usage
     switchboard: SwitchboardExtension
+
+
+class OpenAIErrorBody(BaseModel):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+    request_id: str | None = None
+
+
+class OpenAIErrorResponse(BaseModel):
+    """OpenAI's error object, the error shape of these routes."""
+
+    error: OpenAIErrorBody
+
+
+def openai_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": OpenAIErrorResponse} for status in statuses}
 
 
 class Model(BaseModel):

@@ -1,12 +1,20 @@
 """Maps an OpenAI chat completion onto a Switchboard conversation turn.
 
-- The question is the last ``user`` message; earlier messages are not replayed (the conversation keeps its
-  own history), and ``system`` prompts are ignored (the tenant's assistant settings decide the prompt).
+- The question is the last ``user`` message; ``system`` and ``developer`` prompts are ignored (the tenant's
+  assistant settings decide the prompt).
 - Which conversation: ``metadata.conversation_id`` continues that conversation; ``metadata.thread`` or
-  ``user`` continue the conversation kept for that key (created on first use); otherwise each call is a
-  new, stateless conversation.
+  ``user`` continue the conversation kept for that key (created on first use). Both keep their history in
+  chat, so earlier ``messages`` are not replayed. Otherwise the call is stateless: a new conversation whose
+  earlier turns are the request's own ``user``/``assistant`` messages, sent to chat as ``history`` (context
+  for the search and the answer, not stored), so an SDK that resends the transcript is answered in context.
+- Client tools (``tools``, ``functions``, a ``tool_choice`` that demands a call, tool messages) and
+  structured output (``response_format`` other than text) are refused with a 400 that says so: the answer
+  comes from the tenant's provider chain, grounded and cited, whose offline default cannot call a client's
+  function or fill a schema, and which runs only the tenant's own tools (CRM, tickets, handoff). A silently
+  ignored ``tools`` made LangChain's ``bind_tools`` return no tool call; a refusal is an error it reports.
 - Answers carry the ``switchboard`` extension: conversation and message ids, citations, handoff.
-- Usage is estimated (characters / 4): the chat service reports no model usage per turn.
+- Usage is estimated (characters / 4) over the whole prompt (every message) and the answer: the chat
+  service reports no model usage per turn.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_gateway.auth.principal import Principal
 from switchboard_gateway.limits.service import Limits, estimate_tokens
 from switchboard_gateway.openai_compat import repository
+from switchboard_gateway.openai_compat.errors import OpenAIRequestError
 from switchboard_gateway.openai_compat.schemas import (
     AssistantMessage,
     ChatCompletion,
@@ -36,11 +45,16 @@ from switchboard_gateway.openai_compat.schemas import (
     chunk,
 )
 from switchboard_shared.contracts.chat import (
+    MAX_EARLIER_TURN_CHARS,
+    MAX_EARLIER_TURNS,
+    MAX_MESSAGE_CHARS,
     Channel,
     Citation,
     Conversation,
     CreateConversation,
+    EarlierTurn,
     HandoffInfo,
+    PostMessage,
     TurnResult,
 )
 from switchboard_shared.contracts.routes import (
@@ -52,6 +66,15 @@ from switchboard_shared.contracts.routes import (
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.http_client import Downstream
 
+NO_CLIENT_TOOLS = (
+    "Client tools are not supported: the assistant answers from the tenant's knowledge base and runs only "
+    "the tenant's own tools. Send the request without {param}."
+)
+NO_STRUCTURED_OUTPUT = (
+    "Structured output is not supported: the assistant answers in cited text. "
+    'Send response_format {"type": "text"} or none.'
+)
+
 
 @dataclass(slots=True)
 class Target:
@@ -61,19 +84,75 @@ class Target:
     end_user_id: str = ""
     verified: bool = False
     fresh: bool = False
+    history: list[EarlierTurn] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
+
+    def turn(self, question: str) -> dict[str, Any]:
+        body = (
+            PostMessage(text=question, history=self.history) if self.history else PostMessage(text=question)
+        )
+        return body.model_dump(mode="json", exclude_unset=True)
+
+
+def refuse_unsupported(request: ChatCompletionRequest) -> None:
+    if request.tools:
+        raise OpenAIRequestError(
+            NO_CLIENT_TOOLS.format(param="tools"), param="tools", code="unsupported_parameter"
+        )
+    if request.functions:
+        raise OpenAIRequestError(
+            NO_CLIENT_TOOLS.format(param="functions"), param="functions", code="unsupported_parameter"
+        )
+    for name, choice in (("tool_choice", request.tool_choice), ("function_call", request.function_call)):
+        if choice is not None and choice not in ("none", "auto"):
+            raise OpenAIRequestError(
+                NO_CLIENT_TOOLS.format(param=name) + ' ("none" and "auto" are accepted).',
+                param=name,
+                code="unsupported_parameter",
+            )
+    if request.response_format is not None and request.response_format.type != "text":
+        raise OpenAIRequestError(NO_STRUCTURED_OUTPUT, param="response_format", code="unsupported_parameter")
+    for index, message in enumerate(request.messages):
+        if message.role in ("tool", "function") or message.tool_calls or message.function_call:
+            raise OpenAIRequestError(
+                NO_CLIENT_TOOLS.format(param="tool calls and tool messages"),
+                param=f"messages[{index}]",
+                code="unsupported_parameter",
+            )
 
 
 def question_of(request: ChatCompletionRequest) -> str:
-    last = request.messages[-1]
+    index = len(request.messages) - 1
+    last = request.messages[index]
     if last.role != "user":
-        raise AppError(ErrorCode.VALIDATION_ERROR, "The last message must be the user's (role: user).")
+        raise OpenAIRequestError(
+            "The last message must be the user's (role: user).", param=f"messages[{index}].role"
+        )
     text = last.text().strip()
     if not text:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "The last user message is empty.")
-    if len(text) > 4000:
-        raise AppError(ErrorCode.VALIDATION_ERROR, "The last user message is longer than 4000 characters.")
+        raise OpenAIRequestError("The last user message is empty.", param=f"messages[{index}].content")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise OpenAIRequestError(
+            f"The last user message is longer than {MAX_MESSAGE_CHARS} characters.",
+            param=f"messages[{index}].content",
+            code="string_above_max_length",
+        )
     return text
+
+
+def earlier_turns(request: ChatCompletionRequest) -> list[EarlierTurn]:
+    """The transcript before the question: its user and assistant messages, the newest that chat accepts."""
+    turns = [
+        EarlierTurn(role=message.role, text=text[:MAX_EARLIER_TURN_CHARS])
+        for message in request.messages[:-1]
+        if message.role in ("user", "assistant") and (text := message.text().strip())
+    ]
+    return turns[-MAX_EARLIER_TURNS:]
+
+
+def prompt_tokens(request: ChatCompletionRequest) -> int:
+    """The whole prompt the client sent: every message, not only the question."""
+    return sum(estimate_tokens(message.text()) for message in request.messages)
 
 
 class CompletionService:
@@ -110,6 +189,7 @@ class CompletionService:
             metadata={
                 "source": "openai-compatible",
                 **({"thread": target.thread_key} if target.thread_key else {}),
+                **({"earlier_turns": len(target.history)} if target.history else {}),
             },
         )
         data = await self.chat.json_request(
@@ -147,6 +227,8 @@ class CompletionService:
         )
         end_user_id = end_user or f"api:{uuid.uuid4().hex}"
         target = Target("", self._headers(end_user_id, verified), thread_key, end_user_id, verified)
+        if thread_key is None:
+            target.history = earlier_turns(request)
         if thread_key:
             async with self.sessionmaker() as session:
                 thread = await repository.find(session, tenant_id=self.key.tenant_id, thread_key=thread_key)
@@ -161,7 +243,7 @@ class CompletionService:
         path = f"/internal/v1/conversations/{target.conversation_id}/messages"
         try:
             data = await self.chat.json_request(
-                "POST", path, json={"text": text}, headers=target.headers, timeout=self.turn_timeout
+                "POST", path, json=target.turn(text), headers=target.headers, timeout=self.turn_timeout
             )
         except AppError as exc:
             if exc.status != 404 or target.fresh or target.thread_key is None:
@@ -178,16 +260,14 @@ class CompletionService:
             ) from exc
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
+        refuse_unsupported(request)
         question = question_of(request)
         target = await self.target(request)
         await self.limits.spend_message(self.key)
         result = await self._post(target, question)
         reply = result.reply.text if result.reply else ""
-        usage = Usage(
-            prompt_tokens=estimate_tokens(question),
-            completion_tokens=estimate_tokens(reply),
-            total_tokens=estimate_tokens(question) + estimate_tokens(reply),
-        )
+        prompt, completion = prompt_tokens(request), estimate_tokens(reply)
+        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
         await self.limits.spend_tokens(self.key.tenant_id, usage.total_tokens)
         return ChatCompletion(
             id=f"chatcmpl-{result.reply.id if result.reply else uuid.uuid4().hex}",
@@ -207,6 +287,7 @@ class CompletionService:
 
     async def open_stream(self, request: ChatCompletionRequest) -> AsyncIterator[bytes]:
         """Opens the chat stream now (so a refused turn is an HTTP error) and returns the chunk iterator."""
+        refuse_unsupported(request)
         question = question_of(request)
         target = await self.target(request)
         await self.limits.spend_message(self.key)
@@ -216,7 +297,7 @@ class CompletionService:
         except BaseException:
             await stack.aclose()
             raise
-        return self._chunks(stack, response, request, target, question)
+        return self._chunks(stack, response, request, target)
 
     async def _open(self, stack: AsyncExitStack, target: Target, question: str) -> aiohttp.ClientResponse:
         path = f"/internal/v1/conversations/{target.conversation_id}/messages"
@@ -224,7 +305,7 @@ class CompletionService:
             self.chat.stream(
                 "POST",
                 path,
-                json={"text": question},
+                json=target.turn(question),
                 headers={**target.headers, "Accept": "text/event-stream"},
                 timeout=None,
             )
@@ -254,7 +335,6 @@ class CompletionService:
         response: aiohttp.ClientResponse,
         request: ChatCompletionRequest,
         target: Target,
-        question: str,
     ) -> AsyncIterator[bytes]:
         completion_id = f"chatcmpl-{uuid.uuid4().hex}"
         created = int(time.time())
@@ -286,7 +366,8 @@ class CompletionService:
                         {
                             "error": {
                                 "message": str(packet.get("message", "The assistant failed.")),
-                                "type": "upstream_error",
+                                "type": "server_error",
+                                "param": None,
                                 "code": str(packet.get("code", "upstream_error")),
                             }
                         }
@@ -312,16 +393,14 @@ class CompletionService:
             final["switchboard"] = extension.model_dump(mode="json")
             yield _sse(final)
             answer = "".join(streamed)
-            prompt_tokens, completion_tokens = estimate_tokens(question), estimate_tokens(answer)
-            await self.limits.spend_tokens(self.key.tenant_id, prompt_tokens + completion_tokens)
+            prompt, completion = prompt_tokens(request), estimate_tokens(answer)
+            await self.limits.spend_tokens(self.key.tenant_id, prompt + completion)
             if request.stream_options and request.stream_options.include_usage:
                 usage_chunk = chunk(completion_id, created, model, {})
                 usage_chunk["choices"] = []
-                usage_chunk["usage"] = {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                }
+                usage_chunk["usage"] = Usage(
+                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+                ).model_dump()
                 yield _sse(usage_chunk)
             yield b"data: [DONE]\n\n"
         finally:

@@ -18,6 +18,7 @@ from switchboard_gateway.auth.principal import Principal, presented_credential
 from switchboard_gateway.context import Gateway
 from switchboard_gateway.keys.secrets import KeyScope
 from switchboard_gateway.limits.service import estimate_tokens
+from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
 from switchboard_gateway.proxy.routes import ProxyRoute, area_of, resolve, safe_path, widget_allowed
 from switchboard_shared.contracts.routes import (
@@ -147,9 +148,11 @@ class GatewayMiddleware:
                 keep_body=(lambda _: True) if route.message_turn else None,
             )
         except AppError as exc:
-            await send_error(
-                send, exc.status, exc.code, exc.message, {**self.error_headers, **exc.headers, **cors}
-            )
+            headers = {**self.error_headers, **exc.headers, **cors}
+            if route is None:  # the gateway's own OpenAI-compatible API answers in OpenAI's error shape
+                await send_openai_error(send, exc, headers)
+            else:
+                await send_error(send, exc.status, exc.code, exc.message, headers)
             return
         except ClientGone:
             return
