@@ -1,0 +1,73 @@
+"""Properties of reciprocal rank fusion: every candidate once, RRF scores exactly, order by score, and a
+candidate ranked better in both lists never falls behind."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from switchboard_retrieval.index.hybrid import fuse_rankings
+
+PROPERTY = settings(max_examples=300, deadline=None)
+
+ids = st.text(alphabet="0123456789abcdef", min_size=1, max_size=6)
+
+
+@st.composite
+def rankings(draw: st.DrawFn) -> list[tuple[str, float]]:
+    """A ranking as a search returns it: distinct chunk ids, scores not increasing."""
+    chunk_ids = draw(st.lists(ids, unique=True, max_size=40))
+    scores = sorted(
+        draw(
+            st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=len(chunk_ids), max_size=len(chunk_ids))
+        ),
+        reverse=True,
+    )
+    return list(zip(chunk_ids, scores, strict=True))
+
+
+def rrf(chunk_id: str, lists: list[list[tuple[str, float]]], k: int) -> float:
+    return sum(
+        1.0 / (k + rank) for ranking in lists for rank, (cid, _) in enumerate(ranking, 1) if cid == chunk_id
+    )
+
+
+@PROPERTY
+@given(vector=rankings(), bm25=rankings(), k=st.integers(1, 200))
+def test_every_candidate_once_with_its_rrf_score_best_first(
+    vector: list[tuple[str, float]], bm25: list[tuple[str, float]], k: int
+) -> None:
+    fused = fuse_rankings(vector, bm25, k=k)
+    assert sorted(h.chunk_id for h in fused) == sorted({cid for cid, _ in vector} | {cid for cid, _ in bm25})
+    for hit in fused:
+        assert abs(hit.score - rrf(hit.chunk_id, [vector, bm25], k)) < 1e-12
+        assert hit.vector_score == dict(vector).get(hit.chunk_id)
+        assert hit.bm25_score == dict(bm25).get(hit.chunk_id)
+    assert all(a.score >= b.score for a, b in zip(fused, fused[1:], strict=False))
+
+
+@PROPERTY
+@given(vector=rankings(), bm25=rankings())
+def test_fusion_is_symmetric_in_its_two_rankings(
+    vector: list[tuple[str, float]], bm25: list[tuple[str, float]]
+) -> None:
+    forward = {h.chunk_id: h.score for h in fuse_rankings(vector, bm25)}
+    backward = {h.chunk_id: h.score for h in fuse_rankings(bm25, vector)}
+    assert forward.keys() == backward.keys()
+    assert all(abs(forward[c] - backward[c]) < 1e-12 for c in forward)
+
+
+@PROPERTY
+@given(vector=rankings(), bm25=rankings())
+def test_better_in_both_rankings_is_never_behind(
+    vector: list[tuple[str, float]], bm25: list[tuple[str, float]]
+) -> None:
+    fused = fuse_rankings(vector, bm25)
+    position = {h.chunk_id: i for i, h in enumerate(fused)}
+    vector_rank = {cid: i for i, (cid, _) in enumerate(vector)}
+    bm25_rank = {cid: i for i, (cid, _) in enumerate(bm25)}
+    both = [cid for cid in vector_rank if cid in bm25_rank]
+    for a in both:
+        for b in both:
+            if vector_rank[a] < vector_rank[b] and bm25_rank[a] < bm25_rank[b]:
+                assert position[a] < position[b]
