@@ -8,12 +8,16 @@ from __future__ import annotations
 
 import re
 import threading
+import unicodedata
 from functools import lru_cache
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_RUSSIAN
 
-WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)?", re.UNICODE)
+# A word keeps its combining marks: text from PDFs and macOS carries "й" and "ё" decomposed (NFD).
+_LETTERS = r"(?:[^\W_][\u0300-\u036f]*)+"
+WORD_RE = re.compile(rf"{_LETTERS}(?:['’]{_LETTERS})?", re.UNICODE)
+COMBINING_RE = re.compile(r"[\u0300-\u036f]")
 CYRILLIC_RE = re.compile(r"[\u0400-\u04FF]")
 LATIN_RE = re.compile(r"[A-Za-z\u00C0-\u024F]")
 STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_RUSSIAN)
@@ -48,8 +52,13 @@ def _stem_word(word: str) -> str:
     return stemmed
 
 
+def normal_word(word: str) -> str:
+    """Composed (NFC), lower-cased, ё as е, and without marks that compose with nothing (stress accents)."""
+    return COMBINING_RE.sub("", unicodedata.normalize("NFC", word).lower().replace("ё", "е"))
+
+
 def words(text: str) -> list[str]:
-    return [w.lower().replace("ё", "е") for w in WORD_RE.findall(text)]
+    return [normal_word(w) for w in WORD_RE.findall(text)]
 
 
 def tokenize(text: str) -> list[str]:
@@ -61,9 +70,7 @@ def highlight(text: str, query: str, *, width: int = 240, marker: str = "**") ->
     """The window of ``text`` with the most query terms (matched by stem), the terms wrapped in ``marker``."""
     terms = set(tokenize(query))
     spans = [
-        (m.start(), m.end())
-        for m in WORD_RE.finditer(text)
-        if _stem_word(m.group().lower().replace("ё", "е")) in terms
+        (m.start(), m.end()) for m in WORD_RE.finditer(text) if _stem_word(normal_word(m.group())) in terms
     ]
     if not spans:
         snippet = text[:width]
