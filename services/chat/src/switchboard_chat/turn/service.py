@@ -75,7 +75,8 @@ from switchboard_shared.platform import Platform
 from switchboard_shared.stores.base import Lock, LockTimeout, StoreUnavailable
 
 log = structlog.get_logger(__name__)
-CITATION_MARK = re.compile(r"\[(\d{1,2})\]")
+# ASCII digits only, as the widget links them: "[٣]" is prose there, so it must not become a citation.
+CITATION_MARK = re.compile(r"\[([0-9]{1,2})\]")
 Packet = (
     TokenPacket | CitationPacket | ToolCallPacket | HandoffPacket | ErrorPacket | ResetPacket | DonePacket
 )
