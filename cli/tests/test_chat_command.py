@@ -17,7 +17,6 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from typer.testing import CliRunner
 
-from switchboard_cli.commands.chat import parse_sse
 from switchboard_cli.main import app
 from switchboard_shared.contracts.chat import (
     Citation,
@@ -29,6 +28,7 @@ from switchboard_shared.contracts.chat import (
     Role,
     TokenPacket,
     TurnResult,
+    decode_sse,
 )
 from switchboard_shared.testing.servers import free_port, wait_for_port
 
@@ -138,7 +138,7 @@ def test_parse_sse_reads_typed_packets_and_skips_unknown_ones() -> None:
         "event: heartbeat",
         'data: {"type": "heartbeat"}',
     ]
-    packets = list(parse_sse(lines))
+    packets = list(decode_sse(lines))
     assert [p.type for p in packets] == ["token", "heartbeat"]
     assert packets[0].text == "Hi"
 

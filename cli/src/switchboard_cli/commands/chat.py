@@ -11,13 +11,12 @@ import base64
 import getpass
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import httpx
 import typer
-from pydantic import TypeAdapter, ValidationError
 from rich.console import Console
 from rich.markup import escape
 
@@ -29,12 +28,11 @@ from switchboard_shared.contracts.chat import (
     HandoffPacket,
     Message,
     ResetPacket,
-    StreamPacket,
     TokenPacket,
     ToolCallPacket,
+    decode_sse,
 )
 
-PACKETS: TypeAdapter[Any] = TypeAdapter(StreamPacket)
 HELP = "Commands: /human — talk to a person, /new — start a new conversation, /quit — leave."
 
 
@@ -81,26 +79,6 @@ def token_subject(token: str) -> str | None:
         return None
     sub = data.get("sub") if isinstance(data, dict) else None
     return str(sub) if sub else None
-
-
-def parse_sse(lines: Iterable[str]) -> Iterator[Any]:
-    """Typed packets from SSE lines (``event:`` / ``data:`` blocks separated by a blank line)."""
-    data: list[str] = []
-    for line in lines:
-        if line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        elif line == "" and data:
-            payload = "\n".join(data)
-            data = []
-            try:
-                yield PACKETS.validate_python(json.loads(payload))
-            except (ValueError, ValidationError):
-                continue  # a packet type newer than this client: skip it
-    if data:
-        try:
-            yield PACKETS.validate_python(json.loads("\n".join(data)))
-        except (ValueError, ValidationError):
-            return
 
 
 @dataclass
@@ -157,7 +135,7 @@ class ChatSession:
                 response.read()
                 self._finish(response.json(), citations, streamed)
                 return
-            for packet in parse_sse(response.iter_lines()):
+            for packet in decode_sse(response.iter_lines()):
                 if isinstance(packet, TokenPacket):
                     if not streamed:
                         self.write("[bold cyan]assistant:[/] ")

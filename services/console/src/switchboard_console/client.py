@@ -6,18 +6,15 @@ Every error answer is turned into ``GatewayError`` carrying the shared error sha
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import httpx
-from pydantic import TypeAdapter, ValidationError
 
-from switchboard_shared.contracts.chat import StreamPacket
+from switchboard_shared.contracts.chat import STREAM_PACKETS, decode_sse
 
-PACKETS: TypeAdapter[Any] = TypeAdapter(StreamPacket)
 PLAYGROUND_USER = "console-playground"
 
 
@@ -76,20 +73,6 @@ def error_of(response: httpx.Response) -> GatewayError:
         error.get("request_id") or response.headers.get("x-request-id"),
         response.headers.get("retry-after"),
     )
-
-
-def parse_sse(lines: Iterator[str]) -> Iterator[Any]:
-    """Typed ``StreamPacket``s from SSE lines; packets of a newer type are skipped."""
-    data: list[str] = []
-    for line in [*lines, ""]:
-        if line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        elif line == "" and data:
-            raw, data = "\n".join(data), []
-            try:
-                yield PACKETS.validate_python(json.loads(raw))
-            except (ValueError, ValidationError):
-                continue
 
 
 class GatewayClient:
@@ -166,9 +149,9 @@ class GatewayClient:
                     raise error_of(response)
                 if "text/event-stream" not in response.headers.get("content-type", ""):
                     response.read()
-                    yield PACKETS.validate_python({"type": "done", "result": response.json()})
+                    yield STREAM_PACKETS.validate_python({"type": "done", "result": response.json()})
                     return
-                yield from parse_sse(response.iter_lines())
+                yield from decode_sse(response.iter_lines())
         except httpx.HTTPError as exc:
             raise GatewayError(0, "unreachable", str(exc) or type(exc).__name__) from exc
 

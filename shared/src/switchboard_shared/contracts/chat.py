@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from enum import StrEnum
+from itertools import chain
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter, ValidationError
 
 from switchboard_shared.contracts.common import Contract
 
@@ -248,7 +251,7 @@ class HeartbeatPacket(Contract):
     type: Literal["heartbeat"] = "heartbeat"
 
 
-StreamPacket = Annotated[
+AnyStreamPacket = (
     TokenPacket
     | CitationPacket
     | ToolCallPacket
@@ -256,9 +259,34 @@ StreamPacket = Annotated[
     | ErrorPacket
     | ResetPacket
     | DonePacket
-    | HeartbeatPacket,
-    Field(discriminator="type"),
-]
+    | HeartbeatPacket
+)
+StreamPacket = Annotated[AnyStreamPacket, Field(discriminator="type")]
+STREAM_PACKETS: TypeAdapter[AnyStreamPacket] = TypeAdapter(StreamPacket)
+
+# Line ends of str.splitlines() (and so of httpx's iter_lines) besides CR and LF that JSON may carry raw:
+# escaped, every packet stays one `data:` line for any reader.
+_RAW_LINE_ENDS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
+def encode_sse(packet: AnyStreamPacket) -> bytes:
+    """One packet as a server-sent event: ``event: <type>`` and one ``data:`` line of JSON."""
+    return f"event: {packet.type}\ndata: {packet.model_dump_json().translate(_RAW_LINE_ENDS)}\n\n".encode()
+
+
+def decode_sse(lines: Iterable[str]) -> Iterator[AnyStreamPacket]:
+    """Packets from the lines of a stream, as they arrive; a packet of a type newer than the reader is
+    skipped."""
+    data: list[str] = []
+    for line in chain(lines, [""]):
+        if line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+        elif line == "" and data:
+            raw, data = "\n".join(data), []
+            try:
+                yield STREAM_PACKETS.validate_python(json.loads(raw))
+            except (ValueError, ValidationError):
+                continue
 
 
 # --- per-tenant assistant settings (`GET/PUT /internal/v1/assistant`) ---

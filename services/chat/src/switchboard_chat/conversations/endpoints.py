@@ -45,6 +45,7 @@ from switchboard_shared.contracts.chat import (
     PostMessage,
     StatusChange,
     TurnResult,
+    encode_sse,
 )
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.routes import KEY_SCOPE_HEADER
@@ -146,7 +147,7 @@ def _wants_stream(accept: str | None) -> bool:
 
 
 def _sse(packet: Packet | HeartbeatPacket) -> bytes:
-    return f"event: {packet.type}\ndata: {packet.model_dump_json()}\n\n".encode()
+    return encode_sse(packet)
 
 
 async def _sse_body(handle: TurnHandle, heartbeat: float) -> AsyncIterator[bytes]:
