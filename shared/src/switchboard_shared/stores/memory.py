@@ -114,6 +114,26 @@ class LimitsRateLimiter(RateLimiter):
         if await strategy.hit(item, key, cost=cost):
             # The window's stats cost another storage round trip (Redis): read them only to refuse.
             return RateLimitResult(allowed=True, limit=limit, remaining=None, retry_after=0.0)
-        stats = await strategy.get_window_stats(item, key)
-        retry_after = max(1.0, stats.reset_time - time.time())
-        return RateLimitResult(allowed=False, limit=limit, remaining=0, retry_after=retry_after)
+        window = await self.storage.get_sliding_window(item.key_for(key), period_seconds)
+        wait = seconds_until_allowed(limit=limit, period=period_seconds, cost=cost, window=window)
+        return RateLimitResult(allowed=False, limit=limit, remaining=0, retry_after=max(1.0, wait))
+
+
+def seconds_until_allowed(
+    *, limit: int, period: int, cost: int, window: tuple[int, float, int, float]
+) -> float:
+    """How long until a hit of ``cost`` fits the sliding window counter again, from the storage's
+    (previous count, previous TTL, current count, current TTL). The library's own reset time is the next
+    change of the count, which can come before there is room: a client honouring it would be refused again.
+    """
+    previous, previous_ttl, current, current_ttl = window
+    room = limit - cost + 1  # the weighted count must fall below this
+    if room <= 0:
+        return float(period)  # never fits: a cost above the limit
+    if current < room:
+        # Still in this window: the previous window's weight shrinks until the hit fits.
+        wait = previous_ttl - (room - current) * period / previous if previous else 0.0
+    else:
+        # Only the next window has room, once this window's count has faded enough as the previous one.
+        wait = max(0.0, current_ttl - period) + period * (1 - room / current)
+    return max(0.0, wait) + 0.001  # the fit is strict (the floor of the count)
