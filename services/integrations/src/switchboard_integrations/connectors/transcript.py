@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Any
 
 from switchboard_shared.contracts.chat import Role
@@ -16,7 +17,9 @@ ROLE_LABEL = {
 
 
 def line_label(line: TranscriptLine) -> str:
-    stamp = f" ({line.at.strftime('%Y-%m-%d %H:%M')} UTC)" if line.at else ""
+    """The speaker and the time in UTC (a time without an offset is taken as UTC)."""
+    at = line.at.astimezone(UTC) if line.at and line.at.tzinfo else line.at
+    stamp = f" ({at:%Y-%m-%d %H:%M} UTC)" if at else ""
     return f"{ROLE_LABEL[line.role]}{stamp}"
 
 
