@@ -9,7 +9,9 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard_chat.providers.texts import TEXTS, detect_language
+from switchboard_shared.language import answer_language, detect_language
+
+LANGUAGES = ["en", "ru"]
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -52,10 +54,18 @@ def test_product_names_in_a_russian_sentence_keep_it_russian(text: str, names: l
 @PROPERTY
 @given(
     text=st.text(st.characters(blacklist_categories=("Cs",)), max_size=80),
-    allowed=st.lists(st.sampled_from(sorted(TEXTS)), unique=True, max_size=2),
+    allowed=st.lists(st.sampled_from(LANGUAGES), unique=True, max_size=2),
 )
-def test_the_language_is_always_one_the_tenant_allows_and_has_texts(text: str, allowed: list[str]) -> None:
+def test_the_language_is_always_one_the_tenant_allows(text: str, allowed: list[str]) -> None:
     language = detect_language(text, allowed or None)
-    assert language in TEXTS
+    assert language in LANGUAGES
     if allowed:
         assert language in allowed
+
+
+@PROPERTY
+@given(own=sentence(russian_words), quoted=sentence(english_words), marks=st.sampled_from(["«»", "“”"]))
+def test_an_answer_quoting_a_source_in_another_language_keeps_its_own(
+    own: str, quoted: str, marks: str
+) -> None:
+    assert answer_language(f"{own} {marks[0]}{quoted}{marks[1]}") == "ru"
