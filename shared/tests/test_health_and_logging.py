@@ -65,3 +65,22 @@ def test_json_logs_carry_context_and_hide_pii(capsys: pytest.CaptureFixture[str]
     assert event["request_id"] == "rid-7" and event["tenant_id"] == "t1" and event["service"] == "demo"
     assert event["text"] == "my email is [email]" and event["api_key"] == "[secret]"
     assert any(line["event"] == "plain message" for line in lines)
+
+
+def test_messenger_account_ids_are_not_taken_for_phone_numbers(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Telegram bot id or a WhatsApp phone-number id names the business's account, not a customer: logs keep
+    it (or a failed send cannot be traced to its bot); a customer's number in the reason is still hidden."""
+    configure_logging(service="integrations", level="INFO", json=True)
+    structlog.get_logger("x").warning(
+        "channel_send_retry",
+        account_id="7000000001",
+        bot_id="7000000001",
+        phone_number_id="106540352242922",
+        reason="WhatsApp answered 400: recipient +1 415 555 0123 not allowed",
+    )
+    event = next(
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if "channel_send_retry" in line
+    )
+    assert event["account_id"] == event["bot_id"] == "7000000001"
+    assert event["phone_number_id"] == "106540352242922"
+    assert "415" not in event["reason"] and "[phone]" in event["reason"]

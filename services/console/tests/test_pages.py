@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
+
+from switchboard_shared.testing.servers import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -148,7 +153,10 @@ def test_handoff_queue_claim_reply_and_return(page: Page, fleet: Any) -> None:
     mine.text_area[0].set_value("Hello, I am looking into your order now.")
     next(b for b in mine.button if b.label == "Send reply").click().run()
     assert not app.exception
-    assert any(s.startswith("Sent.") for s in texts(app.success)), (texts(app.success), texts(app.error))
+    mine = next(e for e in app.expander if e.label.startswith(user))
+    assert any("In the chat" in t for t in texts(mine.markdown)), (texts(mine.markdown), texts(app.error))
+    assert "answered after" in mine.label, "the customer's wait ends with the first answer"
+    assert mine.text_area[0].value == "", "a reply that was stored clears the draft"
     with fleet.api("server_key", **{"X-End-User-ID": user}) as api:
         messages = api.get(f"/v1/conversations/{conversation['id']}").json()["messages"]
     assert messages[-1]["role"] == "operator"
@@ -198,3 +206,150 @@ def test_wrong_admin_key_asks_to_sign_in_again(fleet: Any) -> None:
     assert not app.exception
     assert any("did not accept the admin key" in e for e in texts(app.error)), texts(app.error)
     assert any(b.label == "Sign in again" for b in app.button)
+
+
+class DeadThenAliveTelegram:
+    """api.telegram.org for a trial binding: nothing listens on the port until ``start``; then sendMessage."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.sent: list[dict[str, Any]] = []
+        self.server: ThreadingHTTPServer | None = None
+
+    def start(self) -> None:
+        sent = self.sent
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                sent.append(body)
+                answer = json.dumps(
+                    {"ok": True, "result": {"message_id": len(sent), "chat": {"id": 1}, "text": body["text"]}}
+                ).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+
+
+def test_reply_to_a_telegram_customer_while_telegram_is_down(page: Page, fleet: Any) -> None:
+    """The reply is stored once and shown as not delivered (with why) through the live refresh; Retry now
+    sends the stored words once Telegram is back; a refused send keeps the draft and its error."""
+    telegram = DeadThenAliveTelegram()
+    bot_token, secret, chat_id = (
+        "7000000042:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
+        "console-test-secret",
+        55501,
+    )
+    with fleet.api() as api:
+        binding = api.post(
+            "/v1/connectors/channels",
+            json={
+                "channel": "telegram",
+                "settings": {"api_base": f"http://127.0.0.1:{telegram.port}"},
+                "secrets": {"bot_token": bot_token, "secret_token": secret},
+            },
+        )
+        assert binding.status_code == 201, binding.text
+        update = {
+            "update_id": 9001,
+            "message": {
+                "message_id": 1,
+                "from": {"id": chat_id, "is_bot": False, "first_name": "Ольга", "language_code": "ru"},
+                "chat": {"id": chat_id, "type": "private"},
+                "date": 1732480000,
+                "text": "Позовите, пожалуйста, оператора",
+            },
+        }
+        hook = api.post(
+            "/v1/channels/telegram/7000000042",
+            json=update,
+            headers={"X-Telegram-Bot-Api-Secret-Token": secret, "Authorization": ""},
+        )
+        assert hook.status_code == 200, hook.text
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            items = api.get("/v1/handoffs").json()["items"]
+            found = [h for h in items if h["end_user_id"] == f"telegram:{chat_id}"]
+            if found:
+                break
+            time.sleep(0.3)
+        assert found, "asking for a person opens a handoff"
+    handoff = found[0]
+    user = f"telegram:{chat_id}"
+    try:
+        app = page("handoffs")
+        mine = next(e for e in app.expander if e.label.startswith(user))
+        mine.text_area[0].set_value("Здравствуйте! Уже смотрю ваш заказ.")
+        next(b for b in mine.button if b.label == "Send reply").click().run()
+        assert not app.exception
+        mine = next(e for e in app.expander if e.label.startswith(user))
+        shown = " ".join(texts(mine.markdown) + texts(mine.caption))
+        assert "Not delivered yet, retrying" in shown, shown
+        assert "is unavailable" in shown, shown
+        assert mine.text_area[0].value == "", "the reply is stored: nothing to retype"
+        app.run()  # the live refresh keeps showing the state
+        mine = next(e for e in app.expander if e.label.startswith(user))
+        assert "Not delivered yet" in " ".join(texts(mine.markdown))
+
+        telegram.start()
+        # Retry now (until the channel's circuit breaker lets calls through again, up to its reset time).
+        deadline = time.monotonic() + 60
+        while not any("Delivered" in t for t in texts(mine.markdown)) and time.monotonic() < deadline:
+            retry = [b for b in mine.button if b.label == "Retry now"]
+            if retry:
+                retry[0].click()
+            app.run()
+            time.sleep(1)
+            assert not app.exception
+            mine = next(e for e in app.expander if e.label.startswith(user))
+        assert any("Delivered" in t for t in texts(mine.markdown)), texts(mine.markdown)
+        operator_texts = [m["text"] for m in telegram.sent if m["text"].startswith("Здравствуйте! Уже")]
+        assert operator_texts == ["Здравствуйте! Уже смотрю ваш заказ."], telegram.sent
+        with fleet.api() as api:
+            detail = api.get(f"/v1/handoffs/{handoff['id']}").json()
+            messages = api.get(f"/v1/conversations/{handoff['conversation_id']}").json()["messages"]
+        assert [r["status"] for r in detail["replies"]] == ["sent"]
+        assert [m["text"] for m in messages if m["role"] == "operator"] == [
+            "Здравствуйте! Уже смотрю ваш заказ."
+        ]
+
+        # Someone else took the conversation meanwhile: the send is refused; the draft and the reason stay.
+        with fleet.api() as api:
+            api.post(f"/v1/handoffs/{handoff['id']}/return", json={"operator_id": "console-operator"})
+        with fleet.api() as api:
+            again = api.post(
+                "/v1/handoffs",
+                json={
+                    "conversation_id": handoff["conversation_id"],
+                    "channel": "telegram",
+                    "end_user_id": user,
+                    "external_key": f"7000000042:{chat_id}",
+                    "reason": "again",
+                    "create_ticket": False,
+                },
+            ).json()
+            taken = api.post(f"/v1/handoffs/{again['id']}/claim", json={"operator_id": "someone-else"})
+            assert taken.status_code == 200, taken.text
+        app.run()
+        mine = next(e for e in app.expander if e.label.startswith(user))
+        mine.text_area[0].set_value("Second answer")
+        next(b for b in mine.button if b.label == "Send reply").click().run()
+        app.run()  # the refresh does not wipe the error or the draft
+        mine = next(e for e in app.expander if e.label.startswith(user))
+        assert any("claimed by someone-else" in e for e in texts(mine.error)), texts(mine.error)
+        assert mine.text_area[0].value == "Second answer"
+    finally:
+        telegram.stop()

@@ -20,6 +20,7 @@ from aiohttp import web
 from switchboard_integrations.main import create_app
 from switchboard_integrations.settings import IntegrationsSettings
 from switchboard_shared.contracts.chat import (
+    Citation,
     InboundMessage,
     Message,
     OperatorMessage,
@@ -91,15 +92,17 @@ class FakeServer:
         return await handler(recorded)
 
     async def start(self) -> FakeServer:
+        """Listen on a free port, or on the port it had before (``stop`` then ``start``: a platform outage)."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self.port = free_port()
+        self.port = self.port or free_port()
         self.runner = await serve_app(app, self.port)
         return self
 
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
+            self.runner = None
 
 
 @pytest_asyncio.fixture
@@ -122,6 +125,7 @@ class FakeChat:
     def __init__(self, server: FakeServer) -> None:
         self.server = server
         self.reply_text: str | None = "Your order A-1001 has shipped."
+        self.reply_citations: list[Citation] = []
         self.owner_changes: list[OwnerChange] = []
         self.status_changes: list[StatusChange] = []
         self.operator_messages: list[tuple[str, OperatorMessage]] = []
@@ -156,6 +160,7 @@ class FakeChat:
                 role=Role.ASSISTANT,
                 text=self.reply_text,
                 created_at=now,
+                citations=self.reply_citations,
             )
             if self.reply_text
             else None

@@ -56,7 +56,8 @@ async def test_service_process_order_lookup_and_telegram_round_trip(
             response = await client.post(WEBHOOK, json=update(501), headers=hook_headers)
             assert response.json()["processed"] == 1, response.text
             assert chat.inbound[0].external_key == f"{BOT_ID}:123456789"
-            assert telegram.sent[0]["text"] == "Your order A\\-1001 has shipped\\."
+            assert telegram.sent[0]["text"] == "Your order A-1001 has shipped."
+            assert telegram.sent[0]["parse_mode"] == "HTML"
             duplicate = await client.post(WEBHOOK, json=update(501), headers=hook_headers)
             assert duplicate.json()["duplicates"] == 1 and len(telegram.sent) == 1
             forged = await client.post(

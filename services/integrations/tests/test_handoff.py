@@ -89,7 +89,8 @@ async def test_handoff_with_operator_reply_and_return(
     assert statuses in ([200, 200, 200], [200, 200, 409]), [first.text, second.text, third.text]
     assert len(telegram.sent) == 1, "a retried reply reaches the customer once"
     assert telegram.sent[0]["chat_id"] == "123456789"
-    assert telegram.sent[0]["text"] == "Здравствуйте\\! Посылку отправили повторно\\."
+    assert telegram.sent[0]["text"] == "Здравствуйте! Посылку отправили повторно."
+    assert telegram.sent[0]["parse_mode"] == "HTML"
     assert len(chat.operator_messages) == 1
     assert chat.operator_messages[0][1].idempotency_key == f"operator:{hid}:r-1"
     assert third.json()["delivery"]["duplicate"] is True

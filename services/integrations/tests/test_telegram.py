@@ -4,16 +4,18 @@ duplicates dropped, /start, edits and stickers answered politely, MarkdownV2 esc
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Awaitable, Callable
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
 from aiohttp import web
 from integrations_fakes import FakeChat, FakeServer, Recorded, Service, ServiceFactory, assert_error_shape
 
-from switchboard_integrations.channels.base import split_text
-from switchboard_integrations.channels.telegram import escape_markdown_v2
+from switchboard_integrations.channels.render import escape_markdown_v2, split_text
+from switchboard_integrations.channels.texts import system_text
 
 Fake = Callable[[], Awaitable[FakeServer]]
 BOT_TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
@@ -51,11 +53,77 @@ def update(
     return {"update_id": update_id, "message": message}
 
 
+HTML_ENTITY_TYPES = {
+    "b": "bold",
+    "strong": "bold",
+    "i": "italic",
+    "em": "italic",
+    "u": "underline",
+    "s": "strikethrough",
+    "code": "code",
+    "pre": "pre",
+    "a": "text_link",
+    "blockquote": "blockquote",
+}
+
+
+class _TelegramHtml(HTMLParser):
+    """Telegram's HTML parse mode as https://core.telegram.org/bots/api#html-style describes it: only the listed
+    tags, properly nested; the text and its entities (offsets in UTF-16 code units) come out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text = ""
+        self.entities: list[dict[str, Any]] = []
+        self.open: list[tuple[str, int, dict[str, Any]]] = []
+
+    def _offset(self) -> int:
+        return len(self.text.encode("utf-16-le")) // 2
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag not in HTML_ENTITY_TYPES:
+            raise ValueError(f'Unsupported start tag "{tag}"')
+        extra: dict[str, Any] = {}
+        if tag == "a":
+            href = dict(attrs).get("href")
+            if not href:
+                raise ValueError("A link needs href")
+            extra["url"] = href
+        self.open.append((tag, self._offset(), extra))
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.open or self.open[-1][0] != tag:
+            raise ValueError(f'Unmatched end tag "{tag}"')
+        _, start, extra = self.open.pop()
+        if self._offset() > start:
+            self.entities.append(
+                {"type": HTML_ENTITY_TYPES[tag], "offset": start, "length": self._offset() - start, **extra}
+            )
+
+    def handle_data(self, data: str) -> None:
+        self.text += data
+
+
+def parse_telegram_html(markup: str) -> tuple[str, list[dict[str, Any]]]:
+    if re.search(r"&(?!(lt|gt|amp|quot);)", markup) or re.search(r"<(?![a-z/])", markup):
+        raise ValueError("Unescaped & or <")
+    parser = _TelegramHtml()
+    parser.feed(markup)
+    parser.close()
+    if parser.open:
+        raise ValueError(f'Unclosed tag "{parser.open[-1][0]}"')
+    return parser.text, sorted(parser.entities, key=lambda e: (e["offset"], -e["length"]))
+
+
 class FakeTelegram:
+    """``sendMessage`` as the Bot API answers it: HTML is parsed (or refused with "can't parse entities") and
+    the message comes back with its plain text and entities, which ``delivered`` keeps."""
+
     def __init__(self, server: FakeServer) -> None:
         self.server = server
         self.next_id = 500
         self.failures: list[tuple[int, dict[str, Any]]] = []
+        self.delivered: list[dict[str, Any]] = []
         server.routes[f"POST /bot{BOT_TOKEN}/sendMessage"] = self._send
 
     async def _send(self, request: Recorded) -> web.StreamResponse:
@@ -63,18 +131,34 @@ class FakeTelegram:
             status, body = self.failures.pop(0)
             return web.json_response(body, status=status)
         body = request.json()
+        text, entities = body["text"], []
+        if body.get("parse_mode") == "HTML":
+            try:
+                text, entities = parse_telegram_html(body["text"])
+            except ValueError as exc:
+                return web.json_response(
+                    {
+                        "ok": False,
+                        "error_code": 400,
+                        "description": f"Bad Request: can't parse entities: {exc}",
+                    },
+                    status=400,
+                )
+        if not 1 <= len(text.encode("utf-16-le")) // 2 <= 4096:
+            return web.json_response(
+                {"ok": False, "error_code": 400, "description": "Bad Request: message is too long"},
+                status=400,
+            )
         self.next_id += 1
-        return web.json_response(
-            {
-                "ok": True,
-                "result": {
-                    "message_id": self.next_id,
-                    "chat": {"id": body["chat_id"], "type": "private"},
-                    "date": 1732480001,
-                    "text": body["text"],
-                },
-            }
-        )
+        message = {
+            "message_id": self.next_id,
+            "chat": {"id": body["chat_id"], "type": "private"},
+            "date": 1732480001,
+            "text": text,
+            **({"entities": entities} if entities else {}),
+        }
+        self.delivered.append(message)
+        return web.json_response({"ok": True, "result": message})
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -132,8 +216,8 @@ async def test_telegram_round_trip_and_duplicates(
     assert telegram.sent == [
         {
             "chat_id": "123456789",
-            "text": "Заказ A\\-1001 отправлен \\(трек: RU123456789\\)\\. Ответ \\[1\\]\\!",
-            "parse_mode": "MarkdownV2",
+            "text": "Заказ A-1001 отправлен (трек: RU123456789). Ответ [1]!",
+            "parse_mode": "HTML",
         }
     ]
     # Telegram retries a webhook it thinks failed: the same update_id is processed once.
@@ -211,13 +295,14 @@ async def test_start_edits_stickers_and_photos_get_polite_answers(
     assert joined.json()["ignored"] == 1
     assert chat.inbound == [], "none of these reach the assistant"
     texts = [m["text"] for m in telegram.sent]
-    s = service.settings
+    # The user's Telegram speaks Russian (language_code "ru"): so do the bot's own replies.
     assert texts == [
-        escape_markdown_v2(s.start_text),
-        escape_markdown_v2(s.unsupported_text),
-        escape_markdown_v2(s.unsupported_text),
-        escape_markdown_v2(s.edited_text),
+        system_text("start", "ru"),
+        system_text("unsupported", "ru"),
+        system_text("unsupported", "ru"),
+        system_text("edited", "ru"),
     ]
+    assert texts[0].startswith("Здравствуйте")
 
 
 @pytest.mark.asyncio
@@ -247,10 +332,10 @@ async def test_long_answers_are_split_and_send_failures_retried(
     assert time.perf_counter() - started >= 0.95, "retry_after was not honoured"
     sent = telegram.sent
     delivered = [m["text"] for m in sent[2:]]
-    assert len(delivered) == 3 and all(len(text.replace("\\", "")) <= 4096 for text in delivered)
-    assert "".join(t.replace("\\", "") for t in delivered).replace("\n", "").replace(
+    assert len(delivered) == 3 and all(len(text) <= 4096 for text in delivered)
+    assert "".join(delivered).replace("\n", "").replace(" ", "") == chat.reply_text.replace("\n", "").replace(
         " ", ""
-    ) == chat.reply_text.replace("\n", "").replace(" ", "")
+    )
     metrics = (await service.client.get("/metrics")).text
     assert 'switchboard_integrations_channel_sends_total{channel="telegram",outcome="retry"}' in metrics
 
@@ -280,3 +365,36 @@ def test_split_text_prefers_paragraphs_then_words() -> None:
     assert split_text(text, 60) == ["a" * 50, "b" * 50]
     assert split_text("word " * 30, 20) == ["word word word word"] * 7 + ["word word"]
     assert split_text("x" * 45, 20) == ["x" * 20, "x" * 20, "x" * 5]
+
+
+@pytest.mark.asyncio
+async def test_a_binding_can_carry_its_own_api_base_for_a_trial(
+    fake: Fake, chat: FakeChat, service_factory: ServiceFactory
+) -> None:
+    """One tenant tries the bot against a stand-in while the fleet keeps talking to the real Bot API."""
+    telegram = FakeTelegram(await fake())
+    service = await service_factory(telegram_api_base="http://127.0.0.1:9", chat_url=chat.server.url)
+    refused = await service.client.post(
+        "/internal/v1/connectors/channels",
+        json={
+            "channel": "telegram",
+            "settings": {"api_base": "file:///etc/passwd"},
+            "secrets": {"bot_token": BOT_TOKEN, "secret_token": SECRET},
+        },
+        headers=service.headers(),
+    )
+    assert_error_shape(refused, 422, "validation_error")
+    created = await service.client.post(
+        "/internal/v1/connectors/channels",
+        json={
+            "channel": "telegram",
+            "settings": {"api_base": telegram.server.url},
+            "secrets": {"bot_token": BOT_TOKEN, "secret_token": SECRET},
+        },
+        headers=service.headers(),
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["settings"]["api_base"] == telegram.server.url
+    response = await service.client.post(WEBHOOK, json=update(60), headers=hook_headers(service))
+    assert response.status_code == 200, response.text
+    assert [m["text"] for m in telegram.sent] == ["Your order A-1001 has shipped."]

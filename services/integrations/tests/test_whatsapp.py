@@ -15,6 +15,7 @@ from integrations_fakes import FakeChat, FakeServer, Recorded, Service, ServiceF
 from sqlalchemy import select
 
 from switchboard_integrations.channels.models import ChannelDelivery
+from switchboard_integrations.channels.texts import system_text
 from switchboard_shared.db import create_engine, create_sessionmaker
 
 Fake = Callable[[], Awaitable[FakeServer]]
@@ -239,7 +240,7 @@ async def test_forged_malformed_and_unsupported(
     body, headers = signed(service, image)
     assert (await service.client.post(WEBHOOK, content=body, headers=headers)).json()["processed"] == 1
     [sent] = graph.server.calls("POST")
-    assert sent.json()["text"]["body"] == service.settings.unsupported_text
+    assert sent.json()["text"]["body"] == system_text("unsupported", "en")
     assert chat.inbound == []
 
 
@@ -271,8 +272,14 @@ async def test_graph_throttling_is_retried(
     ]
     body, headers = signed(service, text_message("wamid.FAIL"))
     failed = await service.client.post(WEBHOOK, content=body, headers=headers)
-    error = assert_error_shape(failed, 502, "upstream_error")
-    assert "131030" in error["message"]
-    # The failed event was released, so Meta's redelivery is processed.
-    again = await service.client.post(WEBHOOK, content=body, headers=headers)
-    assert again.json()["processed"] == 1
+    # A refusal that no retry cures is recorded as failed (with Meta's reason), and the webhook acknowledged:
+    # Meta's redelivery would only be refused again.
+    assert failed.status_code == 200, failed.text
+    engine = create_engine(service.settings.effective_database_url())
+    try:
+        async with create_sessionmaker(engine)() as session:
+            rows = (await session.scalars(select(ChannelDelivery).order_by(ChannelDelivery.created_at))).all()
+    finally:
+        await engine.dispose()
+    assert [row.status for row in rows] == ["sent", "failed"]
+    assert rows[1].last_error is not None and "131030" in rows[1].last_error

@@ -13,10 +13,15 @@ import structlog
 from switchboard_shared.redaction import redact_value
 
 _NEVER_REDACTED = {"event", "timestamp", "level", "logger", "request_id", "traceparent", "service", "path"}
+# Ids of a business's own messenger accounts (a Telegram bot, a WhatsApp phone-number id): digits that look
+# like a phone number but identify no customer, and without which a failed send cannot be traced.
+_ACCOUNT_IDS = {"account_id", "bot_id", "phone_number_id"}
 
 
 def _redact(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     for key, value in list(event_dict.items()):
+        if key in _ACCOUNT_IDS and isinstance(value, str) and value.isdigit():
+            continue
         if key not in _NEVER_REDACTED:
             event_dict[key] = redact_value(key, value)
     return event_dict

@@ -226,9 +226,20 @@ class GatewayClient:
         )
         return result
 
-    def handoff_reply(self, handoff_id: str, text: str, operator_id: str) -> dict[str, Any]:
-        body = {"text": text, "operator_id": operator_id, "idempotency_key": uuid.uuid4().hex}
+    def handoff_reply(
+        self, handoff_id: str, text: str, operator_id: str, idempotency_key: str | None = None
+    ) -> dict[str, Any]:
+        """Send a reply; pass the same ``idempotency_key`` to retry it (it is stored and sent once)."""
+        body = {
+            "text": text,
+            "operator_id": operator_id,
+            "idempotency_key": idempotency_key or uuid.uuid4().hex,
+        }
         result: dict[str, Any] = self.post(f"/v1/handoffs/{handoff_id}/reply", body)
+        return result
+
+    def retry_reply(self, handoff_id: str, reply_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(f"/v1/handoffs/{handoff_id}/replies/{reply_id}/retry", {})
         return result
 
     # --- analytics ---

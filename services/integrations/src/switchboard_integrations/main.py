@@ -1,5 +1,7 @@
 """Builds the integrations service app: ``create_app(settings)`` with a lifespan that owns every pooled resource."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -7,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from switchboard_integrations.channels.endpoints import router as channels_router
+from switchboard_integrations.channels.service import run_delivery_retrier
 from switchboard_integrations.chat_client import ChatClient
 from switchboard_integrations.connectors.endpoints import router as connectors_router
 from switchboard_integrations.crm.endpoints import router as crm_router
@@ -37,9 +40,18 @@ def create_app(settings: IntegrationsSettings | None = None) -> FastAPI:
                 ChatClient(platform.downstream("chat")),
                 ConfigCache(ttl=settings.config_cache_ttl),
             )
+            retrier = (
+                asyncio.create_task(run_delivery_retrier(runtime), name="delivery-retrier")
+                if settings.delivery_retry_seconds > 0
+                else None
+            )
             try:
                 yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
+                if retrier is not None:
+                    retrier.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await retrier
                 await pool.close()
 
     app = build_app(

@@ -36,15 +36,17 @@ class IntegrationsSettings(ServiceSettings):
     channel_send_backoff: float = Field(default=0.5, description="First retry delay of a channel send (s)")
     webhook_dedup_ttl: float = Field(default=7 * 86_400, description="How long webhook ids are remembered")
 
-    start_text: str = Field(
-        default="Hello! I am the support assistant. Ask me anything about your orders or our service.",
-        description="Answer to Telegram /start",
+    system_texts: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Overrides of the channel's own replies as {kind: {language: text}}; kinds: start, "
+        "unsupported, edited; languages built in: en, ru",
     )
-    unsupported_text: str = Field(
-        default="Sorry, I can only read text messages. Please write your question as text.",
-        description="Answer to stickers, photos and other non-text messages",
+    delivery_retry_seconds: float = Field(
+        default=2.0, description="How often undelivered replies are looked for and retried (0: never)"
     )
-    edited_text: str = Field(
-        default="I saw you edited a message; edits are not processed. Please send your question again.",
-        description="Answer to edited messages",
+    delivery_retry_initial: float = Field(default=5.0, description="First background retry delay (s)")
+    delivery_retry_max: float = Field(default=300.0, description="Longest background retry delay (s)")
+    delivery_retry_window: float = Field(
+        default=3600.0,
+        description="How long an undelivered reply keeps being retried before it is failed (s)",
     )

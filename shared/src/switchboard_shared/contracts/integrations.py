@@ -168,17 +168,47 @@ class HandoffDetail(Handoff):
     external_key: str | None = None
     transcript: list[TranscriptLine] = Field(default_factory=list)
     profile: EndUserProfile | None = None
-    waiting_seconds: float = Field(ge=0, description="Since it was opened, until claimed or now")
+    waiting_seconds: float = Field(
+        ge=0, description="Since it was opened until a person first answered (or it closed), else until now"
+    )
     claimed_at: datetime | None = None
     closed_at: datetime | None = None
+    answered_at: datetime | None = Field(default=None, description="When an operator first replied")
+    replies: list[OperatorReplyState] = Field(
+        default_factory=list,
+        description="Operator replies of this handoff with their delivery state, oldest first",
+    )
+
+
+DeliveryStatus = Literal["pending", "sent", "failed", "stored"]
 
 
 class DeliveryResult(Contract):
+    """``pending``: not delivered yet, retried in the background; ``failed``: given up, send the same request
+    (same idempotency key) again to retry; ``stored``: web / API channels, nothing to send."""
+
     id: str
     channel: Channel
-    status: Literal["pending", "sent", "failed", "stored"]
+    status: DeliveryStatus
     provider_message_ids: list[str] = Field(default_factory=list)
     duplicate: bool = Field(default=False, description="Already delivered under this idempotency key")
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+
+
+class OperatorReplyState(Contract):
+    """An operator's reply as stored once, and where its delivery stands."""
+
+    id: str
+    idempotency_key: str = Field(description="The key the reply was sent with; resend it to retry")
+    text: str
+    operator_id: str | None = None
+    status: DeliveryStatus
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime
 
 
 class HandoffReplyResult(Contract):
@@ -187,3 +217,6 @@ class HandoffReplyResult(Contract):
     delivery: DeliveryResult | None = Field(
         default=None, description="On web / API channels status 'stored': the widget reads it from chat"
     )
+
+
+HandoffDetail.model_rebuild()

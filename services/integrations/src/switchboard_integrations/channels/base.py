@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import ValidationError
 
+from switchboard_integrations.channels.render import PLAIN, Formatter, OutboundText, render
 from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_shared.contracts.chat import Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
@@ -34,10 +35,13 @@ class ChannelEvent:
 class SendError(Exception):
     """A send the channel refused; ``retryable`` when trying again later may work."""
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retryable: bool, retry_after: float | None = None, unparsable: bool = False
+    ) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.unparsable = unparsable
 
 
 @dataclass(slots=True)
@@ -76,32 +80,18 @@ class ChannelPlugin(abc.ABC):
     def parse(self, payload: Any) -> list[ChannelEvent]:
         """Raise AppError(BAD_REQUEST) when the body is not this platform's webhook shape."""
 
-    def chunks(self, text: str) -> list[str]:
-        return split_text(text, self.max_text_chars)
+    @property
+    def formatter(self) -> Formatter:
+        """How this binding writes formatted text; plain unless the platform has a markup."""
+        return PLAIN
+
+    def render(self, message: OutboundText) -> list[str]:
+        """The message in this platform's markup, in pieces that each fit one platform message."""
+        return render(message, self.formatter, self.max_text_chars)
 
     @abc.abstractmethod
     async def send_chunk(self, recipient: str, text: str) -> str:
-        """Send one chunk; returns the platform's message id or raises SendError / AppError."""
-
-
-def split_text(text: str, limit: int) -> list[str]:
-    """Split at paragraph, then line, then word boundaries so each piece fits the platform's limit."""
-    text = text.strip()
-    pieces: list[str] = []
-    while len(text) > limit:
-        window = text[:limit]
-        cut = -1
-        for separator in ("\n\n", "\n", " "):
-            cut = window.rfind(separator)
-            if cut > limit // 3:
-                break
-        if cut <= limit // 3:
-            cut = limit
-        pieces.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
-    if text:
-        pieces.append(text)
-    return pieces
+        """Send one rendered piece; returns the platform's message id or raises SendError / AppError."""
 
 
 P = TypeVar("P", bound=type[ChannelPlugin])

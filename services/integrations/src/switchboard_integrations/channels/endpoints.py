@@ -11,6 +11,7 @@ from fastapi.responses import PlainTextResponse
 
 from switchboard_integrations.channels import service
 from switchboard_integrations.channels.dedup import claim_event, release_event
+from switchboard_integrations.channels.render import OutboundText
 from switchboard_integrations.channels.whatsapp import WhatsAppChannel
 from switchboard_integrations.connectors.service import channel_for, ticket_connector_by_id
 from switchboard_integrations.handoff.service import apply_ticket_event
@@ -95,12 +96,13 @@ async def jira_webhook(connector_id: str, request: Request, runtime: RuntimeDep)
 
 @router.post("/deliver", response_model=DeliveryResult, responses=error_responses(400, 404, 409, 502, 503))
 async def deliver_message(body: DeliverMessage, tenant_id: TenantDep, runtime: RuntimeDep) -> DeliveryResult:
-    """Send a text to the customer on their messenger, once per idempotency key."""
-    return await service.deliver(
+    """Send a plain text to the customer on their messenger, once per idempotency key (again after a failure)."""
+    delivery = await service.deliver(
         runtime,
         tenant_id=tenant_id,
         channel=body.channel,
         external_key=body.external_key,
-        text=body.text,
+        message=OutboundText(text=body.text),
         idempotency_key=body.idempotency_key,
     )
+    return delivery.result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
+
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,3 +44,29 @@ async def delivery_by_provider_id(
         )
     )
     return result.first()
+
+
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[ChannelDelivery]:
+    """Pending deliveries whose next attempt is due, across tenants (the background retrier's work)."""
+    result = await session.scalars(
+        select(ChannelDelivery)
+        .where(
+            ChannelDelivery.status == "pending",
+            ChannelDelivery.next_attempt_at.is_not(None),
+            ChannelDelivery.next_attempt_at <= now,
+        )
+        .order_by(ChannelDelivery.next_attempt_at)
+        .limit(limit)
+    )
+    return result.all()
+
+
+async def deliveries_of_handoff(
+    session: AsyncSession, *, tenant_id: str, handoff_id: str
+) -> Sequence[ChannelDelivery]:
+    result = await session.scalars(
+        select(ChannelDelivery)
+        .where(ChannelDelivery.tenant_id == tenant_id, ChannelDelivery.handoff_id == handoff_id)
+        .order_by(ChannelDelivery.created_at)
+    )
+    return result.all()

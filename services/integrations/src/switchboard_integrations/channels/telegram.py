@@ -1,11 +1,12 @@
 """Telegram Bot API channel: webhook with the secret-token header, updates normalised to channel events,
-``sendMessage`` with MarkdownV2 escaping and long answers split."""
+``sendMessage`` in HTML (or MarkdownV2) rendered from the answer's Markdown, long answers split."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -16,14 +17,13 @@ from switchboard_integrations.channels.base import (
     SendError,
     register_channel,
 )
+from switchboard_integrations.channels.render import PLAIN, Formatter, TelegramHtml, TelegramMarkdownV2
 from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_shared_secret
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-# https://core.telegram.org/bots/api#markdownv2-style: these must be escaped outside entities.
-MARKDOWN_V2_SPECIAL = re.compile(r"([_*\[\]()~`>#+\-=|{}.!\\])")
 TOKEN_RE = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{20,}$")
 START_RE = re.compile(r"^/start(@\w+)?(\s|$)")
 UNSUPPORTED_KEYS = (
@@ -42,12 +42,22 @@ UNSUPPORTED_KEYS = (
 )
 
 
-def escape_markdown_v2(text: str) -> str:
-    return MARKDOWN_V2_SPECIAL.sub(r"\\\1", text)
+FORMATTERS: dict[str | None, Formatter] = {
+    "HTML": TelegramHtml(),
+    "MarkdownV2": TelegramMarkdownV2(),
+    None: PLAIN,
+}
+TAG = re.compile(r"<[^>]*>")
 
 
 class TelegramSettings(PluginSettings):
-    parse_mode: str | None = Field(default="MarkdownV2", description="None: plain text")
+    parse_mode: Literal["HTML", "MarkdownV2"] | None = Field(default="HTML", description="None: plain text")
+    api_base: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="Bot API base for this bot only (a stand-in for a trial); None: the fleet's",
+    )
 
 
 class TelegramSecrets(PluginSettings):
@@ -120,10 +130,23 @@ class TelegramChannel(ChannelPlugin):
             ),
         )
 
+    @property
+    def formatter(self) -> Formatter:
+        return FORMATTERS[self.settings.parse_mode]
+
     async def send_chunk(self, recipient: str, text: str) -> str:
         body: dict[str, Any] = {"chat_id": recipient, "text": text}
-        if self.settings.parse_mode == "MarkdownV2":
-            body.update(text=escape_markdown_v2(text), parse_mode="MarkdownV2")
+        if self.settings.parse_mode is not None:
+            body["parse_mode"] = self.settings.parse_mode
+        try:
+            return await self._send_message(body)
+        except SendError as exc:
+            if not exc.unparsable or self.settings.parse_mode != "HTML":
+                raise
+        # Telegram refused our markup: the same words without it beat no answer.
+        return await self._send_message({"chat_id": recipient, "text": html.unescape(TAG.sub("", text))})
+
+    async def _send_message(self, body: dict[str, Any]) -> str:
         response = await self.context.downstream.request(
             "POST", f"/bot{self.secrets.bot_token}/sendMessage", json=body, idempotent=False
         )
@@ -143,5 +166,7 @@ class TelegramChannel(ChannelPlugin):
                 retry_after=float(retry_after) if isinstance(retry_after, int | float) else None,
             )
         raise SendError(
-            f"Telegram answered {response.status}: {description}"[:300], retryable=response.status >= 500
+            f"Telegram answered {response.status}: {description}"[:300],
+            retryable=response.status >= 500,
+            unparsable=response.status == 400 and "can't parse entities" in description.lower(),
         )

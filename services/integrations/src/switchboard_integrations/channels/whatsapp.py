@@ -16,6 +16,7 @@ from switchboard_integrations.channels.base import (
     SendError,
     register_channel,
 )
+from switchboard_integrations.channels.render import Formatter, WhatsAppText
 from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_hex_signature
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
@@ -26,11 +27,18 @@ SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Graph API error codes worth retrying: throttling and temporary failures.
 RETRYABLE_CODES = {1, 2, 4, 17, 80007, 130429, 131000, 131016, 131056}
 IGNORED_TYPES = {"reaction", "system", "unknown", "request_welcome"}
+WHATSAPP_TEXT = WhatsAppText()
 
 
 class WhatsAppSettings(PluginSettings):
     phone_number_id: str = Field(pattern=r"^\d{5,30}$")
     api_version: str | None = Field(default=None, pattern=r"^v\d+\.\d+$", description="None: service default")
+    api_base: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="Graph API base for this number only (a stand-in for a trial); None: the fleet's",
+    )
 
 
 class WhatsAppSecrets(PluginSettings):
@@ -143,6 +151,10 @@ class WhatsAppChannel(ChannelPlugin):
                 )
             )
         return events
+
+    @property
+    def formatter(self) -> Formatter:
+        return WHATSAPP_TEXT
 
     async def send_chunk(self, recipient: str, text: str) -> str:
         version = self.settings.api_version or self.default_api_version

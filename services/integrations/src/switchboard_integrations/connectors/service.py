@@ -279,12 +279,18 @@ async def ticket_connector_by_id(runtime: Runtime, *, kind: str, connector_id: s
 def build_channel(runtime: Runtime, record: ChannelBinding) -> ChannelPlugin:
     cls = channel_class(record.channel)
     settings, secrets, _ = validate_binding(record.channel, record.settings, record.secrets)
-    base = (
+    fleet_base = (
         runtime.settings.telegram_api_base
         if record.channel == "telegram"
         else runtime.settings.whatsapp_api_base
     )
-    downstream = runtime.pool.get(record.channel, base)
+    # A binding may name its own API base (a stand-in for a trial); it gets its own client and breaker.
+    own_base: str | None = getattr(settings, "api_base", None)
+    downstream = (
+        runtime.pool.get(f"{record.channel}:{record.external_id}", own_base)
+        if own_base
+        else runtime.pool.get(record.channel, fleet_base)
+    )
     plugin = cls(
         BindingContext(
             binding_id=record.id,

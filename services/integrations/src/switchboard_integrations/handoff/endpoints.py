@@ -1,4 +1,5 @@
-"""The handoff queue's routes: start, list, one handoff, claim, reply, return to bot, resolve, relay."""
+"""The handoff queue's routes: start, list, one handoff, claim, reply (and retry a reply), return to bot,
+resolve, relay."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from switchboard_shared.contracts.integrations import (
     HandoffReply,
     HandoffReplyResult,
     HandoffStatus,
+    OperatorReplyState,
     RelayCustomerMessage,
     StartHandoff,
 )
@@ -70,6 +72,16 @@ async def reply_to_customer(
     handoff_id: str, body: HandoffReply, tenant_id: TenantDep, runtime: RuntimeDep
 ) -> HandoffReplyResult:
     return await service.reply(runtime, tenant_id=tenant_id, handoff_id=handoff_id, body=body)
+
+
+@router.post(
+    "/{handoff_id}/replies/{reply_id}/retry", response_model=OperatorReplyState, responses=ACTION_ERRORS
+)
+async def retry_reply(
+    handoff_id: str, reply_id: str, tenant_id: TenantDep, runtime: RuntimeDep
+) -> OperatorReplyState:
+    """Send a pending or failed operator reply again now, without retyping it."""
+    return await service.retry_reply(runtime, tenant_id=tenant_id, handoff_id=handoff_id, reply_id=reply_id)
 
 
 @router.post("/{handoff_id}/return", response_model=Handoff, responses=ACTION_ERRORS)

@@ -28,4 +28,7 @@ class HandoffRecord(TimestampMixin, Base):
     transcript: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     profile: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    answered_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), default=None, doc="First operator reply: the customer's wait ends here"
+    )
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)

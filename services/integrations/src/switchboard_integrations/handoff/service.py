@@ -4,13 +4,17 @@ change. Ticket webhooks (agent replies, status changes) come back through here t
 
 from __future__ import annotations
 
-import hashlib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import structlog
 
+from switchboard_integrations.channels.models import ChannelDelivery
+from switchboard_integrations.channels.render import OutboundText
+from switchboard_integrations.channels.repository import deliveries_of_handoff
 from switchboard_integrations.channels.service import MESSENGERS, deliver, record_stored
+from switchboard_integrations.channels.texts import DEFAULT_LANGUAGE, language_of_text
 from switchboard_integrations.connectors.base import TicketEvent
 from switchboard_integrations.connectors.service import ticket_connector_by_id
 from switchboard_integrations.db import as_utc, utcnow
@@ -40,6 +44,7 @@ from switchboard_shared.contracts.integrations import (
     HandoffReply,
     HandoffReplyResult,
     HandoffStatus,
+    OperatorReplyState,
     RelayCustomerMessage,
     Requester,
     StartHandoff,
@@ -73,10 +78,31 @@ def handoff_out(row: HandoffRecord, ticket: TicketRecord | None = None) -> Hando
     )
 
 
-def detail_out(row: HandoffRecord, ticket: TicketRecord | None, now: datetime) -> HandoffDetail:
-    waited_until = (
-        as_utc(row.claimed_at) if row.claimed_at else (as_utc(row.closed_at) if row.closed_at else now)
+def reply_out(row: ChannelDelivery, handoff_id: str) -> OperatorReplyState:
+    prefix = f"operator:{handoff_id}:"
+    key = row.idempotency_key
+    return OperatorReplyState(
+        id=row.id,
+        idempotency_key=key[len(prefix) :] if key.startswith(prefix) else key,
+        text=str((row.payload or {}).get("text", "")),
+        operator_id=row.operator_id,
+        status=row.status,  # type: ignore[arg-type]
+        attempts=row.attempts,
+        last_error=row.last_error,
+        next_attempt_at=as_utc(row.next_attempt_at) if row.next_attempt_at else None,
+        created_at=as_utc(row.created_at),
     )
+
+
+def detail_out(
+    row: HandoffRecord,
+    ticket: TicketRecord | None,
+    now: datetime,
+    replies: Sequence[ChannelDelivery] = (),
+) -> HandoffDetail:
+    # The customer waits until a person answers them (or the handoff closes), not until someone claims it.
+    stops = [as_utc(moment) for moment in (row.answered_at, row.closed_at) if moment is not None]
+    waited_until = min(stops) if stops else now
     return HandoffDetail(
         **handoff_out(row, ticket).model_dump(),
         external_key=row.external_key,
@@ -85,6 +111,8 @@ def detail_out(row: HandoffRecord, ticket: TicketRecord | None, now: datetime) -
         waiting_seconds=max(0.0, (waited_until - as_utc(row.created_at)).total_seconds()),
         claimed_at=as_utc(row.claimed_at) if row.claimed_at else None,
         closed_at=as_utc(row.closed_at) if row.closed_at else None,
+        answered_at=as_utc(row.answered_at) if row.answered_at else None,
+        replies=[reply_out(reply, row.id) for reply in replies],
     )
 
 
@@ -206,13 +234,44 @@ async def list_queue(
         )
         ticket_ids = [row.ticket_id for row in rows if row.ticket_id]
         ticket_rows = {tid: await session.get(TicketRecord, tid) for tid in ticket_ids}
-    items = [detail_out(row, ticket_rows.get(row.ticket_id or ""), now) for row in rows]
+        replies = {
+            row.id: await deliveries_of_handoff(session, tenant_id=tenant_id, handoff_id=row.id)
+            for row in rows
+        }
+    items = [detail_out(row, ticket_rows.get(row.ticket_id or ""), now, replies[row.id]) for row in rows]
     return Page[HandoffDetail](items=items, total=total, limit=limit, offset=offset)
 
 
 async def get(runtime: Runtime, *, tenant_id: str, handoff_id: str) -> HandoffDetail:
     row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
-    return detail_out(row, ticket, utcnow())
+    async with runtime.transaction() as session:
+        replies = await deliveries_of_handoff(session, tenant_id=tenant_id, handoff_id=row.id)
+    return detail_out(row, ticket, utcnow(), replies)
+
+
+async def retry_reply(
+    runtime: Runtime, *, tenant_id: str, handoff_id: str, reply_id: str
+) -> OperatorReplyState:
+    """Send an operator reply that has not gone through once more, now (the words stored with it)."""
+    row, _ = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
+    async with runtime.transaction() as session:
+        reply = await session.get(ChannelDelivery, reply_id)
+    if reply is None or reply.tenant_id != tenant_id or reply.handoff_id != row.id:
+        raise AppError(ErrorCode.NOT_FOUND, "No such reply in this handoff.")
+    if reply.status in ("pending", "failed") and reply.payload and row.external_key:
+        await deliver(
+            runtime,
+            tenant_id=tenant_id,
+            channel=Channel(reply.channel),
+            external_key=reply.external_key,
+            message=OutboundText.from_json(reply.payload),
+            idempotency_key=reply.idempotency_key,
+            background=True,
+        )
+        async with runtime.transaction() as session:
+            reply = await session.get(ChannelDelivery, reply_id)
+        assert reply is not None
+    return reply_out(reply, row.id)
 
 
 # --- operator actions ---
@@ -267,21 +326,28 @@ async def reply(
 async def _operator_reply(
     runtime: Runtime, row: HandoffRecord, *, text: str, operator_id: str, key: str
 ) -> HandoffReplyResult:
-    """Store the reply in chat, then deliver it on the customer's channel, each once per ``key``."""
+    """Store the reply in chat, then deliver it on the customer's channel, each once per ``key``.
+
+    A delivery that fails does not fail the reply: it is stored with its state (pending: retried in the
+    background; failed: sending the same key again retries it) and the operator sees that state."""
     message_id = await runtime.chat.operator_message(
         tenant_id=row.tenant_id,
         conversation_id=row.conversation_id,
         message=OperatorMessage(text=text, operator_id=operator_id, idempotency_key=key),
     )
     channel = Channel(row.channel)
+    outbound = OutboundText(text=text, language=language_of_text(text) or DEFAULT_LANGUAGE)
     if channel in MESSENGERS and row.external_key:
         delivery = await deliver(
             runtime,
             tenant_id=row.tenant_id,
             channel=channel,
             external_key=row.external_key,
-            text=text,
+            message=outbound,
             idempotency_key=key,
+            background=True,
+            handoff_id=row.id,
+            operator_id=operator_id,
         )
     else:
         delivery = await record_stored(
@@ -290,29 +356,29 @@ async def _operator_reply(
             channel=channel,
             external_key=row.external_key or row.conversation_id,
             idempotency_key=key,
+            message=outbound,
+            handoff_id=row.id,
+            operator_id=operator_id,
         )
-    changes: dict[str, Any] = {
-        "transcript": [
-            *row.transcript,
-            TranscriptLine(role=Role.OPERATOR, text=text, at=utcnow()).model_dump(mode="json"),
-        ][-MAX_TRANSCRIPT_LINES:]
-    }
-    if row.status == HandoffStatus.WAITING.value:
-        changes.update(status=HandoffStatus.CLAIMED.value, operator_id=operator_id, claimed_at=utcnow())
-    if not delivery.duplicate:
+    # ``operator_replied`` is counted by chat, which stores every operator message once.
+    if delivery.created:
+        now = utcnow()
+        changes: dict[str, Any] = {
+            "transcript": [
+                *row.transcript,
+                TranscriptLine(role=Role.OPERATOR, text=text, at=now).model_dump(mode="json"),
+            ][-MAX_TRANSCRIPT_LINES:]
+        }
+        if row.status == HandoffStatus.WAITING.value:
+            changes.update(status=HandoffStatus.CLAIMED.value, operator_id=operator_id, claimed_at=now)
+        if row.answered_at is None:
+            changes["answered_at"] = now
         saved, ticket = await _update(runtime, row.id, **changes)
-        runtime.platform.analytics.emit(
-            EventType.OPERATOR_REPLIED,
-            tenant_id=row.tenant_id,
-            conversation_id=row.conversation_id,
-            end_user_id=row.end_user_id,
-            channel=row.channel,
-            properties={"operator_id": operator_id},
-            event_id=f"oprep-{hashlib.sha256(key.encode()).hexdigest()[:40]}",
-        )
     else:
         saved, ticket = await _load(runtime, tenant_id=row.tenant_id, handoff_id=row.id)
-    return HandoffReplyResult(handoff=handoff_out(saved, ticket), message_id=message_id, delivery=delivery)
+    return HandoffReplyResult(
+        handoff=handoff_out(saved, ticket), message_id=message_id, delivery=delivery.result
+    )
 
 
 async def return_to_bot(
