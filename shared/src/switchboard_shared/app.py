@@ -1,4 +1,6 @@
-"""The common part of every service's ``create_app``: error handlers, middleware, health and metrics."""
+"""The common part of every service's ``create_app``: error handlers, middleware, health and metrics, and
+the API docs (``/docs`` Swagger UI, ``/redoc``) served with their assets from the ``fastapi-offline``
+package under ``/docs/assets``: no CDN, so they render on a machine without internet access."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from switchboard_shared.errors import error_responses, install_error_handlers
 from switchboard_shared.health import health_router
@@ -18,6 +21,7 @@ from switchboard_shared.middleware import (
 from switchboard_shared.settings import ServiceSettings
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[dict[str, Any]]]
+DOCS_ASSETS_URL = "/docs/assets"
 
 
 def build_app(
@@ -28,13 +32,16 @@ def build_app(
     lifespan: Lifespan,
     version: str = "0.1.0",
     body_limit_overrides: dict[str, int] | None = None,
+    favicon_url: str | None = None,
 ) -> FastAPI:
-    app = FastAPI(
+    app = FastAPIOffline(
         title=title,
         description=description,
         version=version,
         lifespan=lifespan,
         responses=error_responses(422, 500),
+        static_url=DOCS_ASSETS_URL,
+        favicon_url=favicon_url,
     )
     app.state.settings = settings
     install_error_handlers(app)

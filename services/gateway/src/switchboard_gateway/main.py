@@ -24,7 +24,7 @@ from switchboard_gateway.proxy.middleware import GatewayMiddleware, SecurityHead
 from switchboard_gateway.proxy.routes import PUBLIC_PREFIX, area_of
 from switchboard_gateway.proxy.upstreams import Upstream, Upstreams
 from switchboard_gateway.settings import GatewaySettings
-from switchboard_gateway.static import mount_static
+from switchboard_gateway.static import FAVICON_URL, mount_static
 from switchboard_gateway.tenants.endpoints import router as tenants_router
 from switchboard_shared.app import build_app
 from switchboard_shared.contracts.routes import PUBLIC_AREA_OWNERS
@@ -81,6 +81,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         ),
         lifespan=lifespan,
         body_limit_overrides=body_limits(settings),
+        favicon_url=FAVICON_URL,
     )
     app.user_middleware.insert(1, Middleware(SecurityHeadersMiddleware, hsts=settings.hsts))
     app.user_middleware.append(Middleware(GatewayMiddleware))

@@ -1,14 +1,19 @@
-"""The web widget's assets and the demo page (built by the frontend), served from ``static/``."""
+"""The web widget's assets and the demo page (built by the frontend), served from ``static/``; the
+gateway's icon at ``/favicon.ico`` whatever the static folder."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from fastapi import FastAPI
+from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import Message, Receive, Scope, Send
 
 from switchboard_shared.errors import AppError, ErrorCode
+
+FAVICON = Path(__file__).parent / "static" / "favicon.ico"
+FAVICON_URL = "/favicon.ico"
 
 
 class WidgetAssets(StaticFiles):
@@ -33,6 +38,13 @@ class WidgetAssets(StaticFiles):
 
 def mount_static(app: FastAPI, directory: Path) -> None:
     """Mounted last, at ``/``: the API, docs and health routes registered before it take precedence."""
+
+    @app.get(FAVICON_URL, include_in_schema=False)
+    async def favicon() -> FileResponse:
+        return FileResponse(
+            FAVICON, media_type="image/x-icon", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
     if directory.is_dir():
         app.mount("/", WidgetAssets(directory=directory, html=True), name="static")
         return
