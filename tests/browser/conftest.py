@@ -19,6 +19,7 @@ import asyncio
 import json
 import re
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -447,10 +448,21 @@ class RealFleet:
 
 @pytest.fixture(scope="module")
 def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFleet]:
-    """gateway, chat, retrieval, integrations and analytics as real processes on free ports (embedded
-    defaults, the demo knowledge base), with the demo tenant and its keys; waits for the demo KB's sync."""
+    """gateway, chat, retrieval, integrations and analytics (and the demo CRM) as real processes on free ports
+    (embedded defaults, the demo knowledge base), with the demo tenant and its keys; waits for the demo KB's
+    sync."""
     data_dir = tmp_path_factory.mktemp("browser-fleet")
     specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICES]
+    # The demo CRM, as ``make run`` starts it: the demo tenant's order lookups go there.
+    crm_port = free_port()
+    specs.append(
+        ServiceSpec(
+            "demo-crm",
+            "127.0.0.1",
+            crm_port,
+            [sys.executable, "-m", "switchboard_integrations.demo_crm", "--port", str(crm_port)],
+        )
+    )
     fleet = Fleet(specs, data_dir, extra_env={"GATEWAY_ADMIN_TOKEN": FLEET_ADMIN_TOKEN})
     fleet.start()
     try:

@@ -198,3 +198,32 @@ def test_demo_page_served_by_the_gateway(
     page.wait_for_timeout(1000)
     expect(page.locator(".error")).to_be_hidden()
     shots.take(page, "demo-page-after-reload")
+
+
+def test_demo_page_signs_in_the_demo_customer_and_looks_up_their_order(
+    context: BrowserContext, real_fleet: RealFleet, shots: Shots
+) -> None:
+    """The demo page's sign-in: the gateway signs C-1001's identity token; the widget then answers an order
+    question from the demo CRM, which it refuses to do for an anonymous visitor."""
+    page = context.new_page()
+    page.goto(f"{real_fleet.gateway_url}/?key={real_fleet.keys['widget_key']}&lang=en")
+    expect(page.locator("#who")).to_contain_text("anonymous visitor")
+    shots.take(page, "demo-sign-in-anonymous")
+    page.get_by_role("button", name="Sign in as demo customer").click()
+    expect(page.locator("#who")).to_have_text("Signed in as the demo customer C-1001.", timeout=15_000)
+    assert "user_token=v1." in page.url
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    page.locator(".launcher").click()
+    page.locator("textarea").fill("Where is my order A-1001?")
+    page.locator("textarea").press("Enter")
+    reply = page.locator(".msg.assistant:not(.greeting)").last
+    expect(reply.locator(".feedback")).to_be_visible(timeout=60_000)
+    answer = reply.locator(".text").inner_text()
+    assert "A-1001" in answer and "shipped" in answer.lower(), answer
+    assert "RU123456789" in answer, answer
+    shots.take(page, "demo-sign-in-order-status")
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#who")).to_contain_text("anonymous visitor", timeout=15_000)
+    assert "user_token" not in page.url
+    shots.take(page, "demo-signed-out")

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard_gateway.auth.principal import KeyResolver
 from switchboard_gateway.context import Gateway, GatewayDep
+from switchboard_gateway.demo import mount_demo_sign_in
 from switchboard_gateway.keys.endpoints import router as keys_router
 from switchboard_gateway.limits.service import Limits
 from switchboard_gateway.openai_compat.endpoints import router as openai_router
@@ -88,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     app.include_router(tenants_router)
     app.include_router(keys_router)
     app.include_router(openai_router)
+    mount_demo_sign_in(app, settings)
 
     app.router.routes[:] = [
         route

@@ -57,5 +57,12 @@ class GatewaySettings(ServiceSettings):
         default=None, description="Widget and demo page assets; unset: the ones shipped in the package"
     )
 
+    demo_tenant_id: str = Field(default="demo", description="Tenant of the demo page's sign-in")
+    demo_customer_id: str | None = Field(
+        default="C-1001",
+        description="Demo CRM customer the demo page signs in as (POST /demo/identity-token; never in "
+        "production); empty: no demo sign-in",
+    )
+
     def effective_static_dir(self) -> Path:
         return self.static_dir or STATIC_DIR
