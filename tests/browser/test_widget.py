@@ -344,3 +344,41 @@ def test_demo_page_loads_the_widget_with_a_key(
     ask(page, QUESTION)
     expect(page.locator(".sources a")).to_have_attribute("href", str(gateway.citation.url))
     shots.take(page, "demo-page")
+
+
+def test_closed_widget_keeps_listening_and_shows_unread_replies(
+    context: BrowserContext, standin: tuple[StandinGateway, str], shots: Shots
+) -> None:
+    """The banner says "don't close the page", not the panel: a person's reply that arrives while the panel
+    is closed is fetched anyway and counted on the launcher; opening the panel shows it and clears the count,
+    and the count survives a reload."""
+    gateway, base = standin
+    page = context.new_page()
+    page.goto(f"{base}/host?poll-ms=250")
+    open_widget(page)
+    ask(page, QUESTION)
+    expect(page.locator(".msg.assistant .feedback")).to_be_visible()
+    page.locator(".talk-to-person").click()
+    expect(page.locator(".status")).to_have_text(re.compile("connecting you to a person", re.I))
+    page.locator(".close").click()
+    expect(page.locator(".panel")).to_be_hidden()
+    badge = page.locator(".badge")
+    expect(badge).to_be_hidden()
+
+    conversation_id = next(iter(gateway.conversations))
+    gateway.operator_reply(conversation_id, "Hi, this is Anna. I'm looking at it.")
+    expect(badge).to_have_text("1", timeout=10_000)
+    gateway.operator_reply(conversation_id, "Done: your password is reset.")
+    expect(badge).to_have_text("2", timeout=10_000)
+    launcher = page.locator(".launcher")
+    expect(launcher).to_have_attribute("aria-label", re.compile(r"\(2 new\)"))
+    shots.take(page, "closed-with-unread-badge")
+
+    page.reload()
+    expect(page.locator(".badge")).to_have_text("2")
+    page.locator(".launcher").click()
+    expect(page.locator(".panel")).to_be_visible()
+    expect(page.locator(".msg.operator")).to_have_count(2)
+    expect(page.locator(".msg.operator").last).to_contain_text("password is reset")
+    expect(page.locator(".badge")).to_be_hidden()
+    shots.take(page, "opened-replies-read")

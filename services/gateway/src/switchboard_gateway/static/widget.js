@@ -65,6 +65,7 @@
       generic: "Something went wrong. Please try again.",
       lookingUp: "Looking that up…",
       retry: "Try again",
+      unread: "{count} new",
     },
     ru: {
       title: "Поддержка",
@@ -101,6 +102,7 @@
       generic: "Что-то пошло не так. Попробуйте ещё раз.",
       lookingUp: "Ищу информацию…",
       retry: "Повторить",
+      unread: "новых: {count}",
     },
   };
 
@@ -167,6 +169,7 @@
           messages: state.messages.slice(-200),
           notices: state.notices.slice(-50),
           open: !!state.open,
+          unread: state.unread || 0,
         })
       );
     } catch (e) {
@@ -317,6 +320,9 @@
     "align-items:center;justify-content:center;box-shadow:0 4px 14px rgba(0,0,0,.25);transition:transform .15s}" +
     ".launcher:hover{transform:scale(1.05)}" +
     ".launcher svg{width:28px;height:28px;fill:currentColor}" +
+    ".badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;padding:0 5px;box-sizing:border-box;" +
+    "border-radius:10px;background:#d93025;color:#fff;font:600 12px/20px system-ui,sans-serif;text-align:center;" +
+    "box-shadow:0 0 0 2px #fff}" +
     "button:focus-visible,textarea:focus-visible,a:focus-visible{outline:3px solid var(--sb-accent);" +
     "outline-offset:2px}" +
     ".launcher:focus-visible{outline-color:#111}" +
@@ -446,7 +452,19 @@
   launcher.innerHTML =
     '<svg viewBox="0 0 24 24" aria-hidden="true" focusable="false"><path d="M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 ' +
     '2H8l-4 4V6a2 2 0 0 1 2-2z"/></svg>';
+  var badge = el("span", { className: "badge", "aria-hidden": "true" });
+  badge.hidden = true;
+  launcher.append(badge);
   root.append(panel, launcher);
+
+  // While the panel is closed, replies that arrive (a person answering) are counted on the launcher.
+  function renderUnread() {
+    var count = state.open ? 0 : state.unread || 0;
+    badge.textContent = count > 9 ? "9+" : String(count);
+    badge.hidden = !count;
+    var label = state.open ? t.launcherClose : t.launcherOpen;
+    launcher.setAttribute("aria-label", count ? label + " (" + fmt(t.unread, { count: count }) + ")" : label);
+  }
 
   // ---------- rendering ----------
   var messageNodes = {}; // message id -> element
@@ -738,9 +756,11 @@
       state.messages.push(message);
       renderMessage(message);
       added = true;
+      if (!state.open && m.role !== "user") state.unread = (state.unread || 0) + 1;
     });
     if (added) saveState();
     renderStatus();
+    renderUnread();
   }
 
   async function ensureConversation() {
@@ -777,7 +797,8 @@
   function schedulePoll() {
     if (pollTimer) clearTimeout(pollTimer);
     pollTimer = null;
-    if (!state.conversationId || !state.open) return;
+    // A person may answer while the panel is closed ("don't close the page"): keep polling, closed too.
+    if (!state.conversationId) return;
     if (state.owner !== "human" && !state.waitingForHuman) return;
     pollTimer = setTimeout(async function () {
       pollTimer = null;
@@ -961,6 +982,8 @@
     state.resolved = false;
     state.messages = [];
     state.notices = [];
+    state.unread = 0;
+    renderUnread();
     if (pollTimer) clearTimeout(pollTimer);
     pollTimer = null;
     clearError();
@@ -972,9 +995,10 @@
   // ---------- open / close ----------
   function setOpen(open, focus) {
     state.open = open;
+    if (open) state.unread = 0;
     panel.hidden = !open;
     launcher.setAttribute("aria-expanded", open ? "true" : "false");
-    launcher.setAttribute("aria-label", open ? t.launcherClose : t.launcherOpen);
+    renderUnread();
     saveState();
     if (open) {
       scrollToEnd();
@@ -988,8 +1012,7 @@
           });
       }
     } else {
-      if (pollTimer) clearTimeout(pollTimer);
-      pollTimer = null;
+      schedulePoll();
       if (focus !== false) launcher.focus();
     }
   }
@@ -1034,7 +1057,9 @@
   function mount() {
     document.body.appendChild(host);
     renderAll();
+    renderUnread();
     if (state.open || ds.open === "true") setOpen(true, false);
+    else schedulePoll();
   }
   if (document.body) mount();
   else document.addEventListener("DOMContentLoaded", mount);
