@@ -229,7 +229,7 @@ class CompletionService:
         target = Target("", self._headers(end_user_id, verified), thread_key, end_user_id, verified)
         if thread_key is None:
             target.history = earlier_turns(request)
-        if thread_key:
+        else:
             async with self.sessionmaker() as session:
                 thread = await repository.find(session, tenant_id=self.key.tenant_id, thread_key=thread_key)
             if thread is not None:
