@@ -60,6 +60,7 @@ async def main_async(model: str, rounds: int, corpus: Path) -> dict[str, Any]:
         scheduler_interval_seconds=0,
         default_embedding_model=model,
         job_concurrency=1,
+        files_roots=[str(corpus)],
     )
     texts = chunk_texts(corpus, settings)
     app = create_app(settings)

@@ -132,6 +132,7 @@ async def run(
         log_json=False,
         log_level="WARNING",
         scheduler_interval_seconds=0,
+        files_roots=[str(corpus) for _, corpus, _ in suites],
     )
     app = create_app(settings)
     results: dict[str, Any] = {"context_k": context_k, "models": {}, "ingestion": {}, "questions": {}}

@@ -239,6 +239,7 @@ class LLMStandIn:
         self.mode = "ok"
         self.hang = 30.0
         self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
         self.app = ThreadedApp(self._asgi, "llm")
 
     @property
@@ -259,6 +260,7 @@ class LLMStandIn:
             return
         request = json.loads(body or b"{}")
         self.requests.append(request)
+        self.headers.append({k.decode().lower(): v.decode() for k, v in scope["headers"]})
         mode = self.mode
         if mode == "error":
             await self._json(
@@ -417,6 +419,36 @@ class PostHogStandIn:
         await send({"type": "http.response.body", "body": b'{"status": 1}'})
 
 
+class TelegramStandIn:
+    """The Bot API's ``getMe`` for the tokens in ``bots`` (token → bot id); any other token gets Telegram's
+    401 ``{"ok": false, "error_code": 401, "description": "Unauthorized"}``. ``sendMessage`` answers ok."""
+
+    def __init__(self) -> None:
+        self.bots: dict[str, int] = {}
+        self.calls: list[str] = []
+        self.app = ThreadedApp(self._asgi, "telegram")
+
+    async def _asgi(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        match = re.match(r"^/bot([^/]+)/(\w+)$", scope["path"])
+        self.calls.append(scope["path"])
+        if match is None:
+            await LLMStandIn._json(send, 404, {"ok": False, "error_code": 404, "description": "Not Found"})
+            return
+        token, method = match.groups()
+        bot_id = self.bots.get(token)
+        if bot_id is None:
+            await LLMStandIn._json(send, 401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
+            return
+        result: dict[str, Any] = {"message_id": len(self.calls), "date": int(time.time())}
+        if method == "getMe":
+            result = {"id": bot_id, "is_bot": True, "first_name": "Shop bot", "username": f"shop{bot_id}_bot"}
+        await LLMStandIn._json(send, 200, {"ok": True, "result": result})
+
+
 class RoundRobinProxy:
     """A TCP balancer: each new connection goes to the next backend that accepts a connection."""
 
@@ -486,6 +518,7 @@ class ReliabilityFleet:
     crm: ThreadedApp
     crm_fault: FaultMode
     posthog: PostHogStandIn
+    telegram: TelegramStandIn
     balancer: RoundRobinProxy
     data_dir: Path
     env: dict[str, str]
@@ -652,6 +685,8 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
     crm = ThreadedApp(fault_wrapper(create_demo_crm(), crm_fault), "crm").start()
     posthog = PostHogStandIn()
     posthog.app.start()
+    telegram = TelegramStandIn()
+    telegram.app.start()
     chat_ports = [free_port(), free_port()]
     balancer = RoundRobinProxy(chat_ports).start()
     data_dir = Path(tempfile.mkdtemp(prefix="sb-rel-"))
@@ -687,6 +722,9 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         RETRIEVAL_SCHEDULER_INTERVAL_SECONDS="0",
         RETRIEVAL_EMBEDDING_THREADS="1",
         RETRIEVAL_URL_ALLOWLIST="[]",
+        # Tenants may point a provider at the LLM stand-in under another name (tests of key separation).
+        CHAT_URL_ALLOWLIST=json.dumps([f"localhost:{llm.app.port}"]),
+        INTEGRATIONS_TELEGRAM_API_BASE=telegram.app.url,
         ANALYTICS_POSTHOG_API_KEY="phc_standin_project_key",
         ANALYTICS_POSTHOG_HOST=posthog.app.url,
         ANALYTICS_POSTHOG_INTERVAL_SECONDS="1",
@@ -708,7 +746,7 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         "analytics": process("analytics", "analytics", ports["analytics"]),
     }
     fleet = ReliabilityFleet(
-        postgres, redis, llm, crm, crm_fault, posthog, balancer, data_dir, env, processes=processes
+        postgres, redis, llm, crm, crm_fault, posthog, telegram, balancer, data_dir, env, processes=processes
     )
     try:
         # Migrations race when two replicas of one service start at once: the first of each goes alone.
@@ -728,7 +766,7 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         for proc in processes.values():
             proc.stop()
         balancer.stop()
-        for app in (llm.app, crm, posthog.app):
+        for app in (llm.app, crm, posthog.app, telegram.app):
             app.stop()
         redis.cleanup()
         postgres.cleanup()

@@ -38,6 +38,8 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Retrie
         "scheduler_interval_seconds": 0,
         "default_embedding_model": "minilm",
         "url_allowlist": ["127.0.0.0/8"],
+        # Sources read the test's own folders (the service's data directory inside it stays refused).
+        "files_roots": [str(tmp_path)],
         "embedding_threads": 1,
     }
     values.update(overrides)

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import importlib.util
 import json
+import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -342,8 +343,9 @@ async def test_uploads_and_bad_input(service: Any) -> None:
         json={"type": "confluence", "config": {"base_url": "https://x.atlassian.net/wiki", "space_key": "A"}},
     )
     assert no_creds.status_code == 400 and "api_token" in no_creds.json()["error"]["message"]
+    absent = f"{svc.runtime.settings.files_roots[0]}/nonexistent/dir"
     missing_dir = await svc.client.post(
-        f"/internal/v1/kbs/{kb['id']}/sources", json={"type": "files", "config": {"path": "/nonexistent/dir"}}
+        f"/internal/v1/kbs/{kb['id']}/sources", json={"type": "files", "config": {"path": absent}}
     )
     job = await svc.wait_job(missing_dir.json()["job"]["id"])
     assert job["status"] == "failed" and "does not exist" in job["error"]
@@ -401,3 +403,44 @@ async def test_upload_while_a_sync_runs_is_not_lost(sqlite_service: Any, demo_co
         assert (await svc.wait_job(job_id, timeout=120))["status"] == "succeeded"
     docs = (await svc.client.get(f"/internal/v1/kbs/{kb['id']}/documents", params={"limit": 100})).json()
     assert sorted(d["name"] for d in docs["items"]) == sorted(name for _, (name, *_) in first + second)
+
+
+@pytest.mark.asyncio
+async def test_chained_urls_and_tenant_folders(service_with: Any, demo_copy: Path, tmp_path: Path) -> None:
+    """Every link of a chained fsspec URL is checked; '{tenant}' in a root confines each tenant to its own
+    folder; the service's own data directory is never a source, even inside a root."""
+    own = tmp_path / "tenants" / "acme"
+    shutil.copytree(demo_copy / "en", own)
+    roots = [str(tmp_path / "tenants" / "{tenant}"), str(demo_copy / "en")]
+    async with service_with(files_roots=roots) as svc:
+        kb = await svc.create_kb("chains")
+        for path in (
+            f"simplecache::file://{demo_copy}/en/faq.csv",
+            f"zip://faq.csv::file://{demo_copy}/en/a.zip",
+            "simplecache::http://127.0.0.1:9/faq.csv",
+            "memory://faq.csv",
+            f"{tmp_path}/tenants/*/faq.csv",
+        ):
+            refused = await svc.client.post(
+                f"/internal/v1/kbs/{kb['id']}/sources", json={"type": "faq", "config": {"path": path}}
+            )
+            assert refused.status_code == 403, (path, refused.text)
+            assert refused.json()["error"]["code"] == "forbidden"
+        _, job = await svc.add_source(kb["id"], {"type": "faq", "config": {"path": f"{own}/faq.csv"}})
+        assert job["status"] == "succeeded" and job["counts"]["added"] == 4
+        rival = {"X-Tenant-ID": "rival"}
+        rival_kb = (await svc.client.post("/internal/v1/kbs", json={"name": "r"}, headers=rival)).json()
+        other = await svc.client.post(
+            f"/internal/v1/kbs/{rival_kb['id']}/sources",
+            json={"type": "faq", "config": {"path": f"{own}/faq.csv"}},
+            headers=rival,
+        )
+        assert other.status_code == 403, other.text
+    async with service_with(files_roots=[str(tmp_path)]) as svc:
+        kb = await svc.create_kb("storage")
+        settings = svc.runtime.settings
+        for path in (f"{settings.data_dir}/**/*.md", settings.uploads_dir(), f"file://{settings.data_dir}"):
+            refused = await svc.client.post(
+                f"/internal/v1/kbs/{kb['id']}/sources", json={"type": "files", "config": {"path": path}}
+            )
+            assert refused.status_code == 403, (path, refused.text)

@@ -19,6 +19,7 @@ from switchboard_retrieval.index.bm25 import Bm25Store
 from switchboard_retrieval.index.vectors import VectorStore, open_client
 from switchboard_retrieval.ingestion.chunking import Chunker
 from switchboard_retrieval.ingestion.fetching import Fetcher
+from switchboard_retrieval.ingestion.paths import DEMO_TENANT
 from switchboard_retrieval.ingestion.service import SourceSync
 from switchboard_retrieval.jobs.endpoints import router as jobs_router
 from switchboard_retrieval.jobs.runner import due_sources, interrupted_jobs, make_runner
@@ -34,7 +35,6 @@ from switchboard_shared.platform import open_platform
 
 log = structlog.get_logger(__name__)
 
-DEMO_TENANT = "demo"
 DEMO_KB = "demo"
 
 

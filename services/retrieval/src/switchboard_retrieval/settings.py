@@ -64,7 +64,15 @@ class RetrievalSettings(ServiceSettings):
 
     files_roots: list[str] = Field(
         default_factory=list,
-        description="Local directories that files/faq sources may read (empty: any outside production, none in it)",
+        description="Local directories that files/faq sources may read; '{tenant}' in an entry stands for the "
+        "tenant's id, an entry without it is shared by every tenant (empty: each tenant's own "
+        "data_dir/files/<tenant> outside production, none in it); the service's own uploads, indexes and "
+        "databases are never readable",
+    )
+    files_protocols: list[str] = Field(
+        default_factory=lambda: ["file", "local"],
+        description="fsspec protocols files/faq sources may use, every link of a chained URL included "
+        "(http and https never: use url or sitemap sources)",
     )
 
     job_concurrency: int = Field(default=2, ge=1, le=32, description="Ingestion jobs run at once per replica")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from bs4 import BeautifulSoup
 
 from switchboard_retrieval.ingestion.fetching import Fetcher, FetchError, SourceError
 from switchboard_retrieval.ingestion.parsing import FORMAT_BY_EXTENSION, FetchedDocument, format_for
+from switchboard_retrieval.ingestion.paths import PathPolicy
 from switchboard_retrieval.settings import RetrievalSettings
 
 SOURCE_TYPES = ("upload", "files", "url", "sitemap", "confluence", "faq")
@@ -50,10 +52,13 @@ class Connector:
     # Set once the listing is known (files), so the job can show an ETA; None while unknown.
     expected_total: int | None = None
 
-    def __init__(self, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher) -> None:
+    def __init__(
+        self, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher, *, tenant_id: str
+    ) -> None:
         self.config = config
         self.settings = settings
         self.fetcher = fetcher
+        self.tenant_id = tenant_id
 
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:
@@ -74,6 +79,18 @@ class FilesConnector(Connector):
         path = _require(config, "path")
         if urlsplit(path).scheme in ("http", "https"):
             raise SourceError("use a 'url' or 'sitemap' source for web addresses")
+
+    async def check_path(self, path: str) -> None:
+        """Every link of the path must be readable by this tenant (checked again at each sync: the rules
+        or the folders may have changed since the source was saved)."""
+        await PathPolicy(self.settings, self.tenant_id).check(path)
+
+    def file_allowed(self, protocol: str, path: str) -> bool:
+        """One listed file, after symlinks are resolved: a glob or a link must not lead out of the folders
+        the tenant may read."""
+        if protocol not in ("file", "local"):
+            return True
+        return PathPolicy(self.settings, self.tenant_id).local_allowed(os.path.realpath(path))
 
     def _list(self) -> tuple[Any, str, list[str]]:
         path = _require(self.config, "path")
@@ -103,12 +120,16 @@ class FilesConnector(Connector):
         return fs, base, supported
 
     async def documents(self) -> AsyncIterator[FetchItem]:
+        await self.check_path(_require(self.config, "path"))
         fs, base, paths = await asyncio.to_thread(self._list)
         self.expected_total = len(paths)
         protocol = fs.protocol[0] if isinstance(fs.protocol, tuple | list) else fs.protocol
         for path in paths:
             relative = path[len(base) :].lstrip("/") if path.startswith(base) else path
             name = path.rsplit("/", 1)[-1]
+            if not await asyncio.to_thread(self.file_allowed, protocol, path):
+                yield FetchFailure(relative, "outside the folders this source may read")
+                continue
             try:
                 size = await asyncio.to_thread(fs.size, path)
                 if size is not None and size > self.settings.max_document_bytes:
@@ -132,13 +153,23 @@ class FaqConnector(FilesConnector):
 
 
 class UploadConnector(FilesConnector):
-    """The files uploaded to a knowledge base, kept under the service's upload directory."""
+    """The files uploaded to a knowledge base, kept under the service's upload directory (the path is set
+    by the service, never by the tenant)."""
 
     type = "upload"
 
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:
         _require(config, "path")
+
+    async def check_path(self, path: str) -> None:
+        root = await asyncio.to_thread(os.path.realpath, self.settings.uploads_dir())
+        if not (await asyncio.to_thread(os.path.realpath, path)).startswith(root.rstrip("/") + "/"):
+            raise SourceError("an upload source reads only the service's upload directory")
+
+    def file_allowed(self, protocol: str, path: str) -> bool:  # noqa: ARG002
+        folder = os.path.realpath(_require(self.config, "path"))
+        return os.path.realpath(path).startswith(folder.rstrip("/") + "/")
 
 
 def _html_url_document(url: str, response_url: str, content_type: str | None, data: bytes) -> FetchedDocument:
@@ -373,7 +404,7 @@ CONNECTORS: dict[str, type[Connector]] = {
 
 
 def make_connector(
-    source_type: str, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher
+    source_type: str, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher, *, tenant_id: str
 ) -> Connector:
     try:
         cls = CONNECTORS[source_type]
@@ -381,7 +412,7 @@ def make_connector(
         raise SourceError(
             f"unknown source type {source_type!r}; choose one of {', '.join(SOURCE_TYPES)}"
         ) from exc
-    return cls(config, settings, fetcher)
+    return cls(config, settings, fetcher, tenant_id=tenant_id)
 
 
 def public_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -171,7 +171,9 @@ class SourceSync:
 
     async def _ingest(self) -> set[str]:
         seen: set[str] = set()
-        connector = make_connector(self.source_type, self.config, self.rt.settings, self.rt.fetcher)
+        connector = make_connector(
+            self.source_type, self.config, self.rt.settings, self.rt.fetcher, tenant_id=self.tenant_id
+        )
         async for item in connector.documents():
             if connector.expected_total is not None:
                 self.progress.counts["documents_total"] = connector.expected_total

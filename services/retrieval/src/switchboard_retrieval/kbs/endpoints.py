@@ -178,8 +178,8 @@ async def upload_files(
         )
         session.add(source)
         await session.flush()
-        root = await asyncio.to_thread(lambda: Path(rt.settings.uploads_dir()).resolve())
-        directory = root / kb.id / source.id
+        folder = service.upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id)[0]
+        directory = await asyncio.to_thread(lambda: (folder / source.id).resolve())
         source.config = {"path": str(directory)}
     directory = Path(source.config["path"])
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)

@@ -4,12 +4,10 @@ and starting sync jobs."""
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +17,7 @@ from switchboard_retrieval.embeddings.models import missing_setting
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config
 from switchboard_retrieval.ingestion.fetching import SourceError
+from switchboard_retrieval.ingestion.paths import PathPolicy, PathRefused
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
 from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
@@ -35,7 +34,6 @@ from switchboard_shared.contracts.retrieval import (
     SyncCounts,
 )
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.settings import Environment
 
 
 def kb_out(kb: KnowledgeBase, counts: tuple[int, int, int] = (0, 0, 0)) -> KnowledgeBaseOut:
@@ -156,7 +154,8 @@ async def update_kb(session: AsyncSession, *, kb: KnowledgeBase, body: Knowledge
 async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) -> None:
     await rt.vectors.drop(collection_name(kb.tenant_id, kb.id))
     await rt.bm25.drop(kb.id)
-    await asyncio.to_thread(shutil.rmtree, Path(rt.settings.uploads_dir()) / kb.id, True)
+    for folder in upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id):
+        await asyncio.to_thread(shutil.rmtree, folder, True)
     # Explicit deletes rather than relying on ON DELETE CASCADE alone: SQLite only cascades with the pragma.
     await session.execute(delete(IngestionJob).where(IngestionJob.kb_id == kb.id))
     await session.execute(delete(Chunk).where(Chunk.kb_id == kb.id))
@@ -166,30 +165,17 @@ async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) ->
     await session.flush()
 
 
-def validate_source_config(source_type: str, config: dict[str, Any], settings: RetrievalSettings) -> None:
+async def validate_source_config(
+    source_type: str, config: dict[str, Any], settings: RetrievalSettings, *, tenant_id: str
+) -> None:
     try:
         CONNECTORS[source_type].validate(config)
+        if source_type in ("files", "faq"):
+            await PathPolicy(settings, tenant_id).check(str(config["path"]))
+    except PathRefused as exc:
+        raise AppError(ErrorCode.FORBIDDEN, f"Invalid {source_type} source: {exc}") from exc
     except SourceError as exc:
         raise AppError(ErrorCode.BAD_REQUEST, f"Invalid {source_type} source: {exc}") from exc
-    if source_type in ("files", "faq"):
-        check_local_path(str(config["path"]), settings)
-
-
-def check_local_path(path: str, settings: RetrievalSettings) -> None:
-    """Tenants must not read the service's own disk: local paths only under ``files_roots``."""
-    parts = urlsplit(path)
-    if parts.scheme not in ("", "file", "local"):
-        return
-    local = os.path.realpath(parts.path if parts.scheme else path)
-    roots = [os.path.realpath(root) for root in settings.files_roots]
-    if not roots:
-        if settings.environment == Environment.PRODUCTION:
-            raise AppError(
-                ErrorCode.FORBIDDEN, "Local paths are disabled; set RETRIEVAL_FILES_ROOTS to allow some."
-            )
-        return
-    if not any(local == root or local.startswith(root.rstrip("/") + "/") for root in roots):
-        raise AppError(ErrorCode.FORBIDDEN, f"{path} is outside the directories sources may read.")
 
 
 async def create_source(
@@ -197,7 +183,7 @@ async def create_source(
 ) -> Source:
     if body.type == "upload":
         raise AppError(ErrorCode.BAD_REQUEST, "Upload sources are made by POST /kbs/{kb_id}/files.")
-    validate_source_config(body.type, body.config, settings)
+    await validate_source_config(body.type, body.config, settings, tenant_id=kb.tenant_id)
     default_name = str(
         body.config.get("path") or body.config.get("url") or body.config.get("space_key") or body.type
     )
@@ -223,7 +209,7 @@ async def update_source(
             raise AppError(ErrorCode.BAD_REQUEST, "The config of an upload source cannot be changed.")
         # Masked secrets sent back unchanged keep their stored value.
         merged = {k: (source.config.get(k) if v == "***" else v) for k, v in body.config.items()}
-        validate_source_config(source.type, merged, settings)
+        await validate_source_config(source.type, merged, settings, tenant_id=source.tenant_id)
         source.config = merged
     if body.name is not None:
         source.name = body.name
@@ -246,7 +232,15 @@ async def delete_source(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase
     kb.index_version += 1
     await session.flush()
     if source.type == "upload":
-        await asyncio.to_thread(shutil.rmtree, Path(rt.settings.uploads_dir()) / kb.id / source.id, True)
+        for folder in upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id):
+            await asyncio.to_thread(shutil.rmtree, folder / source.id, True)
+
+
+def upload_folders(settings: RetrievalSettings, *, tenant_id: str, kb_id: str) -> list[Path]:
+    """Where a knowledge base's uploads live: ``uploads/<tenant>/<kb>`` (first), and ``uploads/<kb>`` of
+    sources uploaded before uploads were kept per tenant."""
+    root = Path(settings.uploads_dir())
+    return [root / tenant_id / kb_id, root / kb_id]
 
 
 async def refresh_bm25(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) -> None:
