@@ -301,6 +301,8 @@ def make_settings(database_url: str, fleet: FakeFleet, **overrides: Any) -> Chat
         "analytics_url": fleet.url,
         "environment": "test",
         "http_retries": 0,
+        # Tenant provider configs in these tests point at local stand-ins and llama.cpp servers.
+        "url_allowlist": ["127.0.0.0/8", "localhost"],
         **overrides,
     }
     return ChatSettings(**values)

@@ -56,6 +56,11 @@ class ChatSettings(ServiceSettings):
     google_api_key: str | None = Field(default=None, description="Google Gemini API key")
     google_base_url: str | None = Field(default=None, description="Gemini API endpoint (host[:port])")
     google_model: str = Field(default="gemini-2.0-flash", description="Gemini model")
+    url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts, host:port or CIDR ranges a tenant's own provider base URL may reach although "
+        "they are loopback/private (the fleet's own provider URLs above are not checked)",
+    )
     local_model_path: str | None = Field(
         default=None, description="GGUF file for the in-process llama.cpp provider (`local`)"
     )

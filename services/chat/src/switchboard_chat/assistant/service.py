@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_chat.assistant.models import AssistantSettingsRow
 from switchboard_chat.conversations.models import utcnow
 from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
+from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.url_guard import UrlRefused, validate_base_url
 
 
 def _from_row(row: AssistantSettingsRow) -> AssistantSettings:
@@ -42,14 +44,28 @@ def public_view(settings: AssistantSettings) -> AssistantSettings:
     return settings.model_copy(update={"provider_configs": masked})
 
 
+def check_base_url(name: str, url: str | None) -> None:
+    """A provider base URL is http(s) with a host and no credentials, query or fragment (Gemini's may be
+    a bare ``host[:port]``); where it may point is checked by the address guard when it is used."""
+    if url is None:
+        return
+    try:
+        validate_base_url(url if "://" in url else f"https://{url}")
+    except UrlRefused as exc:
+        raise AppError(ErrorCode.VALIDATION_ERROR, f"provider_configs.{name}.base_url: {exc}") from exc
+
+
 async def replace(*, session: AsyncSession, tenant_id: str, new: AssistantSettings) -> AssistantSettings:
     """Store new settings; a provider config sent without an API key keeps the stored key."""
     row = await session.get(AssistantSettingsRow, tenant_id)
     old = _from_row(row) if row is not None else AssistantSettings()
     configs: dict[str, Any] = {}
     for name, config in new.provider_configs.items():
+        check_base_url(name, config.base_url)
         previous = old.provider_configs.get(name, ProviderConfig())
-        api_key = config.api_key if config.api_key is not None else previous.api_key
+        # A stored key stays with the base URL it was given for: moving the URL needs the key again.
+        keeps_key = (config.base_url or None) == (previous.base_url or None)
+        api_key = config.api_key if config.api_key is not None else (previous.api_key if keeps_key else None)
         configs[name] = config.model_copy(update={"api_key": api_key, "api_key_set": False}).model_dump(
             mode="json"
         )

@@ -24,6 +24,7 @@ from switchboard_chat.providers.local import LocalLlamaProvider
 from switchboard_chat.settings import ChatSettings
 from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.url_guard import AddressGuard, UrlRefused
 
 log = structlog.get_logger(__name__)
 KNOWN = ("extractive", "openai", "openai-compatible", "anthropic", "google", "local")
@@ -57,8 +58,12 @@ class ProviderRegistry:
         self.providers: dict[str, ChatProvider] = {}
         self.breakers: dict[str, CircuitBreaker] = {}
         self.extractive = ExtractiveProvider(first_token_timeout=settings.provider_timeout_seconds)
+        self.guard = AddressGuard(settings.url_allowlist)
 
     def _resolve(self, name: str, config: ProviderConfig | None) -> tuple[str, dict[str, object]]:
+        """The key, base URL and model a provider is built with. The fleet's key goes only to the fleet's
+        own base URL: a tenant that chooses another base URL must bring its own key (none is sent
+        otherwise). The local model file is the fleet's: a tenant never chooses a path on this disk."""
         s = self.settings
         config = config or ProviderConfig()
         defaults: dict[str, tuple[str | None, str | None, str]] = {
@@ -72,15 +77,28 @@ class ProviderRegistry:
             "google": (s.google_api_key, s.google_base_url, s.google_model),
             "local": (None, None, s.local_model_path or ""),
         }
-        api_key, base_url, model = defaults.get(name, (None, None, ""))
+        fleet_key, fleet_url, model = defaults.get(name, (None, None, ""))
+        tenant_url = tenant_base_url(config.base_url, fleet_url)
         resolved: dict[str, object] = {
-            "api_key": config.api_key or api_key,
-            "base_url": config.base_url or base_url,
-            "model": config.model or model,
+            "api_key": config.api_key if tenant_url else (config.api_key or fleet_key),
+            "base_url": tenant_url or fleet_url,
+            "tenant_url": tenant_url is not None,
+            "model": model if name == "local" else (config.model or model),
             "timeout": config.timeout_seconds or s.provider_timeout_seconds,
         }
         fingerprint = hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
         return f"{name}:{fingerprint}", resolved
+
+    async def check_base_url(self, name: str, config: ProviderConfig | None) -> None:
+        """A base URL the tenant chose passes the fleet's address guard (AppError when refused)."""
+        _, resolved = self._resolve(name, config)
+        url = resolved["base_url"]
+        if not resolved["tenant_url"] or not isinstance(url, str):
+            return
+        try:
+            await self.guard.check(url if "://" in url else f"https://{url}")
+        except UrlRefused as exc:
+            raise AppError(ErrorCode.BAD_REQUEST, f"The {name} base URL is refused: {exc}") from exc
 
     def get(self, name: str, config: ProviderConfig | None = None) -> ChatProvider:
         if name == "extractive":
@@ -106,6 +124,11 @@ class ProviderRegistry:
             "max_tokens": s.max_output_tokens,
             "temperature": s.temperature,
         }
+        if r["tenant_url"] and not api_key and name != "openai-compatible":
+            raise AppError(
+                ErrorCode.BAD_REQUEST,
+                f"{name} with the tenant's own base URL needs the tenant's own API key.",
+            )
         if name in ("openai", "openai-compatible"):
             if name == "openai-compatible" and not base_url:
                 raise AppError(ErrorCode.BAD_REQUEST, "openai-compatible needs a base URL.")
@@ -152,8 +175,11 @@ class ProviderRegistry:
     ) -> AsyncIterator[ChainEvent]:
         """Try each provider in order; the extractive provider answers when the whole chain has failed."""
         for name in [*names, *([] if "extractive" in names else ["extractive"])]:
+            config = assistant.provider_configs.get(name)  # type: ignore[call-overload]
             try:
-                provider = self.get(name, assistant.provider_configs.get(name))  # type: ignore[call-overload]
+                if name in KNOWN:
+                    await self.check_base_url(name, config)
+                provider = self.get(name, config)
             except AppError as exc:
                 yield ProviderSkipped(name, exc.message)
                 continue
@@ -210,6 +236,15 @@ class ProviderRegistry:
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.close()
+
+
+def tenant_base_url(chosen: str | None, fleet_url: str | None) -> str | None:
+    """The tenant's base URL when it chose one other than the fleet's own (else None)."""
+    if not chosen or not chosen.strip():
+        return None
+    if fleet_url and chosen.strip().rstrip("/") == fleet_url.strip().rstrip("/"):
+        return None
+    return chosen.strip()
 
 
 async def _count_failure(breaker: CircuitBreaker, exc: Exception) -> None:
