@@ -28,6 +28,7 @@ from tenacity import (
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.metrics import BREAKER_STATE, OUTBOUND_LATENCY, OUTBOUND_REQUESTS
 from switchboard_shared.request_context import propagation_headers
+from switchboard_shared.url_guard import AddressGuard, UrlRefused
 
 log = structlog.get_logger(__name__)
 
@@ -121,13 +122,21 @@ class Downstream:
         config: ClientConfig | None = None,
         *,
         session: aiohttp.ClientSession | None = None,
+        guard: AddressGuard | None = None,
     ) -> None:
+        """``guard``: the downstream's address is a tenant's choice (a connector base URL), so every
+        request URL and every address connected to passes the fleet's address guard."""
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.config = config or ClientConfig()
+        self.guard = guard
         self._owns_session = session is None
         self.session = session or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=self.config.pool_size, ttl_dns_cache=300),
+            connector=aiohttp.TCPConnector(
+                limit=self.config.pool_size,
+                ttl_dns_cache=300,
+                resolver=guard.resolver() if guard is not None else None,
+            ),
             json_serialize=lambda obj: orjson.dumps(obj).decode(),
         )
         self.timeout = aiohttp.ClientTimeout(
@@ -151,6 +160,16 @@ class Downstream:
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
+
+    async def _check_address(self, url: str) -> None:
+        if self.guard is None:
+            return
+        try:
+            await self.guard.check(url)
+        except UrlRefused as exc:
+            raise AppError(
+                ErrorCode.BAD_REQUEST, f"{self.name}: the configured address is refused: {exc}"
+            ) from exc
 
     def _headers(self, headers: Mapping[str, str] | None) -> dict[str, str]:
         merged = {**self.config.default_headers, **propagation_headers()}
@@ -177,6 +196,7 @@ class Downstream:
     ) -> DownstreamResponse:
         """Send one request; 4xx and 5xx come back as responses, transport failures as AppError."""
         method = method.upper()
+        await self._check_address(self.url(path))
         retryable = idempotent if idempotent is not None else method in IDEMPOTENT_METHODS
         body = orjson.dumps(json) if json is not None else data
         all_headers = self._headers(headers)
@@ -273,6 +293,7 @@ class Downstream:
         timeout: float | None = None,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """Open a streaming response (SSE); the breaker counts connection failures and 5xx at the start."""
+        await self._check_address(self.url(path))
         all_headers = self._headers(headers)
         body = orjson.dumps(json) if json is not None else data
         if json is not None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -16,6 +17,7 @@ from switchboard_integrations.chat_client import ChatClient
 from switchboard_integrations.settings import IntegrationsSettings
 from switchboard_shared.http_client import ClientConfig, Downstream, client_config_from_settings
 from switchboard_shared.platform import Platform
+from switchboard_shared.url_guard import AddressGuard, allowlist_with
 
 
 @dataclass
@@ -30,7 +32,15 @@ class DownstreamPool:
     clients: dict[str, tuple[tuple[str, float], Downstream]] = field(default_factory=dict)
     retired: list[Downstream] = field(default_factory=list)
 
-    def get(self, name: str, base_url: str, *, read_timeout: float | None = None) -> Downstream:
+    @cached_property
+    def guard(self) -> AddressGuard:
+        """The address guard of tenant-chosen base URLs: the allow-list plus the demo CRM's address."""
+        return AddressGuard(allowlist_with(self.settings.url_allowlist, self.settings.demo_crm_url))
+
+    def get(
+        self, name: str, base_url: str, *, read_timeout: float | None = None, guarded: bool = False
+    ) -> Downstream:
+        """``guarded``: the base URL is a tenant's choice and every call passes the address guard."""
         timeout = read_timeout or self.settings.connector_timeout
         signature = (base_url.rstrip("/"), timeout)
         existing = self.clients.get(name)
@@ -39,7 +49,7 @@ class DownstreamPool:
         if existing is not None:
             self.retired.append(existing[1])
         config: ClientConfig = client_config_from_settings(self.settings, read_timeout=timeout)
-        client = Downstream(name, base_url, config)
+        client = Downstream(name, base_url, config, guard=self.guard if guarded else None)
         self.clients[name] = (signature, client)
         self.platform.readiness.add_breaker(name, lambda: client.breaker_state)
         return client

@@ -23,6 +23,12 @@ class IntegrationsSettings(ServiceSettings):
     )
     demo_crm_token: str = Field(default="demo-crm-token", description="Bearer token the demo CRM expects")
 
+    url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts, host:port or CIDR ranges connector base URLs may reach although they are "
+        "loopback/private (the demo CRM's address is always allowed)",
+    )
+
     telegram_api_base: str = Field(default="https://api.telegram.org", description="Telegram Bot API base")
     whatsapp_api_base: str = Field(default="https://graph.facebook.com", description="Graph API base URL")
     whatsapp_api_version: str = Field(default="v21.0", description="Graph API version in the path")

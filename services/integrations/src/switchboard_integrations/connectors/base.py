@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from switchboard_shared.contracts.integrations import (
@@ -19,8 +20,12 @@ from switchboard_shared.contracts.integrations import (
     TicketSystem,
 )
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import Downstream
+from switchboard_shared.http_client import Downstream, DownstreamResponse
+from switchboard_shared.redaction import redact_text
 from switchboard_shared.stores import Cache
+from switchboard_shared.url_guard import AddressGuard, HostUnresolvable, UrlRefused, validate_base_url
+
+log = structlog.get_logger(__name__)
 
 
 class PluginSettings(BaseModel):
@@ -140,7 +145,7 @@ def validate_config(
 ) -> tuple[PluginSettings, PluginSettings]:
     cls = connector_class(kind)
     try:
-        return cls.settings_model.model_validate(settings), cls.secrets_model.model_validate(secrets)
+        parsed = cls.settings_model.model_validate(settings), cls.secrets_model.model_validate(secrets)
     except ValidationError as exc:
         details = [
             {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
@@ -149,6 +154,55 @@ def validate_config(
         raise AppError(
             ErrorCode.VALIDATION_ERROR, f"The {kind} connector config is not valid.", details=details
         ) from exc
+    try:
+        validate_base_url(cls.base_url(parsed[0]))
+    except UrlRefused as exc:
+        raise base_url_refused(f"The {kind} connector config is not valid", exc) from exc
+    return parsed
+
+
+def base_url_refused(message: str, exc: UrlRefused) -> AppError:
+    return AppError(
+        ErrorCode.VALIDATION_ERROR,
+        f"{message}: {exc}.",
+        details=[{"loc": ["settings", "base_url"], "msg": str(exc), "type": "value_error"}],
+    )
+
+
+async def check_address(kind: str, settings: PluginSettings, guard: AddressGuard) -> None:
+    """Refuse a base URL that points at an address the fleet must not reach on a tenant's behalf. A host
+    that does not resolve yet is accepted here (every call checks it again)."""
+    url = connector_class(kind).base_url(settings)
+    try:
+        await guard.check(url)
+    except HostUnresolvable:
+        return
+    except UrlRefused as exc:
+        raise base_url_refused(f"The {kind} connector's base URL is refused", exc) from exc
+
+
+def check_answer(response: DownstreamResponse, *, system: str, what: str) -> Any:
+    """A ticketing system's answer as JSON, or the AppError for its error status. The upstream's error
+    body is logged (redacted) for operators and never returned to the tenant: it may come from anywhere
+    the base URL points and carry anything."""
+    if response.status == 404:
+        raise AppError(ErrorCode.NOT_FOUND, f"{system} has no such {what}.")
+    if response.status == 429:
+        raise AppError(
+            ErrorCode.UPSTREAM_UNAVAILABLE,
+            f"{system} is rate limiting us; try again shortly.",
+            headers={"Retry-After": response.headers.get("Retry-After", "10")},
+        )
+    if response.status >= 400:
+        log.warning(
+            "upstream_error_answer",
+            system=system,
+            what=what,
+            status=response.status,
+            body=redact_text(response.body[:500].decode("utf-8", "replace")),
+        )
+        raise AppError(ErrorCode.UPSTREAM_ERROR, f"{system} answered {response.status} to {what}.")
+    return response.json()
 
 
 def mask_secret(value: str) -> str:

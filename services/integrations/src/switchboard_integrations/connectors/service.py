@@ -25,6 +25,7 @@ from switchboard_integrations.connectors.base import (
     ConnectorContext,
     CrmConnector,
     TicketConnector,
+    check_address,
     connector_class,
     mask_secret,
     validate_config,
@@ -109,6 +110,7 @@ async def get_connector(runtime: Runtime, *, tenant_id: str, connector_id: str) 
 
 async def create_connector(runtime: Runtime, *, tenant_id: str, body: ConnectorCreate) -> ConnectorOut:
     settings, secrets = validate_config(body.kind, body.settings, body.secrets)
+    await check_address(body.kind, settings, runtime.pool.guard)
     row = ConnectorConfig(
         tenant_id=tenant_id,
         kind=body.kind,
@@ -128,21 +130,33 @@ async def create_connector(runtime: Runtime, *, tenant_id: str, body: ConnectorC
     return connector_out(row)
 
 
+def _merged(stored: dict[str, str], update: dict[str, str | None] | None) -> dict[str, str]:
+    """Stored secrets with an update applied: a key sets a secret, None removes it, absent keeps it."""
+    merged = dict(stored)
+    for key, value in (update or {}).items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
 async def update_connector(
     runtime: Runtime, *, tenant_id: str, connector_id: str, body: ConnectorUpdate
 ) -> ConnectorOut:
+    if body.settings is not None:
+        # Where the new base URL points is checked before the transaction (DNS may be slow).
+        async with runtime.transaction() as session:
+            found = await repository.get_connector(session, connector_id=connector_id)
+        if found is not None and found.tenant_id == tenant_id:
+            settings, _ = validate_config(found.kind, body.settings, _merged(found.secrets, body.secrets))
+            await check_address(found.kind, settings, runtime.pool.guard)
     async with runtime.transaction() as session:
         row = await repository.get_connector(session, connector_id=connector_id)
         if row is None or row.tenant_id != tenant_id:
             raise AppError(ErrorCode.NOT_FOUND, "No such connector.")
         new_settings = body.settings if body.settings is not None else row.settings
-        new_secrets = dict(row.secrets)
-        for key, value in (body.secrets or {}).items():
-            if value is None:
-                new_secrets.pop(key, None)
-            else:
-                new_secrets[key] = value
-        settings, secrets = validate_config(row.kind, new_settings, new_secrets)
+        settings, secrets = validate_config(row.kind, new_settings, _merged(row.secrets, body.secrets))
         row.settings = _dump(settings)
         row.secrets = _dump(secrets)
         if body.name is not None:
@@ -218,7 +232,10 @@ def build_connector(runtime: Runtime, record: ConnectorConfig) -> Connector:
     cls = connector_class(record.kind)
     settings, secrets = validate_config(record.kind, record.settings, record.secrets)
     downstream = runtime.pool.get(
-        f"{record.kind}:{record.id}", cls.base_url(settings), read_timeout=cls.read_timeout(settings)
+        f"{record.kind}:{record.id}",
+        cls.base_url(settings),
+        read_timeout=cls.read_timeout(settings),
+        guarded=True,
     )
     connector = cls(
         ConnectorContext(

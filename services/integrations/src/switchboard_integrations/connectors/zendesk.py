@@ -16,6 +16,7 @@ from switchboard_integrations.connectors.base import (
     PluginSettings,
     TicketConnector,
     TicketEvent,
+    check_answer,
     register,
 )
 from switchboard_integrations.connectors.signatures import check_base64_signature
@@ -69,21 +70,7 @@ class ZendeskConnector(TicketConnector):
         return {"Authorization": f"Basic {base64.b64encode(raw).decode()}"}
 
     def _check(self, response: DownstreamResponse, what: str) -> Any:
-        if response.status == 404:
-            raise AppError(ErrorCode.NOT_FOUND, f"Zendesk has no such {what}.")
-        if response.status == 429:
-            raise AppError(
-                ErrorCode.UPSTREAM_UNAVAILABLE,
-                "Zendesk is rate limiting us; try again shortly.",
-                headers={"Retry-After": response.headers.get("Retry-After", "10")},
-            )
-        if response.status >= 400:
-            raise AppError(
-                ErrorCode.UPSTREAM_ERROR,
-                f"Zendesk answered {response.status} to {what}.",
-                details={"body": response.body[:500].decode("utf-8", "replace")},
-            )
-        return response.json()
+        return check_answer(response, system="Zendesk", what=what)
 
     async def create_ticket(self, request: CreateTicket, *, idempotency_key: str) -> ExternalTicket:
         ticket: dict[str, Any] = {
