@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -487,7 +488,7 @@ async def test_jira_webhooks_flow_back_to_the_conversation(
     assert handoff["ticket"]["external_id"] == "SUP-24"
     hook = f"/internal/v1/channels/jira/{connector_id}"
     comment = {
-        "timestamp": 1732480000000,
+        "timestamp": int(time.time() * 1000),
         "webhookEvent": "comment_created",
         "comment": {
             "id": "10020",
@@ -509,7 +510,7 @@ async def test_jira_webhooks_flow_back_to_the_conversation(
     body, headers = jira_signed(service, comment, secret="nope", identifier="w-2")
     assert_error_shape(await service.client.post(hook, content=body, headers=headers), 403, "forbidden")
     done = {
-        "timestamp": 1732480100000,
+        "timestamp": int(time.time() * 1000) + 1,
         "webhookEvent": "jira:issue_updated",
         "issue": {
             "id": "10001",

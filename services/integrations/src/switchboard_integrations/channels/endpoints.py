@@ -3,6 +3,7 @@ and ``/deliver`` for sending a text to a customer on their messenger."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import structlog
@@ -70,15 +71,22 @@ async def _ticket_webhook(kind: str, connector_id: str, request: Request, runtim
         WEBHOOKS.labels(kind, "malformed").inc()
         raise
     source = f"{kind}:{connector_id}"
-    if not await claim_event(
-        runtime, source=source, event_key=event.event_id, tenant_id=connector.context.tenant_id
-    ):
-        WEBHOOKS.labels(kind, "duplicate").inc()
-        return {"ok": True, "duplicate": True}
+    # A replayed signed body is the same body: its hash is claimed along with the event's own id, so a
+    # changed unsigned header (or none) cannot make it new again.
+    keys = [f"body:{hashlib.sha256(body).hexdigest()}", event.event_id]
+    claimed: list[str] = []
+    for key in keys:
+        if not await claim_event(
+            runtime, source=source, event_key=key, tenant_id=connector.context.tenant_id
+        ):
+            WEBHOOKS.labels(kind, "duplicate").inc()
+            return {"ok": True, "duplicate": True}
+        claimed.append(key)
     try:
         outcome = await apply_ticket_event(runtime, connector_id=connector_id, event=event)
     except BaseException:
-        await release_event(runtime, source=source, event_key=event.event_id)
+        for key in claimed:
+            await release_event(runtime, source=source, event_key=key)
         raise
     WEBHOOKS.labels(kind, "processed").inc()
     return {"ok": True, "duplicate": False, "outcome": outcome}

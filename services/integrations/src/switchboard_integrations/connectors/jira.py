@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,7 +26,7 @@ from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.http_client import DownstreamResponse
 
 SIGNATURE_HEADER = "X-Hub-Signature"
-IDENTIFIER_HEADER = "X-Atlassian-Webhook-Identifier"
+FUTURE_SKEW_SECONDS = 300
 PRIORITY_NAMES = {"low": "Low", "normal": "Medium", "high": "High", "urgent": "Highest"}
 
 
@@ -36,6 +37,12 @@ class JiraSettings(PluginSettings):
     issue_type: str = Field(default="Task", max_length=100)
     set_priority: bool = Field(default=True, description="Send a priority (the screen must allow it)")
     timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_max_age_seconds: int = Field(
+        default=86_400,
+        ge=60,
+        le=7 * 86_400,
+        description="Oldest webhook accepted, by its signed 'timestamp' (within the dedup memory of 7 days)",
+    )
 
 
 class JiraSecrets(PluginSettings):
@@ -138,22 +145,38 @@ class JiraConnector(TicketConnector):
             raise AppError(ErrorCode.FORBIDDEN, "No webhook secret is configured for this connector.")
         check_hex_signature(headers.get(SIGNATURE_HEADER), secret=secret, body=body, header=SIGNATURE_HEADER)
 
-    def parse_webhook(self, headers: Mapping[str, str], payload: Any) -> TicketEvent:
+    def _check_fresh(self, timestamp: Any) -> None:
+        """Jira signs the body, and the body's ``timestamp`` (ms since the epoch) says when the event
+        happened: an old signed body replayed later is refused."""
+        if type(timestamp) is not int:
+            raise AppError(ErrorCode.BAD_REQUEST, "A Jira webhook body needs an integer 'timestamp'.")
+        age = time.time() - timestamp / 1000
+        if age > self.settings.webhook_max_age_seconds:
+            raise AppError(ErrorCode.FORBIDDEN, "The webhook event is too old (replay refused).")
+        if age < -FUTURE_SKEW_SECONDS:
+            raise AppError(ErrorCode.FORBIDDEN, "The webhook event is dated in the future (refused).")
+
+    def parse_webhook(self, headers: Mapping[str, str], payload: Any) -> TicketEvent:  # noqa: ARG002
         if not isinstance(payload, dict) or not isinstance(payload.get("webhookEvent"), str):
             raise AppError(ErrorCode.BAD_REQUEST, "Not a Jira webhook body (no 'webhookEvent').")
         issue = payload.get("issue")
         if not isinstance(issue, dict) or not issue.get("key"):
             raise AppError(ErrorCode.BAD_REQUEST, "A Jira webhook body needs 'issue.key'.")
-        event_id = (
-            headers.get(IDENTIFIER_HEADER)
-            or hashlib.sha256(
-                f"{payload.get('timestamp')}:{payload['webhookEvent']}:{issue['key']}".encode()
-            ).hexdigest()[:32]
-        )
+        self._check_fresh(payload.get("timestamp"))
+        # The event's identity from the signed body only: the identifier header is not signed.
+        comment = payload.get("comment")
+        changelog = payload.get("changelog")
+        parts = [
+            payload["timestamp"],
+            payload["webhookEvent"],
+            issue.get("id") or issue["key"],
+            comment.get("id") if isinstance(comment, dict) else None,
+            changelog.get("id") if isinstance(changelog, dict) else None,
+        ]
+        event_id = "jira:" + hashlib.sha256(repr(parts).encode()).hexdigest()[:40]
         result = TicketEvent(
             event_id=event_id, external_ticket_id=str(issue["key"]), raw_type=payload["webhookEvent"]
         )
-        comment = payload.get("comment")
         if payload["webhookEvent"] == "comment_created":
             if not isinstance(comment, dict) or comment.get("body") is None:
                 raise AppError(ErrorCode.BAD_REQUEST, "A comment_created event needs 'comment.body'.")
@@ -164,7 +187,6 @@ class JiraConnector(TicketConnector):
             result.comment_public = comment.get("jsdPublic", True) is not False
             result.comment_author_id = author.get("accountId")
             result.comment_author_name = author.get("displayName")
-        changelog = payload.get("changelog")
         items = changelog.get("items") if isinstance(changelog, dict) else None
         for item in items if isinstance(items, list) else []:
             if isinstance(item, dict) and item.get("field") == "status" and item.get("toString"):
