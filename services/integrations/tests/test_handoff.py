@@ -238,7 +238,8 @@ async def test_channel_breaker_opens_and_then_fails_fast(
     body = {"channel": "telegram", "external_key": f"{BOT_ID}:42", "text": "hello", "idempotency_key": "b-1"}
     first = await service.client.post("/internal/v1/deliver", json=body, headers=service.headers())
     assert_error_shape(first, 503, "upstream_unavailable")
-    assert len(telegram.server.requests) == 2, "two 500s open the breaker; the third try is refused locally"
+    sends = telegram.server.calls("POST", "/bot")
+    assert len(sends) == 2, "two 500s open the breaker; the third try is refused locally"
     started = asyncio.get_running_loop().time()
     second = await service.client.post(
         "/internal/v1/deliver", json={**body, "idempotency_key": "b-2"}, headers=service.headers()
@@ -246,7 +247,7 @@ async def test_channel_breaker_opens_and_then_fails_fast(
     error = assert_error_shape(second, 503, "upstream_unavailable")
     assert "circuit open" in error["message"]
     assert asyncio.get_running_loop().time() - started < 0.5
-    assert len(telegram.server.requests) == 2
+    assert len(telegram.server.calls("POST", "/bot")) == 2
     metrics = (await service.client.get("/metrics")).text
     assert 'switchboard_integrations_channel_sends_total{channel="telegram",outcome="failed"}' in metrics
     ready = (await service.client.get("/readyz")).json()

@@ -125,6 +125,16 @@ class FakeTelegram:
         self.failures: list[tuple[int, dict[str, Any]]] = []
         self.delivered: list[dict[str, Any]] = []
         server.routes[f"POST /bot{BOT_TOKEN}/sendMessage"] = self._send
+        server.routes[f"GET /bot{BOT_TOKEN}/getMe"] = self._get_me
+
+    async def _get_me(self, request: Recorded) -> web.StreamResponse:
+        """https://core.telegram.org/bots/api#getme: the bot's User object."""
+        return web.json_response(
+            {
+                "ok": True,
+                "result": {"id": int(BOT_ID), "is_bot": True, "first_name": "Shop", "username": "shop_bot"},
+            }
+        )
 
     async def _send(self, request: Recorded) -> web.StreamResponse:
         if self.failures:
@@ -398,3 +408,36 @@ async def test_a_binding_can_carry_its_own_api_base_for_a_trial(
     response = await service.client.post(WEBHOOK, json=update(60), headers=hook_headers(service))
     assert response.status_code == 200, response.text
     assert [m["text"] for m in telegram.sent] == ["Your order A-1001 has shipped."]
+
+
+@pytest.mark.asyncio
+async def test_binding_with_its_own_api_base_is_verified_at_a_trusted_base(
+    fake: Fake, chat: FakeChat, service_factory: ServiceFactory
+) -> None:
+    """A binding's own API base could answer getMe with any bot id, so it verifies the token only when
+    the operator allow-listed it; otherwise the fleet's base does, and its traffic passes the guard."""
+    fleet = FakeTelegram(await fake())
+    own = FakeTelegram(await fake())
+    body = {
+        "channel": "telegram",
+        "settings": {"api_base": own.server.url},
+        "secrets": {"bot_token": BOT_TOKEN, "secret_token": SECRET},
+    }
+    trusted = await service_factory(telegram_api_base=fleet.server.url, chat_url=chat.server.url)
+    bound = await trusted.client.post(
+        "/internal/v1/connectors/channels", json=body, headers=trusted.headers()
+    )
+    assert bound.status_code == 201, bound.text
+    assert own.server.calls("GET", "/bot") and not fleet.server.calls("GET", "/bot")
+    untrusted = await service_factory(
+        telegram_api_base=fleet.server.url, chat_url=chat.server.url, url_allowlist=[]
+    )
+    headers = untrusted.headers(tenant="other")
+    own.server.requests.clear()
+    await untrusted.client.delete(f"/internal/v1/connectors/channels/{bound.json()['id']}", headers=headers)
+    again = await untrusted.client.post("/internal/v1/connectors/channels", json=body, headers=headers)
+    assert again.status_code in (201, 409), again.text
+    assert fleet.server.calls("GET", "/bot") and not own.server.calls("GET", "/bot")
+    bad = {**body, "settings": {"api_base": f"{own.server.url}/?x="}}
+    refused = await untrusted.client.post("/internal/v1/connectors/channels", json=bad, headers=headers)
+    assert_error_shape(refused, 422, "validation_error")

@@ -100,6 +100,14 @@ class FakeGraph:
         self.count = 0
         self.failures: list[tuple[int, dict[str, Any]]] = []
         server.routes[f"POST /v21.0/{PHONE_ID}/messages"] = self._send
+        server.routes[f"GET /v21.0/{PHONE_ID}"] = self._phone_number
+
+    async def _phone_number(self, request: Recorded) -> web.StreamResponse:
+        """The WhatsApp Business phone number node, readable only with a token that owns it."""
+        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
+            error = {"message": "Invalid OAuth access token.", "type": "OAuthException", "code": 190}
+            return web.json_response({"error": error}, status=401)
+        return web.json_response({"id": PHONE_ID})
 
     async def _send(self, request: Recorded) -> web.StreamResponse:
         if self.failures:

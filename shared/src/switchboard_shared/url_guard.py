@@ -68,6 +68,25 @@ class AddressGuard:
         host = host.lower().strip("[]")
         return (host, None) in self.hosts or (port is not None and (host, port) in self.hosts)
 
+    def allowlisted(self, url: str) -> bool:
+        """The operator named this URL's host (or a range holding its literal address) in the allow-list:
+        a trusted target, not merely a public one. No DNS lookup."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        try:
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+        except ValueError:
+            return False
+        if not host:
+            return False
+        if self.host_allowed(host, port):
+            return True
+        try:
+            address = _plain(ipaddress.ip_address(host))
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
     def address_allowed(self, address: IPAddress, port: int | None = None) -> bool:
         address = _plain(address)
         if any(address in network for network in self.networks):

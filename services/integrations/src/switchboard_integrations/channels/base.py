@@ -72,6 +72,14 @@ class ChannelPlugin(abc.ABC):
     def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:
         """The id the platform's webhook path carries (bot id, phone number id)."""
 
+    @classmethod
+    async def verified_external_id(
+        cls, settings: PluginSettings, secrets: PluginSettings, downstream: Downstream
+    ) -> str:
+        """The account id to bind, as the platform itself reports it for these credentials: a tenant must
+        prove it holds the account before its id is bound (and locked to the tenant)."""
+        raise NotImplementedError
+
     @abc.abstractmethod
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:
         """Raise AppError(UNAUTHORIZED / FORBIDDEN) unless the webhook is genuine."""

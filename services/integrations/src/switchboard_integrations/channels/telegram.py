@@ -22,6 +22,7 @@ from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_shared_secret
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import Downstream
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TOKEN_RE = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{20,}$")
@@ -83,6 +84,33 @@ class TelegramChannel(ChannelPlugin):
     def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:  # noqa: ARG003
         assert isinstance(secrets, TelegramSecrets)
         return secrets.bot_token.split(":", 1)[0]
+
+    @classmethod
+    async def verified_external_id(
+        cls,
+        settings: PluginSettings,  # noqa: ARG003
+        secrets: PluginSettings,
+        downstream: Downstream,
+    ) -> str:
+        """``getMe`` with the token (https://core.telegram.org/bots/api#getme): the id of the bot it
+        belongs to, or a refusal when Telegram does not accept the token."""
+        assert isinstance(secrets, TelegramSecrets)
+        response = await downstream.request("GET", f"/bot{secrets.bot_token}/getMe")
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        result = payload.get("result") if isinstance(payload, dict) and payload.get("ok") else None
+        if response.status in (401, 404) or (response.status == 200 and not isinstance(result, dict)):
+            raise AppError(ErrorCode.VALIDATION_ERROR, "Telegram does not accept this bot token (getMe).")
+        if response.status != 200 or not isinstance(result, dict):
+            raise AppError(
+                ErrorCode.UPSTREAM_ERROR, f"Telegram answered {response.status} to getMe; try again shortly."
+            )
+        bot_id = result.get("id")
+        if type(bot_id) is not int or result.get("is_bot") is False:
+            raise AppError(ErrorCode.UPSTREAM_ERROR, "Telegram's getMe answer has no bot id.")
+        return str(bot_id)
 
     def verify(self, headers: Mapping[str, str], body: bytes) -> None:  # noqa: ARG002
         check_shared_secret(

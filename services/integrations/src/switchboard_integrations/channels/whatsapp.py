@@ -21,7 +21,7 @@ from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_hex_signature
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import retry_after_seconds
+from switchboard_shared.http_client import Downstream, retry_after_seconds
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Graph API error codes worth retrying: throttling and temporary failures.
@@ -65,6 +65,36 @@ class WhatsAppChannel(ChannelPlugin):
     @classmethod
     def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:  # noqa: ARG003
         assert isinstance(settings, WhatsAppSettings)
+        return settings.phone_number_id
+
+    @classmethod
+    async def verified_external_id(
+        cls, settings: PluginSettings, secrets: PluginSettings, downstream: Downstream
+    ) -> str:
+        """The phone number read back with the access token (Graph API ``GET /{phone-number-id}``): a
+        token that cannot read the number does not own it."""
+        assert isinstance(settings, WhatsAppSettings) and isinstance(secrets, WhatsAppSecrets)
+        version = settings.api_version or cls.default_api_version
+        response = await downstream.request(
+            "GET",
+            f"/{version}/{settings.phone_number_id}",
+            params={"fields": "id"},
+            headers={"Authorization": f"Bearer {secrets.access_token}"},
+        )
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if response.status in (400, 401, 403, 404):
+            raise AppError(
+                ErrorCode.VALIDATION_ERROR, "The access token cannot read this phone number id (Graph API)."
+            )
+        found = payload.get("id") if isinstance(payload, dict) else None
+        if response.status != 200 or str(found) != settings.phone_number_id:
+            raise AppError(
+                ErrorCode.UPSTREAM_ERROR,
+                f"The Graph API answered {response.status} for the phone number; try again shortly.",
+            )
         return settings.phone_number_id
 
     def verify_subscription(self, query: Mapping[str, str]) -> str:

@@ -24,6 +24,7 @@ from switchboard_integrations.connectors.base import (
     Connector,
     ConnectorContext,
     CrmConnector,
+    PluginSettings,
     TicketConnector,
     check_address,
     connector_class,
@@ -43,6 +44,8 @@ from switchboard_integrations.demo_crm.wiring import DEMO_CONNECTOR_ID, demo_con
 from switchboard_integrations.runtime import Runtime
 from switchboard_shared.contracts.integrations import TicketSystem
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.http_client import Downstream
+from switchboard_shared.url_guard import UrlRefused, validate_base_url
 
 TICKET_KINDS = ("zendesk", "jira")
 
@@ -188,7 +191,8 @@ async def list_bindings(runtime: Runtime, *, tenant_id: str) -> list[BindingOut]
 
 
 async def create_binding(runtime: Runtime, *, tenant_id: str, body: BindingCreate) -> BindingOut:
-    settings, secrets, external_id = validate_binding(body.channel, body.settings, body.secrets)
+    settings, secrets, _ = validate_binding(body.channel, body.settings, body.secrets)
+    external_id = await verified_account(runtime, body.channel.value, settings, secrets)
     row = ChannelBinding(
         tenant_id=tenant_id,
         channel=body.channel.value,
@@ -293,21 +297,40 @@ async def ticket_connector_by_id(runtime: Runtime, *, kind: str, connector_id: s
     return connector
 
 
+def channel_downstream(
+    runtime: Runtime, channel: str, *, own_base: str | None = None, external_id: str = ""
+) -> Downstream:
+    """The messenger platform's API: the fleet's configured base, or the base a binding names for itself
+    (a stand-in for a trial), which is a tenant's choice: its own client and breaker, through the
+    address guard."""
+    if own_base:
+        return runtime.pool.get(f"{channel}:{external_id}", own_base, guarded=True)
+    base = runtime.settings.telegram_api_base if channel == "telegram" else runtime.settings.whatsapp_api_base
+    return runtime.pool.get(channel, base)
+
+
+async def verified_account(
+    runtime: Runtime, channel: str, settings: PluginSettings, secrets: PluginSettings
+) -> str:
+    """The account id the platform confirms for these credentials. Asked at the fleet's API base: a
+    binding's own base could answer anything, so it is trusted for this only when the operator
+    allow-listed it (a stand-in on this machine)."""
+    cls = channel_class(channel)
+    claimed = cls.external_id_of(settings, secrets)
+    own_base: str | None = getattr(settings, "api_base", None)
+    if own_base:
+        try:
+            validate_base_url(own_base)
+        except UrlRefused as exc:
+            raise AppError(ErrorCode.VALIDATION_ERROR, f"settings.api_base: {exc}") from exc
+    trusted = own_base if own_base and runtime.pool.guard.allowlisted(own_base) else None
+    downstream = channel_downstream(runtime, channel, own_base=trusted, external_id=claimed)
+    return await cls.verified_external_id(settings, secrets, downstream)
+
+
 def build_channel(runtime: Runtime, record: ChannelBinding) -> ChannelPlugin:
     cls = channel_class(record.channel)
     settings, secrets, _ = validate_binding(record.channel, record.settings, record.secrets)
-    fleet_base = (
-        runtime.settings.telegram_api_base
-        if record.channel == "telegram"
-        else runtime.settings.whatsapp_api_base
-    )
-    # A binding may name its own API base (a stand-in for a trial); it gets its own client and breaker.
-    own_base: str | None = getattr(settings, "api_base", None)
-    downstream = (
-        runtime.pool.get(f"{record.channel}:{record.external_id}", own_base)
-        if own_base
-        else runtime.pool.get(record.channel, fleet_base)
-    )
     plugin = cls(
         BindingContext(
             binding_id=record.id,
@@ -315,7 +338,12 @@ def build_channel(runtime: Runtime, record: ChannelBinding) -> ChannelPlugin:
             external_id=record.external_id,
             settings=settings,
             secrets=secrets,
-            downstream=downstream,
+            downstream=channel_downstream(
+                runtime,
+                record.channel,
+                own_base=getattr(settings, "api_base", None),
+                external_id=record.external_id,
+            ),
         )
     )
     if isinstance(plugin, WhatsAppChannel):
