@@ -5,6 +5,7 @@ Redis restart, and jobs enqueued while Redis was down or lost with it still run.
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ async def test_job_of_killed_worker_resumes_on_another_replica(
         "RETRIEVAL_EMBED_BATCH_SIZE": "8",
         "RETRIEVAL_SCHEDULER_INTERVAL_SECONDS": "0",
         "RETRIEVAL_JOB_LEASE_SECONDS": str(LEASE_SECONDS),
+        "RETRIEVAL_FILES_ROOTS": json.dumps([str(tmp_path)]),
     }
     replica_a = ServiceProcess("switchboard_retrieval", env, name="retrieval-a").start(ready_timeout=120)
     try:
@@ -79,7 +81,11 @@ async def test_job_of_killed_worker_resumes_on_another_replica(
 
         # Replica B joins while A runs the job: it must leave A's job alone for as long as A renews it.
         settings = make_settings(
-            postgres_url, tmp_path / "replica-b", redis_url=redis_url, job_lease_seconds=LEASE_SECONDS
+            postgres_url,
+            tmp_path / "replica-b",
+            redis_url=redis_url,
+            job_lease_seconds=LEASE_SECONDS,
+            files_roots=[str(tmp_path)],
         )
         async with running(create_app(settings), settings) as b:
             held = await job_row(b, job_id)
