@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from switchboard_cli.demo import bootstrap_demo
+from switchboard_cli.demo import bootstrap_demo, set_demo_greeting
 from switchboard_cli.fleet import SERVICES, Fleet, ServiceSpec
 from switchboard_shared.contracts.chat import (
     Channel,
@@ -471,6 +471,7 @@ def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFleet]:
             pytest.fail(f"the fleet did not become ready: {ready}; logs in {data_dir / 'logs'}")
         gateway = next(spec for spec in specs if spec.name == "gateway").url
         running = RealFleet(gateway, bootstrap_demo(gateway, FLEET_ADMIN_TOKEN), data_dir)
+        set_demo_greeting(gateway, running.keys["admin_key"])  # as ``make run`` does
         deadline = time.monotonic() + 120
         with running.api() as api:
             while time.monotonic() < deadline:

@@ -214,6 +214,8 @@ def test_demo_page_signs_in_the_demo_customer_and_looks_up_their_order(
     assert "user_token=v1." in page.url
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
     page.locator(".launcher").click()
+    # The demo tenant's own greeting (its assistant settings), not the widget's generic one.
+    expect(page.locator(".msg.greeting")).to_contain_text("Demo shop assistant")
     page.locator("textarea").fill("Where is my order A-1001?")
     page.locator("textarea").press("Enter")
     reply = page.locator(".msg.assistant:not(.greeting)").last
@@ -221,6 +223,8 @@ def test_demo_page_signs_in_the_demo_customer_and_looks_up_their_order(
     answer = reply.locator(".text").inner_text()
     assert "A-1001" in answer and "shipped" in answer.lower(), answer
     assert "RU123456789" in answer, answer
+    # The greeting is not repeated by the server's copy of it.
+    expect(page.locator(".msg.assistant")).to_have_count(2)
     shots.take(page, "demo-sign-in-order-status")
 
     page.get_by_role("button", name="Sign out").click()

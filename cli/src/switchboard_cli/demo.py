@@ -20,6 +20,12 @@ import httpx
 DEMO_TENANT = "demo"
 KEY_NAMES = {"widget": "demo-widget", "server": "demo-server", "admin": "demo-admin"}
 DISPLAY_CHARS = 10  # the gateway lists each key by its first characters
+DEMO_GREETING = {
+    "en": "Hi! I'm the Demo shop assistant. Ask me about delivery, returns or payment; once you are signed "
+    "in, I can also tell you where your order is (try A-1001).",
+    "ru": "Здравствуйте! Я ассистент магазина Demo shop. Спросите о доставке, возврате или оплате, а после "
+    "входа подскажу, где ваш заказ (например, A-1001).",
+}
 
 
 def _check(response: httpx.Response) -> dict[str, object] | list[dict[str, object]]:
@@ -99,3 +105,18 @@ def bootstrap_demo(gateway_url: str, admin_token: str, keys_file: Path | None = 
             _save(keys_file, result)
         result["identity_secret"] = str(secret["identity_secret"])
         return result
+
+
+def set_demo_greeting(base: str, admin_key: str) -> None:
+    """The demo assistant's greeting (what the widget opens with and each conversation starts with), unless
+    the tenant set its own. Best effort: the widget shows its built-in greeting when this fails."""
+    try:
+        with httpx.Client(
+            base_url=base, headers={"Authorization": f"Bearer {admin_key}"}, timeout=10.0
+        ) as api:
+            current = api.get("/v1/assistant")
+            if current.status_code != 200 or current.json().get("greeting"):
+                return
+            api.put("/v1/assistant", json={**current.json(), "greeting": DEMO_GREETING})
+    except (httpx.HTTPError, ValueError):
+        return

@@ -96,13 +96,15 @@ def up(
 
 def _demo_tenant(gateway_url: str, data_dir: Path) -> dict[str, str]:
     """Create (idempotently) the demo tenant and its keys, reusing the keys of an earlier run if valid."""
-    from switchboard_cli.demo import bootstrap_demo
+    from switchboard_cli.demo import bootstrap_demo, set_demo_greeting
     from switchboard_gateway.settings import GatewaySettings
 
     try:
-        return bootstrap_demo(
+        keys = bootstrap_demo(
             gateway_url, GatewaySettings().admin_token, keys_file=data_dir / "demo-keys.json"
         )
+        set_demo_greeting(gateway_url.rstrip("/"), keys["admin_key"])
+        return keys
     except (RuntimeError, httpx.HTTPError) as exc:  # the fleet still runs; say why the demo tenant is missing
         console.print(f"[yellow]Demo tenant not created: {exc}[/]")
         return {}

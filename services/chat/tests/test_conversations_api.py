@@ -274,6 +274,8 @@ async def test_assistant_settings_round_trip_and_hide_api_keys(chat: Any) -> Non
         assert greeted.status_code == 201
         opening = (await client.get(f"/internal/v1/conversations/{greeted.json()['id']}")).json()["messages"]
         assert [(m["role"], m["text"]) for m in opening] == [("assistant", "Hi!")]  # no Russian greeting set
+        public = (await client.get("/internal/v1/assistant/greeting")).json()
+        assert public == {"name": "Ada", "greeting": {"en": "Hi!"}}, "the widget's part, no settings"
         bad = await client.put(
             "/internal/v1/assistant", json={"escalation": {"rules": [{"name": "r", "pattern": "("}]}}
         )

@@ -92,6 +92,12 @@ async def test_widget_from_allowed_origin(env: Env) -> None:
     assert sent["X-Key-Scope"] == "widget"
     local = await env.client.get("/v1/conversations", headers=env.widget(origin="http://localhost:5173"))
     assert local.status_code == 200
+    # The assistant's public greeting (shown before the first message), not its settings.
+    greeting = await env.client.get("/v1/assistant/greeting", headers=env.widget())
+    assert greeting.status_code == 200, greeting.text
+    assert env.upstream.last("/internal/v1/assistant/greeting").headers["X-Tenant-ID"] == env.tenant_id
+    settings = await env.client.get("/v1/assistant", headers=env.widget())
+    assert settings.status_code == 403
 
 
 @pytest.mark.asyncio

@@ -351,6 +351,13 @@ class AssistantSettings(Contract):
     kb_ids: list[str] | None = Field(default=None, description="Knowledge bases searched; None: all")
 
 
+class AssistantGreeting(Contract):
+    """What the widget may read of the tenant's assistant before a conversation exists."""
+
+    name: str
+    greeting: dict[str, str] = Field(default_factory=dict, description="Per language")
+
+
 class ConversationTransition(Contract):
     field: Literal["owner", "status"]
     from_value: str

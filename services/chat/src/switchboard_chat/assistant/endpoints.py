@@ -1,4 +1,4 @@
-"""`GET/PUT /internal/v1/assistant`: the tenant's assistant settings."""
+"""`GET/PUT /internal/v1/assistant`: the tenant's assistant settings; `GET .../greeting` its public part."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import re
 from fastapi import APIRouter
 
 from switchboard_chat.assistant import service
-from switchboard_shared.contracts.chat import AssistantSettings
+from switchboard_shared.contracts.chat import AssistantGreeting, AssistantSettings
 from switchboard_shared.deps import SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
@@ -17,6 +17,13 @@ router = APIRouter(prefix="/internal/v1/assistant", tags=["assistant"])
 @router.get("", response_model=AssistantSettings, responses=error_responses(400))
 async def get_assistant(session: SessionDep, tenant_id: TenantDep) -> AssistantSettings:
     return service.public_view(await service.load(session=session, tenant_id=tenant_id))
+
+
+@router.get("/greeting", response_model=AssistantGreeting, responses=error_responses(400))
+async def get_greeting(session: SessionDep, tenant_id: TenantDep) -> AssistantGreeting:
+    """The assistant's name and greeting: public (the widget shows it before the first message)."""
+    settings = await service.load(session=session, tenant_id=tenant_id)
+    return AssistantGreeting(name=settings.name, greeting=settings.greeting)
 
 
 @router.put("", response_model=AssistantSettings, responses=error_responses(400, 422))

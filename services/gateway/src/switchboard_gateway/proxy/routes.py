@@ -11,13 +11,15 @@ from switchboard_shared.contracts.routes import PUBLIC_AREA_OWNERS, WEBHOOK_AREA
 PUBLIC_PREFIX = "/v1/"
 INTERNAL_PREFIX = b"/internal/v1/"
 
-# The widget reaches only the customer's side of a conversation: never the operator actions
-# (owner, status, operator-messages) nor any other area.
+# The widget reaches only the customer's side of a conversation (never the operator actions: owner, status,
+# operator-messages) and the assistant's public greeting; nothing else.
 WIDGET_ROUTES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("POST", re.compile(r"^/v1/conversations/?$")),
     ("GET", re.compile(r"^/v1/conversations/?$")),
     ("GET", re.compile(r"^/v1/conversations/[^/]+/?$")),
     ("POST", re.compile(r"^/v1/conversations/[^/]+/(messages|feedback|csat|handoff)/?$")),
+    # The assistant's name and greeting, shown before the first message.
+    ("GET", re.compile(r"^/v1/assistant/greeting/?$")),
 )
 MESSAGE_TURN = re.compile(r"^/v1/conversations/[^/]+/messages/?$")
 LONG_RUNNING = (re.compile(r"^/v1/kbs/[^/]+/files/?$"), re.compile(r"^/v1/analytics/export(/|$)"))

@@ -114,9 +114,11 @@
   var t = Object.assign({}, STRINGS[lang]);
   if (ds.title) t.title = ds.title;
   if (ds.greeting) t.greeting = ds.greeting;
+  var customStrings = null;
   if (ds.strings) {
     try {
-      Object.assign(t, JSON.parse(ds.strings));
+      customStrings = JSON.parse(ds.strings);
+      Object.assign(t, customStrings);
     } catch (e) {
       if (window.console) window.console.warn("Switchboard widget: data-strings is not valid JSON.");
     }
@@ -590,6 +592,7 @@
   }
 
   function renderMessage(message) {
+    if (message.greeting) return null; // the tenant's greeting opens the log already
     var node = (message.id && messageNodes[message.id]) || null;
     if (!node) {
       node = el("div", { className: "msg " + message.role });
@@ -753,10 +756,14 @@
         addNotice(t.humanJoined);
       }
       var message = fromServer(m);
+      // A new conversation opens with the tenant's greeting, which the log already shows at its top.
+      message.greeting = !state.messages.some(function (k) {
+        return k.id;
+      }) && m.role === "assistant" && m.text === t.greeting;
       state.messages.push(message);
       renderMessage(message);
       added = true;
-      if (!state.open && m.role !== "user") state.unread = (state.unread || 0) + 1;
+      if (!state.open && m.role !== "user" && !message.greeting) state.unread = (state.unread || 0) + 1;
     });
     if (added) saveState();
     renderStatus();
@@ -1054,8 +1061,26 @@
     clearErrorIf("offline");
   });
 
+  // The tenant's own greeting (its assistant settings), in this visitor's language; data-greeting and
+  // data-strings still win. Until it arrives, or when the tenant has none, the built-in one shows.
+  async function loadGreeting() {
+    if (ds.greeting || (customStrings && customStrings.greeting)) return;
+    try {
+      var assistant = await requestJson("GET", "/v1/assistant/greeting");
+      var greetings = (assistant && assistant.greeting) || {};
+      var text = greetings[lang] || greetings.en || "";
+      if (text && text !== t.greeting) {
+        t.greeting = text;
+        renderAll();
+      }
+    } catch (e) {
+      /* an older gateway, or offline: the built-in greeting stays */
+    }
+  }
+
   function mount() {
     document.body.appendChild(host);
+    loadGreeting();
     renderAll();
     renderUnread();
     if (state.open || ds.open === "true") setOpen(true, false);
