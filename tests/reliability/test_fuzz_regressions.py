@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -52,3 +54,15 @@ def test_unconfigured_hosted_embedding_model_is_refused(fleet: ReliabilityFleet)
     )
     search = httpx.post(f"{fleet.gateway}/v1/search", json={"query": "shipping"}, headers=headers, timeout=30)
     assert created.status_code in (400, 422) or search.status_code == 200, (created.text, search.text)
+
+
+def test_lone_surrogate_in_an_openai_compatible_message_is_refused(fleet: ReliabilityFleet) -> None:
+    keys = make_tenant(fleet.gateway, "fuzz-regressions")
+    body = {"model": "switchboard", "messages": [{"role": "user", "content": "Where is \ud83d my order?"}]}
+    response = httpx.post(
+        f"{fleet.gateway}/v1/chat/completions",
+        content=json.dumps(body).encode(),  # the surrogate travels as a valid "\ud83d" JSON escape
+        headers={"Authorization": f"Bearer {keys['server_key']}", "content-type": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 400, (response.status_code, response.text)

@@ -122,6 +122,14 @@ def refuse_unsupported(request: ChatCompletionRequest) -> None:
 
 
 def question_of(request: ChatCompletionRequest) -> str:
+    for position, message in enumerate(request.messages):
+        try:
+            message.text().encode()
+        except UnicodeEncodeError:  # a lone surrogate: no contract (and no database) takes it
+            raise OpenAIRequestError(
+                "Message text must be valid Unicode (it holds a lone surrogate).",
+                param=f"messages[{position}].content",
+            ) from None
     index = len(request.messages) - 1
     last = request.messages[index]
     if last.role != "user":
