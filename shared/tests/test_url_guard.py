@@ -104,3 +104,13 @@ async def test_resolver_refuses_at_connect_time() -> None:
                 assert await response.text() == "internal"
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.asyncio
+async def test_pinned_request_goes_to_the_checked_address() -> None:
+    guard = AddressGuard(["127.0.0.0/8", "::1/128"])
+    target, headers, extensions = await guard.pinned("https://localhost:8443/a/b?q=1#frag")
+    assert target in ("https://127.0.0.1:8443/a/b?q=1", "https://[::1]:8443/a/b?q=1")
+    assert headers == {"Host": "localhost:8443"} and extensions == {"sni_hostname": "localhost"}
+    by_name = AddressGuard(["crm.internal"])
+    assert await by_name.pinned("http://crm.internal/x") == ("http://crm.internal/x", {}, {})

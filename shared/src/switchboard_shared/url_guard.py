@@ -14,7 +14,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -101,9 +101,9 @@ class AddressGuard:
             "it (the service's URL_ALLOWLIST setting) before it can be reached"
         )
 
-    async def check(self, url: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> None:
+    async def check(self, url: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> list[IPAddress]:
         """Raise ``UrlRefused`` unless ``url`` has an allowed scheme and a host whose every address may be
-        reached (or that is allow-listed)."""
+        reached (or that is allow-listed); returns the addresses (see ``check_host``)."""
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in schemes:
@@ -112,17 +112,38 @@ class AddressGuard:
             port = parts.port or (443 if scheme == "https" else 80)
         except ValueError as exc:
             raise UrlRefused(f"the URL {url!r} has an invalid port") from exc
-        await self.check_host(parts.hostname or "", port)
+        return await self.check_host(parts.hostname or "", port)
 
-    async def check_host(self, host: str, port: int) -> None:
+    async def check_host(self, host: str, port: int) -> list[IPAddress]:
+        """The host's addresses, all allowed (empty when the host is allow-listed by name: it is then
+        reached by name). Raises ``UrlRefused``."""
         host = host.lower()
         if not host:
             raise UrlRefused("the URL has no host")
         if self.host_allowed(host, port):
-            return
-        for address in await resolve(host, port):
+            return []
+        addresses = await resolve(host, port)
+        for address in addresses:
             if not self.address_allowed(address, port):
                 raise UrlRefused(self.refusal(host, address))
+        return addresses
+
+    async def pinned(self, url: str) -> tuple[str, dict[str, str], dict[str, str]]:
+        """``url`` rewritten to one of the checked addresses of its host, with the ``Host`` header and the
+        TLS server name (httpx's ``sni_hostname`` extension) of the original: the request reaches the
+        address that was checked, whatever the name resolves to a moment later (DNS rebinding).
+        Returns (url, headers, extensions); raises ``UrlRefused``."""
+        addresses = await self.check(url)
+        parts = urlsplit(url)
+        if not addresses:
+            return url, {}, {}
+        address = addresses[0]
+        literal = f"[{address}]" if address.version == 6 else str(address)
+        netloc = f"{literal}:{parts.port}" if parts.port else literal
+        target = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        host_header = parts.netloc.rsplit("@", 1)[-1]
+        extensions = {"sni_hostname": parts.hostname or ""} if parts.scheme.lower() == "https" else {}
+        return target, {"Host": host_header}, extensions
 
     def resolver(self) -> GuardedResolver:
         return GuardedResolver(self)

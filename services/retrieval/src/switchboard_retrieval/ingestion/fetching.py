@@ -35,7 +35,8 @@ class FetchedResponse:
 
 
 class Fetcher:
-    """GETs URLs through the guard, following at most five redirects, reading at most ``max_bytes``."""
+    """GETs URLs through the guard, following at most five redirects, reading at most ``max_bytes``; each
+    request goes to the address the guard checked (see ``AddressGuard.pinned``)."""
 
     def __init__(self, settings: RetrievalSettings, client: httpx.AsyncClient | None = None) -> None:
         self.guard = AddressGuard(settings.url_allowlist)
@@ -49,11 +50,13 @@ class Fetcher:
     async def get(self, url: str, *, headers: dict[str, str] | None = None) -> FetchedResponse:
         for _ in range(6):
             try:
-                await self.guard.check(url)
+                target, pinned_headers, extensions = await self.guard.pinned(url)
             except GuardRefused as exc:
                 raise UrlRefused(str(exc)) from exc
             try:
-                async with self.client.stream("GET", url, headers=headers) as response:
+                async with self.client.stream(
+                    "GET", target, headers={**(headers or {}), **pinned_headers}, extensions=extensions
+                ) as response:
                     if response.is_redirect and "location" in response.headers:
                         url = urljoin(url, response.headers["location"])
                         continue
@@ -68,7 +71,7 @@ class Fetcher:
                             raise FetchError(f"{url}: larger than {self.max_bytes} bytes")
                         chunks.append(chunk)
                     return FetchedResponse(
-                        str(response.url),
+                        url,
                         response.status_code,
                         response.headers.get("content-type"),
                         b"".join(chunks),
