@@ -369,16 +369,23 @@ class CompletionService:
                     target.citations.append(Citation.model_validate(packet["citation"]))
                 elif kind == "handoff":
                     handoff = HandoffInfo.model_validate(packet["handoff"])
+                elif kind == "reset":
+                    # A provider failed mid-answer and the next one starts over. Sent text cannot be taken
+                    # back in OpenAI's format: end with an error rather than glue a second answer to it.
+                    if "".join(streamed):
+                        yield _error_chunk(
+                            "The answer was interrupted (its model failed mid-answer); "
+                            "discard the partial text and send the request again.",
+                            "answer_interrupted",
+                        )
+                        yield b"data: [DONE]\n\n"
+                        return
+                    streamed.clear()
+                    target.citations.clear()
                 elif kind == "error":
-                    yield _sse(
-                        {
-                            "error": {
-                                "message": str(packet.get("message", "The assistant failed.")),
-                                "type": "server_error",
-                                "param": None,
-                                "code": str(packet.get("code", "upstream_error")),
-                            }
-                        }
+                    yield _error_chunk(
+                        str(packet.get("message", "The assistant failed.")),
+                        str(packet.get("code", "upstream_error")),
                     )
                     yield b"data: [DONE]\n\n"
                     return
@@ -417,6 +424,11 @@ class CompletionService:
 
 def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + orjson.dumps(payload) + b"\n\n"
+
+
+def _error_chunk(message: str, code: str) -> bytes:
+    """An error in the stream, as OpenAI sends one (the SDKs raise ``APIError`` on it)."""
+    return _sse({"error": {"message": message, "type": "server_error", "param": None, "code": code}})
 
 
 async def _sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
