@@ -82,7 +82,7 @@ async def test_anthropic_messages_stream_and_tool_round_trip(
     )
     assert "anthropic-version" in headers
     assert first["model"] == "claude-test" and first["stream"] is True
-    assert "Answer ONLY from the numbered passages" in str(first["system"])
+    assert "Answer ONLY from the knowledge-base passages" in str(first["system"])
     assert {tool["name"] for tool in first["tools"]} == {
         "get_customer",
         "get_order_status",
@@ -125,8 +125,13 @@ async def test_google_stream_generate_content_and_function_call(
     assert len(calls) == 2
     first, headers = calls[0]
     assert headers.get("x-goog-api-key") == "g-key"
-    assert first["contents"][-1]["parts"][0]["text"] == "Can you make an exception on my refund?"
-    assert "Answer ONLY from the numbered passages" in first["systemInstruction"]["parts"][0]["text"]
+    # The passages come fenced as data in the customer's turn, before the question; never among the rules.
+    customer_turn = first["contents"][-1]["parts"][0]["text"]
+    assert customer_turn.startswith("<passages") and customer_turn.endswith(
+        "Can you make an exception on my refund?"
+    )
+    system = first["systemInstruction"]["parts"][0]["text"]
+    assert "Answer ONLY from the knowledge-base passages" in system and "<passage" not in system
     declared = {f["name"] for tool in first["tools"] for f in tool["functionDeclarations"]}
     assert "handoff_to_human" in declared
     second, _ = calls[1]

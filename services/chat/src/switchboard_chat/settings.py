@@ -71,7 +71,18 @@ class ChatSettings(ServiceSettings):
     retrieval_timeout_seconds: float = Field(default=5.0, description="Timeout of one retrieval search")
     integrations_timeout_seconds: float = Field(default=8.0, description="Timeout of one integrations call")
     min_support_score: float = Field(
-        default=0.2, description="Extractive: least sentence relevance (0..1) that counts as support"
+        default=0.44,
+        description="Extractive: least support (meaning in the knowledge base's embedding space, plus shared "
+        "words and answer type) a sentence needs to answer; below it the answer is a refusal",
+    )
+    cross_language_support_discount: float = Field(
+        default=0.10,
+        description="Extractive: how much less support a sentence in another language than the question needs",
+    )
+    lexical_min_support_score: float = Field(
+        default=0.2,
+        description="Extractive: least share of the question's words a sentence needs when retrieval cannot "
+        "compare meanings",
     )
     history_window: int = Field(default=20, description="Messages kept in the recent-window cache")
     history_token_budget: int = Field(default=1200, description="Tokens of history put in a prompt")

@@ -30,6 +30,8 @@ from switchboard_retrieval.models import KnowledgeBase, Source
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.search.endpoints import router as search_router
 from switchboard_retrieval.settings import RetrievalSettings
+from switchboard_retrieval.similarity.endpoints import router as similarity_router
+from switchboard_retrieval.similarity.service import VectorCache
 from switchboard_shared.app import build_app
 from switchboard_shared.platform import open_platform
 
@@ -144,7 +146,12 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
                 else None
             )
             try:
-                yield {"platform": platform, "readiness": platform.readiness, "runtime": rt}
+                yield {
+                    "platform": platform,
+                    "readiness": platform.readiness,
+                    "runtime": rt,
+                    "similarity_cache": VectorCache(settings.similarity_cache_size),
+                }
             finally:
                 if scheduler is not None:
                     scheduler.cancel()
@@ -164,4 +171,5 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
     app.include_router(kbs_router)
     app.include_router(jobs_router)
     app.include_router(search_router)
+    app.include_router(similarity_router)
     return app

@@ -31,6 +31,9 @@ class RetrievalSettings(ServiceSettings):
         default="use-multilingual",
         description="Embedding model of new knowledge bases: minilm, use-multilingual, e5-small, openai, google",
     )
+    similarity_cache_size: int = Field(
+        default=8192, ge=0, le=1_000_000, description="Sentence vectors kept for chat's similarity requests"
+    )
     embed_batch_size: int = Field(default=32, ge=1, le=512, description="Texts per embedding batch")
     embedding_threads: int = Field(
         default=2, ge=1, le=64, description="CPU threads for local embedding models"

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from switchboard_shared.contracts.common import Contract
+from switchboard_shared.contracts.routes import TENANT_HEADER
+
+if TYPE_CHECKING:
+    from switchboard_shared.http_client import Downstream
 
 SearchMode = Literal["hybrid", "vector", "bm25"]
 
@@ -47,6 +51,47 @@ class SearchResponse(Contract):
     hits: list[SearchHit]
     query_language: str | None = None
     took_ms: float
+
+
+class SimilarityRequest(Contract):
+    """Texts compared with queries in one knowledge base's embedding space (``/internal/v1/similarity``):
+    how an answerer without a model of its own finds the sentences that mean what a question asks."""
+
+    kb_id: str = Field(min_length=1, max_length=64)
+    queries: list[Annotated[str, Field(min_length=1, max_length=4000)]] = Field(min_length=1, max_length=4)
+    texts: list[Annotated[str, Field(min_length=1, max_length=2000)]] = Field(min_length=1, max_length=256)
+
+
+class SimilarityResponse(Contract):
+    model: str = Field(description="The knowledge base's embedding model")
+    scores: list[list[float]] = Field(description="Cosine similarity, one row per query, one column per text")
+    took_ms: float
+
+
+class RetrievalClient:
+    """The typed client of retrieval's internal API, on the caller's shared downstream client."""
+
+    def __init__(self, downstream: Downstream, *, timeout: float) -> None:
+        self.downstream = downstream
+        self.timeout = timeout
+
+    async def search(self, *, tenant_id: str, request: SearchRequest) -> SearchResponse:
+        return SearchResponse.model_validate(await self._post("/internal/v1/search", tenant_id, request))
+
+    async def similarity(self, *, tenant_id: str, request: SimilarityRequest) -> SimilarityResponse:
+        return SimilarityResponse.model_validate(
+            await self._post("/internal/v1/similarity", tenant_id, request)
+        )
+
+    async def _post(self, path: str, tenant_id: str, body: Contract) -> Any:
+        return await self.downstream.json_request(
+            "POST",
+            path,
+            json=body.model_dump(mode="json"),
+            headers={TENANT_HEADER: tenant_id},
+            idempotent=True,
+            timeout=self.timeout,
+        )
 
 
 # ---- Admin API of knowledge bases (the gateway exposes it as /v1/kbs, /v1/jobs) ----

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +17,11 @@ class Passage:
     hit: SearchHit
 
 
+# Compares texts with queries in a knowledge base's embedding space: (kb_id, queries, texts) → one row of
+# cosine similarities per query, or None when that cannot be done right now.
+Similarity = Callable[[str, list[str], list[str]], Awaitable[list[list[float]] | None]]
+
+
 @dataclass(slots=True)
 class GenerationRequest:
     system_prompt: str
@@ -25,12 +30,22 @@ class GenerationRequest:
     search_query: str
     passages: list[Passage]
     language: str
+    context_prompt: str = ""  # the passages fenced as untrusted data, sent with the customer's question
     tools: list[ToolSpec] = field(default_factory=list)
     kb_unavailable: bool = False
     tools_unavailable: bool = False
     min_support: float = 0.2
+    lexical_min_support: float = 0.2
+    cross_language_discount: float = 0.0
+    similarity: Similarity | None = None
     max_tokens: int = 512
     temperature: float = 0.2
+
+    def user_turn(self) -> str:
+        """The customer's last turn as a model sees it: the fenced passages, then the question."""
+        if not self.context_prompt:
+            return self.question
+        return f"{self.context_prompt}\n\nCustomer's message:\n{self.question}"
 
 
 @dataclass(slots=True)

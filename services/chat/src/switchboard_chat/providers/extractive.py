@@ -21,8 +21,9 @@ from switchboard_chat.providers.base import (
     TextDelta,
     ToolEvent,
 )
-from switchboard_chat.providers.texts import text
+from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
+from switchboard_shared.language import detect_language
 
 WORD = re.compile(r"\w+", re.UNICODE)
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'«(\[]?[A-ZА-ЯЁ0-9])|\n+")
@@ -59,11 +60,27 @@ ANSWER_TYPES = (
 )
 QUESTION_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:Q|В|Вопрос|Question)\s*[:.]", re.IGNORECASE)
 ANSWER_PREFIX = re.compile(r"^\s*(?:\*\*)?(?:A|О|Ответ|Answer)\s*[:.]\s*(?:\*\*)?\s*", re.IGNORECASE)
-TYPE_BONUS = 0.3
+QUESTION_ONLY = re.compile(r"[?？]\s*$")
+LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
+HEADING_MARK = re.compile(r"^\s*#{1,6}\s+")
+UNDERLINE = re.compile(r"^([=\-~^*+`#\"'])\1{2,}\s*$")
+# Weights of the signals a sentence's relevance is made of. Meaning (cosine in the knowledge base's own
+# embedding space, which works across languages) carries it; shared words (same language) and the kind of
+# fact the question asks for (a price, a duration) add to it; the retrieval rank of the passage breaks ties.
+# The weights and the support threshold (``min_support``) were calibrated on a question set of their own
+# (bench/answer_calibration.py), never on the sets the evaluation reports.
+SEMANTIC_WEIGHT = 0.6
+HEADING_WEIGHT = 0.4
+LEXICAL_WEIGHT = 0.35
+TYPE_BONUS = 0.15
+RANK_PRIOR = 0.05
 CONTEXT_SHARE = 0.5
-RANK_PRIOR = 0.25
+# A sentence joins the best one only when its own relevance is close to it (it answers the question on its
+# own, not merely shares its topic).
+JOIN_MARGIN = 0.06
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 700
+SIMILARITY_TEXT_CHARS = 600
 
 STOPWORDS = frozenset(
     """
@@ -93,93 +110,251 @@ def terms(value: str) -> list[str]:
 
 
 @dataclass(slots=True)
+class Unit:
+    """A sentence or list item of a passage that could answer, with the heading it sits under."""
+
+    passage: int
+    position: int
+    sentence: str
+    heading: str
+    kb_id: str
+    language: str
+
+
+@dataclass(slots=True)
 class Candidate:
     passage: int
     position: int
     sentence: str
     score: float
     support: float = 0.0
+    semantic: float = 0.0
+    lexical: float = 0.0
+    language: str = "en"
+    fits: bool = True  # False: the question asks for a kind of fact (a price, a duration) it does not hold
 
 
 def split_sentences(passage_text: str) -> list[str]:
-    """Sentences that can answer: not the FAQ's own question lines, without the "A:" label."""
-    sentences = []
-    for raw in SENTENCE_END.split(passage_text):
-        sentence = raw.strip()
-        if QUESTION_LINE.match(sentence) or sentence.endswith("?"):
-            continue
-        sentence = ANSWER_PREFIX.sub("", sentence)
-        if 15 <= len(sentence) <= 500:
-            sentences.append(sentence)
-    return sentences
+    """Sentences that can answer: not the FAQ's own question lines, not headings, without the "A:" label."""
+    return [sentence for sentence, _ in split_units(passage_text)]
 
 
-def _answer_bonus(question: str, sentence: str) -> float:
+def split_units(passage_text: str) -> list[tuple[str, str]]:
+    """(sentence, heading above it) for each sentence or list item that can answer."""
+    units: list[tuple[str, str]] = []
+    for line, heading in logical_lines(passage_text):
+        for raw in SENTENCE_END.split(line):
+            sentence = raw.strip()
+            if not sentence or QUESTION_LINE.match(sentence) or QUESTION_ONLY.search(sentence):
+                continue
+            sentence = ANSWER_PREFIX.sub("", sentence)
+            if 15 <= len(sentence) <= 500 and not asks_for_secrets(sentence):
+                units.append((sentence, heading))
+    return units
+
+
+def logical_lines(passage_text: str) -> list[tuple[str, str]]:
+    """The passage's paragraphs and list items as single lines (documentation wraps its sentences over
+    several lines), each with the heading it sits under (Markdown ``#`` or an underlined reStructuredText
+    title)."""
+    out: list[tuple[str, str]] = []
+    heading = ""
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            out.append((" ".join(current), heading))
+            current.clear()
+
+    for raw in passage_text.splitlines():
+        line = raw.strip()
+        if not line:
+            flush()
+        elif HEADING_MARK.match(line):
+            flush()
+            heading = HEADING_MARK.sub("", line).strip(" #")
+        elif UNDERLINE.match(line):
+            if len(current) == 1:
+                heading = current.pop()
+            flush()
+        elif LIST_MARK.match(line) or line.startswith(("..", "|", ":")):
+            flush()
+            current.append(line)
+        else:
+            current.append(line)
+    flush()
+    return out
+
+
+# Lines that ask a customer to hand over credentials or payment data (or send them somewhere) are never
+# quoted, whatever the knowledge base says: a planted document must not turn the assistant into a phisher.
+SECRET = re.compile(
+    r"card\s*(?:number|no\b|details|data)|\bcvv2?\b|\bcvc2?\b|\bcsc\b|security code|expir\w* date|\bpin\b"
+    r"|pass(?:word|code|phrase)|one[- ]time (?:code|password)|\botp\b|verification code|sms code"
+    r"|confirmation code|login details|credentials|bank (?:login|details)|seed phrase|private key"
+    r"|номер\w* карт|данн\w* карт|реквизит\w* карт|срок\w* действия карт|cvv|пин[- ]?код|\bпин\b"
+    r"|парол\w*|код\w* из (?:смс|sms|сообщени)|смс[- ]?код|код\w* подтвержд\w*|одноразов\w* код"
+    r"|кодов\w* слов|логин\w*|учётн\w* данн\w*|учетн\w* данн\w*|секретн\w* (?:код|вопрос|слово)",
+    re.IGNORECASE,
+)
+HAND_OVER = re.compile(
+    r"\b(?:send|e-?mail|text|share|provide|give|tell|reply|respond|submit|forward|post|enter|type|confirm"
+    r"|verify|dm|message|call)\b"
+    r"|отправ\w*|присыл\w*|присла\w*|пришл\w*|сообщ\w*|переда\w*|переш\w*|назов\w*|назва\w*|продикт\w*"
+    r"|напиш\w*|укаж\w*|указа\w*|введ\w*|ввест\w*|вводит\w*|подтверд\w*|вышл\w*|скаж\w*",
+    re.IGNORECASE,
+)
+DESTINATION = re.compile(r"https?://|www\.|\b[\w.+-]+@[\w-]+\.[\w.]+|\+?\d[\d ()-]{8,}\d|t\.me/", re.I)
+NEVER = re.compile(
+    r"\bnever\b|\bdo not\b|\bdon't\b|\bnot ask\b|\bwill not\b|\bwon't\b"
+    r"|никогда|никому|\bне\s+(?:\w+\s+){0,2}(?:сообщ|переда|отправ|присыл|называ|говор|ввод|спраш|запраш|попрос)",
+    re.IGNORECASE,
+)
+
+
+def asks_for_secrets(sentence: str) -> bool:
+    """The sentence asks for a credential or payment data to be handed over (not warns against it)."""
+    if not SECRET.search(sentence):
+        return False
+    if NEVER.search(sentence) and not DESTINATION.search(sentence):
+        return False
+    return HAND_OVER.search(sentence) is not None or DESTINATION.search(sentence) is not None
+
+
+def answer_bonus(question: str, sentence: str) -> float:
+    """Up for a sentence that holds the kind of fact the question asks for (a price, a duration), down for
+    one that does not."""
     bonus = 0.0
     for asks, gives in ANSWER_TYPES:
-        if asks.search(question) and gives.search(sentence):
-            bonus += TYPE_BONUS
+        if asks.search(question):
+            bonus += TYPE_BONUS if gives.search(sentence) else -TYPE_BONUS
     return bonus
+
+
+def units_of(passages: list[tuple[int, str, str, str, str]]) -> list[Unit]:
+    """Units of (index, text, title, kb_id, language) passages."""
+    units = []
+    for index, body, title, kb_id, language in passages:
+        for position, (sentence, heading) in enumerate(split_units(body)):
+            units.append(
+                Unit(
+                    index, position, sentence, heading or title, kb_id, detect_language(sentence) or language
+                )
+            )
+    return units
+
+
+def lexical_support(question: str, units: list[Unit], contexts: dict[int, str]) -> list[float]:
+    """Each unit's share of the question's (idf-weighted) terms; a term found only in its passage's title
+    or heading path counts half. 0 for every unit when the question has no content word."""
+    query = set(terms(question))
+    if not query or not units:
+        return [0.0] * len(units)
+    context_terms = {index: set(terms(value)) for index, value in contexts.items()}
+    unit_terms = [set(terms(u.sentence)) for u in units]
+    df: Counter[str] = Counter()
+    for words in unit_terms:
+        df.update(words & query)
+    n = len(units)
+    # A term no sentence contains weighs like a rare one, not more: questions carry words ("long", "run")
+    # that the answering sentence need not repeat.
+    weight = {term: math.log(1 + n / (1 + max(1, df[term]))) for term in query}
+    total = sum(weight.values())
+    out = []
+    for unit, words in zip(units, unit_terms, strict=True):
+        around = (context_terms.get(unit.passage, set()) | set(terms(unit.heading))) & query
+        from_context = around - words
+        out.append(
+            (sum(weight[t] for t in words & query) + CONTEXT_SHARE * sum(weight[t] for t in from_context))
+            / total
+        )
+    return out
+
+
+def rank_units(
+    question: str,
+    units: list[Unit],
+    lexical: list[float],
+    semantic: list[float] | None,
+    topical: list[float] | None = None,
+) -> list[Candidate]:
+    """Every unit scored: meaning + shared words + answer type + a nudge to the passages ranked first.
+
+    Meaning is the sentence's (read under its heading) and its section's: a section titled like the question
+    ("Delivery costs", "How long do I have to return an item?") vouches for the sentences under it.
+    Support (what decides whether there is an answer at all) is the same score without the rank nudge.
+    Without meaning scores (retrieval could not compare), shared words alone decide, as they used to."""
+    ranked = []
+    for i, unit in enumerate(units):
+        lex = lexical[i]
+        sem = semantic[i] if semantic is not None else 0.0
+        if semantic is None:
+            support = lex + (max(0.0, answer_bonus(question, unit.sentence)) if lex else 0.0)
+        else:
+            section = topical[i] if topical is not None else sem
+            support = (
+                SEMANTIC_WEIGHT * sem
+                + HEADING_WEIGHT * section
+                + LEXICAL_WEIGHT * lex
+                + answer_bonus(question, unit.sentence)
+            )
+        score = support + RANK_PRIOR / unit.passage
+        fits = answer_bonus(question, unit.sentence) >= 0
+        ranked.append(
+            Candidate(
+                unit.passage, unit.position, unit.sentence, score, support, sem, lex, unit.language, fits
+            )
+        )
+    ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
+    return ranked
 
 
 def rank_sentences(
     question: str, passages: list[tuple[int, str]], contexts: dict[int, str] | None = None
 ) -> list[Candidate]:
-    """Score every sentence by the share of the question's (idf-weighted) terms it contains; a term found
-    only in its passage's title or heading path (a list item under "Delivery") counts half."""
-    query = set(terms(question))
-    if not query:
-        return []
-    context_terms = {index: set(terms(value)) for index, value in (contexts or {}).items()}
-    sentences = [
-        (index, position, sentence, set(terms(sentence)))
-        for index, body in passages
-        for position, sentence in enumerate(split_sentences(body))
-    ]
-    if not sentences:
-        return []
-    df: Counter[str] = Counter()
-    for *_, words in sentences:
-        df.update(words & query)
-    n = len(sentences)
-    # A term no sentence contains weighs like a rare one, not more: questions carry words ("long", "run")
-    # that the answering sentence need not repeat.
-    weight = {term: math.log(1 + n / (1 + max(1, df[term]))) for term in query}
-    total = sum(weight.values())
-    # Lexical support, nudged towards the passages retrieval ranked first and towards sentences that hold
-    # the kind of fact the question asks for (a price, a duration); with no shared term a sentence stays 0.
-    ranked = []
-    for index, position, sentence, words in sentences:
-        from_context = (context_terms.get(index, set()) & query) - words
-        support = (
-            sum(weight[t] for t in words & query) + CONTEXT_SHARE * sum(weight[t] for t in from_context)
-        ) / total
-        if not words & query:
-            support = 0.0
-        score = support * (1 + RANK_PRIOR / index) + _answer_bonus(question, sentence) if support else 0.0
-        ranked.append(Candidate(index, position, sentence, score, support))
-    ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
-    return ranked
+    """Sentences ranked by shared words only (no embedding space at hand)."""
+    units = units_of([(index, body, "", "", detect_language(body) or "en") for index, body in passages])
+    return rank_units(question, units, lexical_support(question, units, contexts or {}), None)
 
 
 def compose(candidates: list[Candidate], min_support: float) -> list[Candidate]:
-    """The best sentences, each with enough lexical support on its own (the answer-type and rank nudges
-    order them but never make an unsupported sentence an answer)."""
+    """The best sentence when it has enough support, and the next ones that have it too, each on its own
+    and close to the best, from the same passage or at least as close in meaning (so an answer never trails
+    a sentence about something else)."""
     supported = [c for c in candidates if c.support >= min_support]
     if not supported:
         return []
-    floor = supported[0].score * 0.6
+    best = supported[0]
     chosen: list[Candidate] = []
     length = 0
     for candidate in supported:
-        if candidate.score < floor or len(chosen) >= MAX_SENTENCES:
+        if len(chosen) >= MAX_SENTENCES or candidate.score < best.score - JOIN_MARGIN:
             break
         if length + len(candidate.sentence) > MAX_ANSWER_CHARS and chosen:
             break
+        if any(candidate.sentence == c.sentence for c in chosen):
+            continue
+        if chosen and not candidate.fits:
+            continue
+        if chosen and candidate.passage != best.passage and candidate.semantic < best.semantic:
+            continue
         chosen.append(candidate)
         length += len(candidate.sentence)
     chosen.sort(key=lambda c: (c.passage, c.position))
     return chosen
+
+
+def render(language: str, chosen: list[Candidate]) -> str:
+    """The chosen sentences with their passage numbers; sentences in another language than the customer's
+    are quoted after a lead-in in the customer's language that says which language the source speaks."""
+    own = [c for c in chosen if c.language == language]
+    foreign = [c for c in chosen if c.language != language]
+    parts = [" ".join(f"{c.sentence} [{c.passage}]" for c in own)] if own else []
+    if foreign:
+        lead = text(language, "quoted_sources", source=language_name(language, foreign[0].language))
+        quotes = "\n".join(f"«{c.sentence}» [{c.passage}]" for c in foreign)
+        parts.append(f"{lead}\n{quotes}")
+    return "\n\n".join(parts)
 
 
 class ExtractiveProvider(ChatProvider):
@@ -197,29 +372,13 @@ class ExtractiveProvider(ChatProvider):
             yield TextDelta(tool_reply[1])
             yield AnswerVerdict(no_answer=False)
             return
-        chosen = compose(
-            rank_sentences(request.question, _bodies(request), _contexts(request)),
-            request.min_support,
-        )
-        if not chosen and request.search_query != request.question:
-            # A follow-up ranked with the earlier question's terms must still share a word with its own.
-            own = set(terms(request.question))
-            chosen = [
-                c
-                for c in compose(
-                    rank_sentences(request.search_query, _bodies(request), _contexts(request)),
-                    request.min_support,
-                )
-                if not own or own & set(terms(c.sentence))
-            ]
+        chosen, support = await choose(request)
         if not chosen:
             yield TextDelta(text(request.language, "kb_down" if request.kb_unavailable else "no_answer"))
-            yield AnswerVerdict(no_answer=True)
+            yield AnswerVerdict(no_answer=True, support=support)
             return
-        for i, candidate in enumerate(chosen):
-            separator = "" if i == 0 else " "
-            yield TextDelta(f"{separator}{candidate.sentence} [{candidate.passage}]")
-        yield AnswerVerdict(no_answer=False)
+        yield TextDelta(render(request.language, chosen))
+        yield AnswerVerdict(no_answer=False, support=support)
 
     async def _route_to_tools(self, request: GenerationRequest) -> tuple[list[ToolEvent], str] | None:
         language = request.language
@@ -252,8 +411,75 @@ class ExtractiveProvider(ChatProvider):
         return None
 
 
-def _bodies(request: GenerationRequest) -> list[tuple[int, str]]:
-    return [(p.index, p.hit.text) for p in request.passages]
+async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
+    """The sentences that answer the question (none when the best has too little support), and the best
+    support found."""
+    units = units_of(
+        [
+            (
+                p.index,
+                p.hit.text,
+                p.hit.heading_path[-1] if p.hit.heading_path else p.hit.title,
+                p.hit.kb_id,
+                p.hit.language or detect_language(p.hit.text),
+            )
+            for p in request.passages
+        ]
+    )
+    if not units:
+        return [], None
+    contexts = _contexts(request)
+    lexical = lexical_support(request.question, units, contexts)
+    follow_up = request.search_query != request.question
+    if follow_up:
+        # A follow-up ("and to Kazakhstan?") is read with the earlier question's words too.
+        borrowed = lexical_support(request.search_query, units, contexts)
+        lexical = [max(own, 0.8 * other) for own, other in zip(lexical, borrowed, strict=True)]
+    meaning = await _meaning(request, units)
+    semantic, topical = meaning if meaning is not None else (None, None)
+    ranked = rank_units(request.question, units, lexical, semantic, topical)
+    best = ranked[0].support if ranked else None
+    if semantic is None:
+        return compose(ranked, request.lexical_min_support), best
+    threshold = request.min_support
+    if ranked and ranked[0].language != request.language:
+        # Across languages there are no shared words and the cosine runs lower for the same meaning.
+        threshold -= request.cross_language_discount
+    return compose(ranked, threshold), best
+
+
+async def _meaning(request: GenerationRequest, units: list[Unit]) -> tuple[list[float], list[float]] | None:
+    """Each unit's similarity to the question (and to the condensed query of a follow-up), and its
+    section heading's, in its knowledge base's embedding space; None when no comparison is available."""
+    if request.similarity is None:
+        return None
+    queries = [request.question]
+    if request.search_query != request.question:
+        queries.append(request.search_query)
+    by_kb: dict[str, list[int]] = {}
+    for i, unit in enumerate(units):
+        by_kb.setdefault(unit.kb_id, []).append(i)
+    sentences = [0.0] * len(units)
+    sections = [0.0] * len(units)
+    for kb_id, members in by_kb.items():
+        # The heading tells what a list item is about ("Delivery: - Courier: 349 ₽").
+        texts = [_with_heading(units[i]) for i in members]
+        headings = list(dict.fromkeys(units[i].heading for i in members if units[i].heading))
+        rows = await request.similarity(kb_id, queries, texts + headings)
+        if rows is None:
+            return None
+        heading_scores = {
+            heading: max(row[len(texts) + j] for row in rows) for j, heading in enumerate(headings)
+        }
+        for column, i in enumerate(members):
+            sentences[i] = max(row[column] for row in rows)
+            sections[i] = heading_scores.get(units[i].heading, sentences[i])
+    return sentences, sections
+
+
+def _with_heading(unit: Unit) -> str:
+    value = f"{unit.heading}: {unit.sentence}" if unit.heading else unit.sentence
+    return value[:SIMILARITY_TEXT_CHARS]
 
 
 def _contexts(request: GenerationRequest) -> dict[int, str]:
@@ -276,7 +502,9 @@ def _order_text(language: str, number: str, outcome: ToolOutcome) -> str:
     if outcome.status != "ok":
         return _failure_text(language, outcome)
     order = outcome.data["order"]
-    reply = text(language, "order_status", number=order["number"], status=order["status"])
+    reply = text(
+        language, "order_status", number=order["number"], status=order_state(language, order["status"])
+    )
     if order.get("tracking_number"):
         reply += text(language, "order_tracking", tracking=order["tracking_number"])
     if order.get("tracking_url"):

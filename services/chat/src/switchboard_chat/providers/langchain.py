@@ -30,10 +30,12 @@ MAX_TOOL_ROUNDS = 3
 
 
 def to_messages(request: GenerationRequest) -> list[BaseMessage]:
+    """The system message holds only instructions; the passages travel fenced, as quoted data, in the
+    customer's last turn, before the question."""
     messages: list[BaseMessage] = [SystemMessage(request.system_prompt)]
     for role, content in request.history:
         messages.append(HumanMessage(content) if role == "user" else AIMessage(content))
-    messages.append(HumanMessage(request.question))
+    messages.append(HumanMessage(request.user_turn()))
     return messages
 
 

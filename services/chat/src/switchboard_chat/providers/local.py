@@ -45,7 +45,7 @@ class LocalLlamaProvider(ChatProvider):
             llama = await asyncio.to_thread(self._load)
             messages = [{"role": "system", "content": request.system_prompt}]
             messages += [{"role": role, "content": content} for role, content in request.history]
-            messages.append({"role": "user", "content": request.question})
+            messages.append({"role": "user", "content": request.user_turn()})
             loop = asyncio.get_running_loop()
             queue: asyncio.Queue[Any] = asyncio.Queue()
             stop = threading.Event()

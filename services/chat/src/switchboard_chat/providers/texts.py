@@ -21,6 +21,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "customer": "Your account: {name}{email}.",
         "ticket_created": "I have opened a ticket for you ({ticket}).",
         "greeting": "Hello! How can I help you today?",
+        "quoted_sources": "Our knowledge base says this in {source}:",
     },
     "ru": {
         "no_answer": "Я не нашёл ответа в нашей базе знаний и не хочу гадать. "
@@ -40,8 +41,57 @@ TEXTS: dict[str, dict[str, str]] = {
         "customer": "Ваш аккаунт: {name}{email}.",
         "ticket_created": "Я создал обращение ({ticket}).",
         "greeting": "Здравствуйте! Чем могу помочь?",
+        "quoted_sources": "В нашей базе знаний об этом написано {source}:",
     },
 }
+
+
+# The name of a source's language as it reads in the customer's language ("written in English").
+LANGUAGE_IN: dict[str, dict[str, str]] = {
+    "en": {"en": "English", "ru": "Russian"},
+    "ru": {"en": "по-английски", "ru": "по-русски"},
+}
+
+# Order states as CRMs report them, in the customer's words; an unknown state is shown as the CRM wrote it.
+ORDER_STATES: dict[str, dict[str, str]] = {
+    "en": {
+        "ready_for_pickup": "ready for pickup",
+        "in_transit": "in transit",
+        "out_for_delivery": "out for delivery",
+        "on_hold": "on hold",
+        "canceled": "cancelled",
+    },
+    "ru": {
+        "new": "новый",
+        "created": "создан",
+        "pending": "ожидает обработки",
+        "processing": "в обработке",
+        "confirmed": "подтверждён",
+        "paid": "оплачен",
+        "packed": "собран",
+        "shipped": "передан в доставку",
+        "in_transit": "в пути",
+        "out_for_delivery": "передан курьеру",
+        "ready_for_pickup": "ждёт в пункте выдачи",
+        "delivered": "доставлен",
+        "completed": "выполнен",
+        "cancelled": "отменён",
+        "canceled": "отменён",
+        "returned": "возвращён",
+        "refunded": "деньги возвращены",
+        "on_hold": "приостановлен",
+        "failed": "не удался",
+    },
+}
+
+
+def order_state(language: str, state: str) -> str:
+    key = state.strip().lower().replace(" ", "_").replace("-", "_")
+    return (ORDER_STATES.get(language) or {}).get(key, state)
+
+
+def language_name(language: str, of: str) -> str:
+    return (LANGUAGE_IN.get(language) or LANGUAGE_IN["en"]).get(of, of)
 
 
 def text(language: str, key: str, **values: object) -> str:

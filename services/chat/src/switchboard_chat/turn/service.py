@@ -29,6 +29,7 @@ from switchboard_chat.providers.base import (
     AnswerVerdict,
     GenerationRequest,
     Passage,
+    Similarity,
     TextDelta,
     ToolEvent,
 )
@@ -42,7 +43,7 @@ from switchboard_chat.providers.texts import text
 from switchboard_chat.settings import ChatSettings
 from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
 from switchboard_chat.turn import escalation
-from switchboard_chat.turn.prompt import budget_history, system_prompt
+from switchboard_chat.turn.prompt import budget_history, passages_block, system_prompt
 from switchboard_chat.turn.query import search_query
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.chat import (
@@ -66,7 +67,7 @@ from switchboard_shared.contracts.chat import (
     TurnResult,
 )
 from switchboard_shared.contracts.integrations import Handoff, RelayCustomerMessage, StartHandoff
-from switchboard_shared.contracts.retrieval import SearchRequest, SearchResponse
+from switchboard_shared.contracts.retrieval import RetrievalClient, SearchRequest, SimilarityRequest
 from switchboard_shared.contracts.routes import TENANT_HEADER
 from switchboard_shared.deps import EndUser
 from switchboard_shared.errors import AppError, ErrorCode
@@ -77,6 +78,7 @@ from switchboard_shared.stores.base import Lock, LockTimeout, StoreUnavailable
 log = structlog.get_logger(__name__)
 # ASCII digits only, as the widget links them: "[٣]" is prose there, so it must not become a citation.
 CITATION_MARK = re.compile(r"\[([0-9]{1,2})\]")
+SIMILARITY_BATCH = 256  # texts per similarity request (the contract's limit)
 Packet = (
     TokenPacket | CitationPacket | ToolCallPacket | HandoffPacket | ErrorPacket | ResetPacket | DonePacket
 )
@@ -499,19 +501,42 @@ async def _search(deps: TurnDeps, prepared: Prepared, query: str) -> tuple[list[
         language=prepared.language,
     )
     try:
-        payload = await deps.platform.downstream("retrieval").json_request(
-            "POST",
-            "/internal/v1/search",
-            json=request.model_dump(mode="json"),
-            headers={TENANT_HEADER: prepared.tenant_id},
-            idempotent=True,
-            timeout=deps.settings.retrieval_timeout_seconds,
-        )
-        response = SearchResponse.model_validate(payload)
+        response = await _retrieval(deps).search(tenant_id=prepared.tenant_id, request=request)
     except (AppError, ValueError) as exc:
         log.warning("retrieval_unavailable", conversation_id=prepared.conversation_id, error=str(exc)[:300])
         return [], True
     return [Passage(index=i, hit=hit) for i, hit in enumerate(response.hits, start=1)], False
+
+
+def _retrieval(deps: TurnDeps) -> RetrievalClient:
+    return RetrievalClient(
+        deps.platform.downstream("retrieval"), timeout=deps.settings.retrieval_timeout_seconds
+    )
+
+
+def _similarity(deps: TurnDeps, tenant_id: str) -> Similarity:
+    """The extractive answerer's view of meaning: retrieval compares its sentences with the question in the
+    knowledge base's embedding space (None when retrieval cannot, so shared words decide alone)."""
+    client = _retrieval(deps)
+
+    async def compare(kb_id: str, queries: list[str], texts: list[str]) -> list[list[float]] | None:
+        rows: list[list[float]] = [[] for _ in queries]
+        try:
+            for start in range(0, len(texts), SIMILARITY_BATCH):
+                batch = texts[start : start + SIMILARITY_BATCH]
+                response = await client.similarity(
+                    tenant_id=tenant_id, request=SimilarityRequest(kb_id=kb_id, queries=queries, texts=batch)
+                )
+                if len(response.scores) != len(queries) or any(len(r) != len(batch) for r in response.scores):
+                    raise ValueError("similarity answered a matrix of the wrong shape")
+                for row, scores in zip(rows, response.scores, strict=True):
+                    row.extend(scores)
+        except (AppError, ValueError) as exc:
+            log.warning("similarity_unavailable", kb_id=kb_id, error=str(exc)[:300])
+            return None
+        return rows
+
+    return compare
 
 
 def cited(answer: str, passages: list[Passage]) -> list[Citation]:
@@ -562,13 +587,13 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
         system_prompt=system_prompt(
             prepared.assistant,
             language=prepared.language,
-            passages=passages,
             kb_unavailable=kb_unavailable,
             tools_unavailable=tools_unavailable,
             verified=prepared.verified,
         ),
         history=budget_history(history_window, settings.history_token_budget),
         question=prepared.text,
+        context_prompt=passages_block(passages),
         search_query=query,
         passages=passages,
         language=prepared.language,
@@ -576,6 +601,9 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
         kb_unavailable=kb_unavailable,
         tools_unavailable=tools_unavailable,
         min_support=settings.min_support_score,
+        lexical_min_support=settings.lexical_min_support_score,
+        cross_language_discount=settings.cross_language_support_discount,
+        similarity=None if kb_unavailable or not passages else _similarity(deps, prepared.tenant_id),
         max_tokens=settings.max_output_tokens,
         temperature=settings.temperature,
     )
