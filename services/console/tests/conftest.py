@@ -39,7 +39,14 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     data_dir = tmp_path_factory.mktemp("console-fleet")
     specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICES]
     running = Fleet(
-        specs, data_dir, extra_env={"GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN, "SWITCHBOARD_LOG_JSON": "true"}
+        specs,
+        data_dir,
+        extra_env={
+            "GATEWAY_ADMIN_TOKEN": ADMIN_TOKEN,
+            "SWITCHBOARD_LOG_JSON": "true",
+            # Messenger stand-ins of the tests listen here (a binding's own api_base, as for a trial).
+            "INTEGRATIONS_URL_ALLOWLIST": '["127.0.0.1"]',
+        },
     )
     running.start()
     try:

@@ -208,8 +208,9 @@ def test_wrong_admin_key_asks_to_sign_in_again(fleet: Any) -> None:
     assert any(b.label == "Sign in again" for b in app.button)
 
 
-class DeadThenAliveTelegram:
-    """api.telegram.org for a trial binding: nothing listens on the port until ``start``; then sendMessage."""
+class StandinTelegram:
+    """api.telegram.org for a trial binding (its own api_base): getMe and sendMessage; ``stop`` takes it off
+    the network (connection refused) and ``start`` brings it back on the same port."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -220,17 +221,22 @@ class DeadThenAliveTelegram:
         sent = self.sent
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                sent.append(body)
-                answer = json.dumps(
-                    {"ok": True, "result": {"message_id": len(sent), "chat": {"id": 1}, "text": body["text"]}}
-                ).encode()
+            def _answer(self, result: dict[str, Any]) -> None:
+                answer = json.dumps({"ok": True, "result": result}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def do_GET(self) -> None:
+                assert self.path.endswith("/getMe"), self.path
+                self._answer({"id": int(BOT_TOKEN.split(":")[0]), "is_bot": True, "first_name": "Shop"})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                sent.append(body)
+                self._answer({"message_id": len(sent), "chat": {"id": 1}, "text": body["text"]})
 
             def log_message(self, *_: object) -> None:
                 pass
@@ -242,17 +248,18 @@ class DeadThenAliveTelegram:
         if self.server is not None:
             self.server.shutdown()
             self.server.server_close()
+            self.server = None
+
+
+BOT_TOKEN = "7000000042:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1"
 
 
 def test_reply_to_a_telegram_customer_while_telegram_is_down(page: Page, fleet: Any) -> None:
     """The reply is stored once and shown as not delivered (with why) through the live refresh; Retry now
     sends the stored words once Telegram is back; a refused send keeps the draft and its error."""
-    telegram = DeadThenAliveTelegram()
-    bot_token, secret, chat_id = (
-        "7000000042:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw1",
-        "console-test-secret",
-        55501,
-    )
+    telegram = StandinTelegram()
+    telegram.start()  # up while the bot is bound (the binding checks the token with getMe)
+    bot_token, secret, chat_id = BOT_TOKEN, "console-test-secret", 55501
     with fleet.api() as api:
         binding = api.post(
             "/v1/connectors/channels",
@@ -263,6 +270,7 @@ def test_reply_to_a_telegram_customer_while_telegram_is_down(page: Page, fleet: 
             },
         )
         assert binding.status_code == 201, binding.text
+        telegram.stop()  # then api.telegram.org becomes unreachable
         update = {
             "update_id": 9001,
             "message": {
