@@ -1,4 +1,4 @@
-"""PII redaction for logs and analytics: emails, phone numbers and card-like numbers."""
+"""PII redaction for logs and analytics: emails, IBANs, card-like and phone numbers."""
 
 from __future__ import annotations
 
@@ -8,15 +8,24 @@ import re
 from typing import Any
 
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.UNICODE)
-CARD_RE = re.compile(r"\b(?:\d[ -]?){13,19}\b")
-PHONE_RE = re.compile(r"(?<![\w/])\+?\d[\d ()\-]{7,}\d(?![\w/])")
+# Numbers as people type them, in Russian and English alike: groups separated by spaces, dashes or dots.
+IBAN_RE = re.compile(r"\b[A-Z]{2}\d{2}(?:[ .-]?[A-Z0-9]){11,30}\b")
+CARD_RE = re.compile(r"\b(?:\d[ .-]?){13,19}\b")
+PHONE_RE = re.compile(r"(?<![\w/])\+?\d[\d ().\-]{7,}\d(?![\w/])")
+# Dates are not phone numbers: 2024-05-01, 01.05.2024.
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}\.\d{2}\.\d{4}")
 SECRET_KEYS = ("password", "secret", "token", "authorization", "api_key", "apikey", "cookie")
 
 
 def redact_text(text: str) -> str:
     text = EMAIL_RE.sub("[email]", text)
+    text = IBAN_RE.sub("[iban]", text)
     text = CARD_RE.sub("[card]", text)
-    return PHONE_RE.sub("[phone]", text)
+    return PHONE_RE.sub(_phone, text)
+
+
+def _phone(match: re.Match[str]) -> str:
+    return match.group() if DATE_RE.fullmatch(match.group()) else "[phone]"
 
 
 def redact_value(key: str, value: Any) -> Any:
