@@ -91,7 +91,13 @@ def fleet() -> Iterator[Fleet]:
     data_dir = Path(tempfile.mkdtemp(prefix="sb-e2e-"))
     ports = {name: free_port() for name in SERVICES}
     crm_port = free_port()
-    env = fleet_env(data_dir, ports, INTEGRATIONS_DEMO_CRM_URL=f"http://127.0.0.1:{crm_port}")
+    env = fleet_env(
+        data_dir,
+        ports,
+        INTEGRATIONS_DEMO_CRM_URL=f"http://127.0.0.1:{crm_port}",
+        # Tenants of these tests point their openai-compatible provider at a llama.cpp server on loopback.
+        CHAT_URL_ALLOWLIST='["127.0.0.1"]',
+    )
     processes = {
         name: ServiceProcess(f"switchboard_{name}", env, port=ports[name], name=name) for name in SERVICES
     }
