@@ -246,6 +246,7 @@ async def test_assistant_settings_round_trip_and_hide_api_keys(chat: Any) -> Non
         defaults = (await client.get("/internal/v1/assistant")).json()
         assert "человек" in defaults["escalation"]["handoff_phrases"]["ru"]
         assert "agent" in defaults["escalation"]["handoff_phrases"]["en"]
+        assert defaults["providers"] is None and defaults["default_providers"] == ["extractive"]
         body = {
             "name": "Ada",
             "instructions": "Be brief.",
@@ -266,7 +267,10 @@ async def test_assistant_settings_round_trip_and_hide_api_keys(chat: Any) -> Non
         }
         body["instructions"] = "Be very brief."
         body["provider_configs"] = {"openai-compatible": {"base_url": "http://127.0.0.1:1/v1"}}
-        again = (await client.put("/internal/v1/assistant", json=body)).json()
+        again = (
+            await client.put("/internal/v1/assistant", json={**body, "default_providers": ["openai"]})
+        ).json()
+        assert again["default_providers"] == ["extractive"], "read-only: the service's, not stored"
         assert again["provider_configs"]["openai-compatible"]["api_key_set"] is True
         greeted = await client.post(
             "/internal/v1/conversations", json={"end_user_id": "u9", "profile": {"locale": "ru-RU"}}

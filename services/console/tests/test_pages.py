@@ -119,6 +119,24 @@ def test_playground_streams_an_answer_with_provider_and_passages(page: Page) -> 
     assert "pg_conversation" in app.session_state
 
 
+def test_playground_starts_with_the_tenants_provider_chain(page: Page, fleet: Any) -> None:
+    with fleet.api() as api:
+        saved = api.get("/v1/assistant").json()
+        try:
+            # A tenant without a chain of its own: the service default, not an empty "Choose options".
+            assert api.put("/v1/assistant", json={**saved, "providers": None}).status_code == 200
+            app = page("playground")
+            assert not app.exception
+            assert app.sidebar.multiselect[0].value == ["extractive"]
+            # A chain of its own, in its order.
+            chain = ["extractive", "openai"]
+            assert api.put("/v1/assistant", json={**saved, "providers": chain}).status_code == 200
+            app = page("playground")
+            assert app.sidebar.multiselect[0].value == chain
+        finally:
+            api.put("/v1/assistant", json=saved)
+
+
 def test_conversations_lists_and_opens_a_transcript(page: Page, fleet: Any) -> None:
     user = "conv-test-customer"
     with fleet.api("server_key", **{"X-End-User-ID": user}) as api:

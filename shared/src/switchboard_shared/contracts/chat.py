@@ -344,6 +344,9 @@ class AssistantSettings(Contract):
     providers: list[ProviderName] | None = Field(
         default=None, description="Ordered provider chain; None: the service default"
     )
+    default_providers: list[ProviderName] = Field(
+        default_factory=list, description="Read-only: the service's chain, used while providers is None"
+    )
     provider_configs: dict[ProviderName, ProviderConfig] = Field(default_factory=dict)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     greeting: dict[str, str] = Field(default_factory=dict, description="Per language")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from switchboard_chat.assistant import service
 from switchboard_shared.contracts.chat import AssistantGreeting, AssistantSettings
@@ -14,9 +14,15 @@ from switchboard_shared.errors import AppError, ErrorCode, error_responses
 router = APIRouter(prefix="/internal/v1/assistant", tags=["assistant"])
 
 
+def _default_providers(request: Request) -> list[str]:
+    """The service's chain for tenants without their own."""
+    return list(request.state.turn_deps.settings.default_providers)
+
+
 @router.get("", response_model=AssistantSettings, responses=error_responses(400))
-async def get_assistant(session: SessionDep, tenant_id: TenantDep) -> AssistantSettings:
-    return service.public_view(await service.load(session=session, tenant_id=tenant_id))
+async def get_assistant(request: Request, session: SessionDep, tenant_id: TenantDep) -> AssistantSettings:
+    settings = await service.load(session=session, tenant_id=tenant_id)
+    return service.public_view(settings, _default_providers(request))
 
 
 @router.get("/greeting", response_model=AssistantGreeting, responses=error_responses(400))
@@ -28,7 +34,7 @@ async def get_greeting(session: SessionDep, tenant_id: TenantDep) -> AssistantGr
 
 @router.put("", response_model=AssistantSettings, responses=error_responses(400, 422))
 async def put_assistant(
-    body: AssistantSettings, session: SessionDep, tenant_id: TenantDep
+    request: Request, body: AssistantSettings, session: SessionDep, tenant_id: TenantDep
 ) -> AssistantSettings:
     for rule in body.escalation.rules:
         try:
@@ -38,4 +44,4 @@ async def put_assistant(
                 ErrorCode.VALIDATION_ERROR, f"Escalation rule {rule.name!r} has an invalid pattern: {exc}."
             ) from exc
     stored = await service.replace(session=session, tenant_id=tenant_id, new=body)
-    return service.public_view(stored)
+    return service.public_view(stored, _default_providers(request))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, get_args
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_chat.assistant.models import AssistantSettingsRow
 from switchboard_chat.conversations.models import utcnow
-from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
+from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig, ProviderName
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.url_guard import UrlRefused, validate_base_url
 
@@ -35,13 +36,16 @@ async def load(*, session: AsyncSession, tenant_id: str) -> AssistantSettings:
     return _from_row(row) if row is not None else AssistantSettings()
 
 
-def public_view(settings: AssistantSettings) -> AssistantSettings:
-    """The settings as the API shows them: API keys replaced by ``api_key_set``."""
+def public_view(settings: AssistantSettings, default_providers: Sequence[str] = ()) -> AssistantSettings:
+    """The settings as the API shows them: API keys replaced by ``api_key_set``, and the service's default
+    chain (the one a tenant without ``providers`` is answered by) alongside."""
     masked = {
         name: config.model_copy(update={"api_key": None, "api_key_set": bool(config.api_key)})
         for name, config in settings.provider_configs.items()
     }
-    return settings.model_copy(update={"provider_configs": masked})
+    known = set(get_args(ProviderName))
+    defaults = [name for name in default_providers if name in known]
+    return settings.model_copy(update={"provider_configs": masked, "default_providers": defaults})
 
 
 def check_base_url(name: str, url: str | None) -> None:

@@ -92,13 +92,26 @@ def _show_details(entry: dict[str, Any]) -> None:
         st.info(f"Passages: {entry['search_error']}")
 
 
+def _tenant_chain(gateway: GatewayClient) -> list[str]:
+    """The chain the tenant's answers use now: its own, or the service's default when it has none."""
+    try:
+        assistant = gateway.assistant()
+    except GatewayError:
+        return []
+    chain = assistant.get("providers") or assistant.get("default_providers") or []
+    return [name for name in chain if name in PROVIDERS]
+
+
 def render() -> None:
     st.title("Playground")
     gateway = ui.client()
     st.caption("Chat as a customer would; every answer shows the passages retrieval found and who answered.")
     with st.sidebar:
         providers = st.multiselect(
-            "Provider chain (in order)", PROVIDERS, default=[], help="Empty: the tenant's configured chain"
+            "Provider chain (in order)",
+            PROVIDERS,
+            default=_tenant_chain(gateway),
+            help="Starts as the tenant's chain (Settings); change it to try other providers for this chat",
         )
         if st.button("New conversation", key="pg-new"):
             st.session_state.pop("pg_conversation", None)

@@ -85,7 +85,8 @@ def _assistant(gateway: GatewayClient) -> None:
             "Provider chain, in order (a failure before the first token falls through to the next)",
             PROVIDERS,
             default=[p for p in current.get("providers") or [] if p in PROVIDERS],
-            help="Empty: the service default",
+            help="Empty: the service default"
+            + (f" ({', '.join(defaults)})" if (defaults := current.get("default_providers")) else ""),
         )
         st.markdown("**Escalation**")
         frustration = st.toggle(
