@@ -165,3 +165,28 @@ async def test_a_refused_reply_is_failed_and_retried_on_demand(
         f"/internal/v1/handoffs/{hid}/replies/nope/retry", json={}, headers=service.headers()
     )
     assert missing.status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_the_customers_wait_runs_until_a_person_answers_not_until_the_claim(
+    fake: Fake, chat: FakeChat, service_factory: ServiceFactory
+) -> None:
+    telegram = FakeTelegram(await fake())
+    service = await service_factory(chat_url=chat.server.url, telegram_api_base=telegram.server.url)
+    hid = await start_handoff(service)
+    claimed = await service.client.post(
+        f"/internal/v1/handoffs/{hid}/claim", json={"operator_id": "op-olga"}, headers=service.headers()
+    )
+    assert claimed.status_code == 200, claimed.text
+    await asyncio.sleep(0.5)
+    waiting = await detail(service, hid)
+    assert waiting["answered_at"] is None
+    assert waiting["waiting_seconds"] >= 0.5, "claiming the handoff does not end (or restart) the wait"
+    reply = {"text": "Hello!", "operator_id": "op-olga", "idempotency_key": "k-w"}
+    await service.client.post(f"/internal/v1/handoffs/{hid}/reply", json=reply, headers=service.headers())
+    answered = await detail(service, hid)
+    assert answered["answered_at"] is not None and answered["waiting_seconds"] >= 0.5
+    await asyncio.sleep(0.3)
+    assert (await detail(service, hid))["waiting_seconds"] == answered["waiting_seconds"], (
+        "it stops at the answer"
+    )

@@ -13,6 +13,11 @@ from switchboard_shared.stores import StoreUnavailable
 log = structlog.get_logger(__name__)
 
 
+def _store_down(source: str) -> None:
+    channel, _, account = source.partition(":")
+    log.warning("idempotency_store_unavailable", channel=channel, account_id=account)
+
+
 def _store_key(source: str, event_key: str) -> str:
     return f"webhook:{source}:{event_key}"
 
@@ -24,7 +29,7 @@ async def claim_event(runtime: Runtime, *, source: str, event_key: str, tenant_i
             _store_key(source, event_key), ttl=runtime.settings.webhook_dedup_ttl
         )
     except StoreUnavailable:
-        log.warning("idempotency_store_unavailable", source=source)
+        _store_down(source)
         fresh = True
     if not fresh:
         return False
@@ -43,4 +48,4 @@ async def release_event(runtime: Runtime, *, source: str, event_key: str) -> Non
     try:
         await runtime.platform.stores.idempotency.forget(_store_key(source, event_key))
     except StoreUnavailable:
-        log.warning("idempotency_store_unavailable", source=source)
+        _store_down(source)
