@@ -36,6 +36,8 @@ from switchboard_shared.url_guard import (
         "http://224.0.0.1/",
         "ftp://example.com/",
         "file:///etc/passwd",
+        "http://[::1",
+        "http://[zz]/",
     ],
 )
 async def test_non_public_addresses_and_other_schemes_are_refused(url: str) -> None:
@@ -72,6 +74,9 @@ def test_allowlist_with_adds_operator_urls() -> None:
         "gopher://crm.example.com/",
         "https:///nohost",
         "https://crm.example.com:99999/",
+        "http://[::1",
+        "http://[zz]/",
+        "http://crm.example.com:port/",
     ],
 )
 def test_base_url_syntax(url: str) -> None:

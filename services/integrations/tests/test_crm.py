@@ -300,3 +300,19 @@ async def test_crm_auth_and_endpoint_templates(
     assert request.query == {"q": "zoë+1@example.com", "field": "email"}
     for header, value in expected.items():
         assert request.headers[header] == value
+
+
+@pytest.mark.asyncio
+async def test_unparsable_or_private_base_urls_are_a_422(service_factory: ServiceFactory) -> None:
+    service = await service_factory(url_allowlist=[])
+    for url in (
+        "http://[::1",
+        "http://[zz]/",
+        "http://crm.example.com:port/",
+        "http://127.0.0.1:9/",
+        "https://crm.example.com/?x=",
+    ):
+        created = await service.client.post(
+            "/internal/v1/connectors", json=crm_config(url), headers=service.headers()
+        )
+        assert_error_shape(created, 422, "validation_error")

@@ -14,7 +14,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
@@ -30,6 +30,14 @@ class UrlRefused(Exception):
 
 class HostUnresolvable(UrlRefused):
     """The host has no address now: refused for a request, acceptable when a config is only saved."""
+
+
+def split_url(url: str) -> SplitResult:
+    """``urlsplit`` that refuses (``UrlRefused``) what it cannot parse, e.g. ``http://[::1``."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise UrlRefused(f"the URL cannot be parsed: {exc}") from exc
 
 
 def _host_and_port(entry: str) -> tuple[str, int | None]:
@@ -71,7 +79,10 @@ class AddressGuard:
     def allowlisted(self, url: str) -> bool:
         """The operator named this URL's host (or a range holding its literal address) in the allow-list:
         a trusted target, not merely a public one. No DNS lookup."""
-        parts = urlsplit(url)
+        try:
+            parts = split_url(url)
+        except UrlRefused:
+            return False
         host = (parts.hostname or "").lower()
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
@@ -104,7 +115,7 @@ class AddressGuard:
     async def check(self, url: str, *, schemes: tuple[str, ...] = WEB_SCHEMES) -> list[IPAddress]:
         """Raise ``UrlRefused`` unless ``url`` has an allowed scheme and a host whose every address may be
         reached (or that is allow-listed); returns the addresses (see ``check_host``)."""
-        parts = urlsplit(url)
+        parts = split_url(url)
         scheme = parts.scheme.lower()
         if scheme not in schemes:
             raise UrlRefused(f"only {' and '.join(schemes)} URLs are allowed, not {scheme or 'none'!r}")
@@ -134,7 +145,7 @@ class AddressGuard:
         address that was checked, whatever the name resolves to a moment later (DNS rebinding).
         Returns (url, headers, extensions); raises ``UrlRefused``."""
         addresses = await self.check(url)
-        parts = urlsplit(url)
+        parts = split_url(url)
         if not addresses:
             return url, {}, {}
         address = addresses[0]
@@ -162,7 +173,7 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
 def validate_base_url(url: str) -> str:
     """A base URL a tenant configures: http(s), a host, no credentials, query or fragment (which would
     let the tenant choose the path of every request). Returns it without a trailing slash."""
-    parts = urlsplit(url.strip())
+    parts = split_url(url.strip())
     if parts.scheme.lower() not in WEB_SCHEMES:
         raise UrlRefused("the base URL must start with http:// or https://")
     if not parts.hostname:
