@@ -92,7 +92,18 @@ class RetrievalSettings(ServiceSettings):
     use_job_queue: bool = Field(
         default=True, description="With redis_url set, run jobs through the arq Redis queue (any replica)"
     )
-    rrf_k: int = Field(default=60, ge=1, description="Reciprocal rank fusion constant")
+    # Fusion and query settings chosen with bench/retrieval_quality.py on the customer-phrased question sets.
+    rrf_k: int = Field(default=20, ge=1, description="Reciprocal rank fusion constant")
+    rrf_vector_weight: float = Field(default=1.0, ge=0, description="Weight of the vector ranking in fusion")
+    rrf_bm25_weight: float = Field(default=0.7, ge=0, description="Weight of the BM25 ranking in fusion")
+    bm25_weight_by_coverage: bool = Field(
+        default=True,
+        description="Scale the BM25 weight by the share of query words the knowledge base's index knows",
+    )
+    spelling_correction: bool = Field(
+        default=True, description="Correct query words unknown to the knowledge base to its closest word"
+    )
+    spelling_for_vectors: bool = Field(default=True, description="Embed the spelling-corrected query too")
 
     demo_kb_dir: str | None = Field(
         default=None,

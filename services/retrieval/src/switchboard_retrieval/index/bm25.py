@@ -16,6 +16,7 @@ from pathlib import Path
 import bm25s
 import numpy as np
 
+from switchboard_retrieval.index.spelling import word_counts
 from switchboard_retrieval.index.text import tokenize
 
 ChunkTexts = list[tuple[str, str, str]]  # (chunk id, source id, indexed text)
@@ -28,6 +29,8 @@ class Bm25Index:
     sources: list[str]
     retriever: bm25s.BM25 | None
     positions: dict[str, int] = field(default_factory=dict)
+    # How often each word occurs in the knowledge base: the vocabulary that query spelling is corrected to.
+    words: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def build(cls, version: int, rows: ChunkTexts) -> Bm25Index:
@@ -37,7 +40,14 @@ class Bm25Index:
             return cls(version, [], [], None)
         retriever = bm25s.BM25(k1=1.2, b=0.75)
         retriever.index([tokenize(text) for _, _, text in rows], show_progress=False)
-        return cls(version, ids, sources, retriever, {chunk_id: i for i, chunk_id in enumerate(ids)})
+        words = dict(word_counts(text for _, _, text in rows))
+        return cls(version, ids, sources, retriever, {chunk_id: i for i, chunk_id in enumerate(ids)}, words)
+
+    @property
+    def stems(self) -> dict[str, int]:
+        """The indexed terms (stems) of the knowledge base."""
+        vocabulary: dict[str, int] = self.retriever.vocab_dict if self.retriever is not None else {}
+        return vocabulary
 
     def search(self, query: str, k: int, sources: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) with a positive score, optionally only from the given sources."""
@@ -65,19 +75,23 @@ class Bm25Index:
         (tmp / "chunk_ids.json").write_text(
             json.dumps({"version": self.version, "ids": self.ids, "sources": self.sources})
         )
+        (tmp / "words.json").write_text(json.dumps(self.words, ensure_ascii=False))
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
 
     @classmethod
     def load(cls, directory: Path) -> Bm25Index | None:
-        meta_path = directory / "chunk_ids.json"
-        if not meta_path.exists():
-            return None
+        meta_path, words_path = directory / "chunk_ids.json", directory / "words.json"
+        if not meta_path.exists() or not words_path.exists():
+            return None  # missing, or written before the vocabulary was kept: rebuilt from SQL
         meta = json.loads(meta_path.read_text())
         ids: list[str] = meta["ids"]
         retriever = bm25s.BM25.load(str(directory), show_progress=False) if ids else None
         sources: list[str] = meta["sources"]
-        return cls(int(meta["version"]), ids, sources, retriever, {cid: i for i, cid in enumerate(ids)})
+        words: dict[str, int] = json.loads(words_path.read_text())
+        return cls(
+            int(meta["version"]), ids, sources, retriever, {cid: i for i, cid in enumerate(ids)}, words
+        )
 
 
 class Bm25Store:

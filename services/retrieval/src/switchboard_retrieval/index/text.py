@@ -45,7 +45,8 @@ def detect_language(text: str) -> str | None:
 
 
 @lru_cache(maxsize=200_000)
-def _stem_word(word: str) -> str:
+def stem_word(word: str) -> str:
+    """The stem of one lower-case word, by the stemmer of its script."""
     stemmers = _stemmers()
     language = "ru" if CYRILLIC_RE.search(word) else "en"
     stemmed: str = stemmers[language].stemWord(word)
@@ -63,14 +64,14 @@ def words(text: str) -> list[str]:
 
 def tokenize(text: str) -> list[str]:
     """Lower-cased, stop words dropped, each word stemmed by its script's stemmer."""
-    return [_stem_word(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    return [stem_word(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 def highlight(text: str, query: str, *, width: int = 240, marker: str = "**") -> str:
     """The window of ``text`` with the most query terms (matched by stem), the terms wrapped in ``marker``."""
     terms = set(tokenize(query))
     spans = [
-        (m.start(), m.end()) for m in WORD_RE.finditer(text) if _stem_word(normal_word(m.group())) in terms
+        (m.start(), m.end()) for m in WORD_RE.finditer(text) if stem_word(normal_word(m.group())) in terms
     ]
     if not spans:
         snippet = text[:width]

@@ -13,8 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, missing_setting
+from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
-from switchboard_retrieval.index.text import detect_language, highlight
+from switchboard_retrieval.index.spelling import Speller
+from switchboard_retrieval.index.text import detect_language, highlight, tokenize
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
@@ -85,38 +87,70 @@ async def search(
     if allowed is not None and not allowed:
         return SearchResponse(hits=[], query_language=language, took_ms=_ms(started))
     depth = max(request.top_k * 4, 30)
+    settings = rt.settings
+    indexes = (
+        await _bm25_indexes(session, rt, kbs)
+        if request.mode != "vector" or settings.spelling_correction
+        else []
+    )
+    query = request.query
+    if settings.spelling_correction:
+        query = Speller([index.words for index in indexes], [index.stems for index in indexes]).correct(query)
+    vector_query = query if settings.spelling_for_vectors else request.query
     vector_hits: list[tuple[str, float]] = []
     bm25_hits: list[tuple[str, float]] = []
-    if request.mode == "hybrid":
-        # Both rankings at once: the query embedding and the BM25 scoring each run in a worker thread.
-        vector_hits, bm25_hits = await asyncio.gather(
-            _vector_rankings(rt, kbs, request.query, depth, allowed),
-            _bm25_rankings(session, rt, kbs, request.query, depth, allowed),
-        )
-    elif request.mode == "vector":
-        vector_hits = await _vector_rankings(rt, kbs, request.query, depth, allowed)
+    if request.mode in ("hybrid", "vector"):
+        # The query embedding runs in a worker thread; BM25 scoring meanwhile (a sparse-matrix lookup).
+        vector_task = asyncio.ensure_future(_vector_rankings(rt, kbs, vector_query, depth, allowed))
+        await asyncio.sleep(0)  # let the task hand the embedding to its worker thread first
+        if request.mode == "hybrid":
+            bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
+        vector_hits = await vector_task
     else:
-        bm25_hits = await _bm25_rankings(session, rt, kbs, request.query, depth, allowed)
+        bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
     if request.mode == "vector":
         fused = [FusedHit(cid, score, vector_score=score) for cid, score in vector_hits]
     elif request.mode == "bm25":
         fused = [FusedHit(cid, score, bm25_score=score) for cid, score in bm25_hits]
     else:
-        fused = fuse_rankings(vector_hits, bm25_hits, k=rt.settings.rrf_k)
-    candidates = fused[: request.top_k * 3 if reranker else request.top_k]
+        bm25_weight = settings.rrf_bm25_weight
+        if settings.bm25_weight_by_coverage:
+            bm25_weight *= _coverage(indexes, query)
+        fused = fuse_rankings(
+            vector_hits,
+            bm25_hits,
+            k=settings.rrf_k,
+            vector_weight=settings.rrf_vector_weight,
+            bm25_weight=bm25_weight,
+        )
+    # Twice the hits asked for, so that dropping repeated passages still leaves enough.
+    candidates = fused[: request.top_k * 3 if reranker else request.top_k * 2]
     chunks = await repository.chunks_by_ids(session, [hit.chunk_id for hit in candidates])
-    candidates = [hit for hit in candidates if hit.chunk_id in chunks]
+    candidates = _distinct_passages([hit for hit in candidates if hit.chunk_id in chunks], chunks)
+    if reranker is None:
+        candidates = candidates[: request.top_k]
     rerank_scores: dict[str, float] = {}
     if reranker is not None and candidates:
         scores = await asyncio.to_thread(
-            reranker.score, request.query, [chunks[hit.chunk_id].text for hit in candidates]
+            reranker.score, query, [chunks[hit.chunk_id].text for hit in candidates]
         )
         rerank_scores = {hit.chunk_id: s for hit, s in zip(candidates, scores, strict=True)}
         candidates.sort(key=lambda hit: -rerank_scores[hit.chunk_id])
-    hits = [
-        _hit(chunks[hit.chunk_id], hit, request.query, rerank_scores.get(hit.chunk_id)) for hit in candidates
-    ]
+    hits = [_hit(chunks[hit.chunk_id], hit, query, rerank_scores.get(hit.chunk_id)) for hit in candidates]
     return SearchResponse(hits=hits[: request.top_k], query_language=language, took_ms=_ms(started))
+
+
+def _distinct_passages(candidates: list[FusedHit], chunks: dict[str, Chunk]) -> list[FusedHit]:
+    """The best-ranked of passages with the same text (a page reachable under two URLs, a paragraph
+    repeated in several documents): one copy is enough for the answer, the others would crowd out the rest."""
+    seen: set[str] = set()
+    distinct = []
+    for hit in candidates:
+        text = " ".join(chunks[hit.chunk_id].text.split())
+        if text not in seen:
+            seen.add(text)
+            distinct.append(hit)
+    return distinct
 
 
 def _ms(started: float) -> float:
@@ -195,23 +229,32 @@ async def _vector_rankings(
     return merged[:depth]
 
 
-async def _bm25_rankings(
-    session: AsyncSession,
-    rt: Runtime,
-    kbs: list[KnowledgeBase],
-    query: str,
-    depth: int,
-    allowed: set[str] | None,
-) -> list[tuple[str, float]]:
-    merged: list[tuple[str, float]] = []
+async def _bm25_indexes(session: AsyncSession, rt: Runtime, kbs: list[KnowledgeBase]) -> list[Bm25Index]:
+    indexes = []
     for kb in kbs:
         kb_id = kb.id
 
         async def rows(kb_id: str = kb_id) -> list[tuple[str, str, str]]:
             return await load_index_rows(session, kb_id)
 
-        index = await rt.bm25.get(kb.id, kb.index_version, rows)
-        # Scoring is a sparse-matrix lookup (about 1 ms at 50k chunks): cheaper inline than a thread hop.
-        merged += index.search(query, depth, allowed)
+        indexes.append(await rt.bm25.get(kb.id, kb.index_version, rows))
+    return indexes
+
+
+def _coverage(indexes: list[Bm25Index], query: str) -> float:
+    """The share of the query's terms that some index knows: a Russian question over English pages shares
+    almost no words with them, and its few BM25 matches (a product name, "docs") are noise next to the
+    vector ranking."""
+    terms = tokenize(query)
+    if not terms:
+        return 0.0
+    return sum(1 for term in terms if any(term in index.stems for index in indexes)) / len(terms)
+
+
+def _bm25_rankings(
+    indexes: list[Bm25Index], query: str, depth: int, allowed: set[str] | None
+) -> list[tuple[str, float]]:
+    # Scoring is a sparse-matrix lookup (about 1 ms at 50k chunks): cheaper inline than a thread hop.
+    merged = [hit for index in indexes for hit in index.search(query, depth, allowed)]
     merged.sort(key=lambda item: -item[1])
     return merged[:depth]

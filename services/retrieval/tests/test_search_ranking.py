@@ -1,0 +1,57 @@
+"""Search as customers type: misspelt words still find their page, a passage repeated in several documents
+is returned once, and BM25 counts in the fusion only as far as it knows the query's words."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from switchboard_retrieval.index.bm25 import Bm25Index
+from switchboard_retrieval.search.service import _coverage
+
+PAGES = {
+    "builds.md": "# Builds\n\n## Cancelling\n\nTo cancel a build that is already running, press Cancel build.\n",
+    "domains.md": "# Domains\n\n## Custom domain\n\nPoint a CNAME record at readthedocs.io to use your domain.\n",
+    "oplata.md": "# Оплата\n\n## Рассрочка\n\nОплатить заказ частями можно через «Сплит на 4».\n",
+    "shared-a.md": "# Notices\n\n## Maintenance\n\nThe dashboard is read-only every Sunday from 02:00 to 03:00.\n",
+    "shared-b.md": "# Status\n\n## Maintenance\n\nThe dashboard is read-only every Sunday from 02:00 to 03:00.\n",
+}
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    root = tmp_path / "pages"
+    root.mkdir()
+    for name, text in PAGES.items():
+        (root / name).write_text(text)
+    return root
+
+
+@pytest.mark.asyncio
+async def test_misspelt_queries_find_their_page_and_repeated_passages_come_once(
+    sqlite_service: Any, corpus: Path
+) -> None:
+    kb = await sqlite_service.create_kb("typos")
+    _, job = await sqlite_service.add_source(kb["id"], {"type": "files", "config": {"path": str(corpus)}})
+    assert job["status"] == "succeeded", job
+
+    hits = await sqlite_service.search(kb["id"], "how do i cancle a bulid", mode="bm25")
+    assert hits and hits[0]["url"].endswith("builds.md")
+    assert "**cancel**" in hits[0]["snippet"].lower()  # highlighted with the corrected words
+    hits = await sqlite_service.search(kb["id"], "можно оплотить частями?", mode="bm25")
+    assert hits and hits[0]["url"].endswith("oplata.md")
+
+    hits = await sqlite_service.search(kb["id"], "is the dashboard read-only on sunday", top_k=5)
+    texts = [" ".join(h["text"].split()) for h in hits]
+    assert len(texts) == len(set(texts)) and sum("every Sunday" in t for t in texts) == 1
+    assert len(hits) == 4  # every other passage of the knowledge base still fills the page
+
+
+def test_bm25_weight_follows_the_share_of_query_words_the_index_knows() -> None:
+    index = Bm25Index.build(1, [("c1", "s", "Set up a Discord webhook for failed builds")])
+    assert _coverage([index], "discord webhook for failed builds") == 1.0
+    assert _coverage([index], "Как настроить вебхук для Discord?") == pytest.approx(1 / 3)
+    assert _coverage([index], "Как отменить сборку?") == 0.0
+    assert _coverage([], "anything") == 0.0
