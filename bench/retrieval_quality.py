@@ -11,6 +11,10 @@ conversation (``switchboard_chat.turn.query.search_query``: the previous user tu
     .venv/bin/python bench/retrieval_quality.py                    # every set below, default model
     .venv/bin/python bench/retrieval_quality.py --models use-multilingual,e5-small --suites rtd-en-hard
     .venv/bin/python bench/retrieval_quality.py --modes hybrid,hybrid+rerank --json out.json
+    .venv/bin/python bench/retrieval_quality.py --variant no-spelling:spelling_correction=false
+
+A ``--variant NAME:setting=value,...`` asks every question again with those retrieval settings changed on
+the running service (search-time settings only: the corpus is ingested once).
 """
 
 from __future__ import annotations
@@ -114,8 +118,18 @@ async def wait_job(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
         await asyncio.sleep(0.2)
 
 
+def parse_variant(spec: str) -> tuple[str, dict[str, str]]:
+    name, _, assignments = spec.partition(":")
+    overrides = dict(item.split("=", 1) for item in assignments.split(",") if item)
+    return name, overrides
+
+
 async def run(
-    models: list[str], suites: list[tuple[str, Path, Path]], modes: list[str], context_k: int
+    models: list[str],
+    suites: list[tuple[str, Path, Path]],
+    modes: list[str],
+    context_k: int,
+    variants: list[tuple[str, dict[str, str]]],
 ) -> dict[str, Any]:
     from switchboard_retrieval.main import create_app
     from switchboard_retrieval.settings import RetrievalSettings
@@ -137,6 +151,8 @@ async def run(
     app = create_app(settings)
     results: dict[str, Any] = {"context_k": context_k, "models": {}, "ingestion": {}, "questions": {}}
     async with app.router.lifespan_context(app) as state:
+        runtime_settings = state["runtime"].settings
+        defaults = runtime_settings.model_dump()
 
         async def asgi(scope: Any, receive: Any, send: Any) -> None:
             scope["state"] = dict(state)
@@ -181,40 +197,66 @@ async def run(
                         kb_id = corpora[(model, corpus)] = kb["id"]
                     questions = [q for q in load_questions(questions_path) if q["expected_sources"]]
                     table: dict[str, Any] = {}
-                    for mode in modes:
-                        rows = []
-                        for q in questions:
-                            base_mode, _, rerank = mode.partition("+")
-                            body: dict[str, Any] = {"query": build_query(q), "top_k": 10, "mode": base_mode}
-                            if rerank:
-                                body["rerank"] = True
-                            t0 = time.perf_counter()
-                            response = await client.post(f"/internal/v1/kbs/{kb_id}/search", json=body)
-                            ms = (time.perf_counter() - t0) * 1000
-                            response.raise_for_status()
-                            hits = response.json()["hits"]
-                            files = [Path(h["url"] or "").name for h in hits]
-                            rank = rank_of(files, set(q["expected_sources"]))
-                            recall = phrase_recall((h["text"] for h in hits[:context_k]), q["key_phrases"])
-                            rows.append(
-                                {
-                                    "id": q["id"],
-                                    "kind": q.get("kind", "single"),
-                                    "style": q.get("style", "-"),
-                                    "rank": rank,
-                                    "context_recall": recall,
-                                    "ms": ms,
-                                    "top": files[:5],
-                                }
-                            )
-                        results["questions"][f"{model}/{suite}/{mode}"] = rows
-                        table[mode] = {
-                            **summary(rows),
-                            "by_kind": grouped(rows, "kind"),
-                            "by_style": grouped(rows, "style"),
-                        }
+                    for variant, overrides in variants:
+                        for key, value in {**defaults, **overrides}.items():
+                            field = type(runtime_settings).model_fields[key]
+                            setattr(runtime_settings, key, _coerce(value, field.annotation))
+                        for mode in modes:
+                            label = mode if variant == "default" else f"{variant}/{mode}"
+                            rows = await ask_all(client, kb_id, questions, mode, build_query, context_k)
+                            results["questions"][f"{model}/{suite}/{label}"] = rows
+                            table[label] = {
+                                **summary(rows),
+                                "by_kind": grouped(rows, "kind"),
+                                "by_style": grouped(rows, "style"),
+                            }
                     results["models"][model][suite] = table
     return results
+
+
+async def ask_all(
+    client: httpx.AsyncClient,
+    kb_id: str,
+    questions: list[dict[str, Any]],
+    mode: str,
+    build_query: Callable[[dict[str, Any]], str],
+    context_k: int,
+) -> list[dict[str, Any]]:
+    rows = []
+    base_mode, _, rerank = mode.partition("+")
+    for q in questions:
+        body: dict[str, Any] = {"query": build_query(q), "top_k": 10, "mode": base_mode}
+        if rerank:
+            body["rerank"] = True
+        t0 = time.perf_counter()
+        response = await client.post(f"/internal/v1/kbs/{kb_id}/search", json=body)
+        ms = (time.perf_counter() - t0) * 1000
+        response.raise_for_status()
+        hits = response.json()["hits"]
+        files = [Path(h["url"] or "").name for h in hits]
+        rows.append(
+            {
+                "id": q["id"],
+                "kind": q.get("kind", "single"),
+                "style": q.get("style", "-"),
+                "rank": rank_of(files, set(q["expected_sources"])),
+                "context_recall": phrase_recall((h["text"] for h in hits[:context_k]), q["key_phrases"]),
+                "ms": ms,
+                "top": files[:5],
+            }
+        )
+    return rows
+
+
+def _coerce(value: Any, annotation: Any) -> Any:
+    """A setting's value from the command line (a string) as the setting's type."""
+    if not isinstance(value, str) or annotation is str:
+        return value
+    if annotation is bool:
+        return value.lower() in ("1", "true", "yes", "on")
+    if annotation in (int, float):
+        return annotation(value)
+    return value
 
 
 def _cell(value: Any) -> str:
@@ -247,6 +289,12 @@ def main() -> None:
     parser.add_argument("--modes", default="vector,bm25,hybrid")
     parser.add_argument("--context-k", type=int, default=5, help="passages chat hands its answerer")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME:setting=value,... search-time retrieval settings to compare (repeatable)",
+    )
     args = parser.parse_args()
     wanted = set(args.suites.split(","))
     modes = args.modes.split(",")
@@ -254,7 +302,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown modes {sorted(unknown)}; choose from {MODES}")
     results = asyncio.run(
-        run(args.models.split(","), [s for s in SUITES if s[0] in wanted], modes, args.context_k)
+        run(
+            args.models.split(","),
+            [s for s in SUITES if s[0] in wanted],
+            modes,
+            args.context_k,
+            [("default", {}), *(parse_variant(spec) for spec in args.variant)],
+        )
     )
     print(markdown(results))
     if args.json:
