@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import getpass
 import json
+import sys
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,11 @@ import httpx
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+try:  # line editing for the prompt, and the text typed so far when a reply is printed above it
+    import readline
+except ImportError:  # pragma: no cover - Windows without pyreadline
+    readline = None  # type: ignore[assignment]
 
 from switchboard_shared.contracts.chat import (
     Citation,
@@ -219,8 +226,69 @@ class ChatSession:
             self.owner = owner
 
 
-def run_chat(session: ChatSession, read: Callable[[str], str]) -> None:
-    """The prompt loop: plain lines are messages, ``/``-lines are commands."""
+PROMPT = "you: "
+
+
+class ReplyWatcher:
+    """While the prompt waits for a line, polls the conversation every ``interval`` seconds and prints what
+    arrived (an operator's reply) above the prompt through ``above``; the prompt loop holds ``lock`` whenever
+    it is not waiting, so the session is never used by both at once."""
+
+    def __init__(self, session: ChatSession, interval: float, above: Callable[[str], None]) -> None:
+        self.session = session
+        self.interval = interval
+        self.above = above
+        self.lock = threading.Lock()
+        self.waiting = threading.Event()
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="switchboard-chat-replies", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.interval):
+            if not self.waiting.is_set() or self.session.conversation_id is None:
+                continue
+            with self.lock:
+                if not self.waiting.is_set():
+                    continue
+                say, self.session.say = self.session.say, self.above
+                try:
+                    self.session.refresh()
+                except (GatewayError, httpx.HTTPError):
+                    pass  # tried again next tick; the prompt loop's own refresh reports lasting failures
+                finally:
+                    self.session.say = say
+
+    def read(self, read: Callable[[str], str], prompt: str) -> str:
+        self.waiting.set()
+        self.lock.release()
+        try:
+            return read(prompt)
+        finally:
+            self.waiting.clear()
+            self.lock.acquire()
+
+    def __enter__(self) -> ReplyWatcher:
+        self.lock.acquire()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopped.set()
+        self.lock.release()
+        self.thread.join(timeout=self.interval + 15.0)
+
+
+def run_chat(session: ChatSession, read: Callable[[str], str], watcher: ReplyWatcher | None = None) -> None:
+    """The prompt loop: plain lines are messages, ``/``-lines are commands. With a ``watcher``, replies that
+    arrive while the prompt waits are printed as they come."""
+    if watcher is None:
+        _loop(session, read)
+        return
+    with watcher:
+        _loop(session, lambda prompt: watcher.read(read, prompt))
+
+
+def _loop(session: ChatSession, read: Callable[[str], str]) -> None:
     session.say(f"[dim]{HELP}[/]")
     while True:
         try:
@@ -228,7 +296,7 @@ def run_chat(session: ChatSession, read: Callable[[str], str]) -> None:
         except (GatewayError, httpx.HTTPError) as exc:
             session.say(f"[red]{escape(exc.plain() if isinstance(exc, GatewayError) else str(exc))}[/]")
         try:
-            line = read("you: ").strip()
+            line = read(PROMPT).strip()
         except (EOFError, KeyboardInterrupt):
             session.say("")
             return
@@ -268,6 +336,12 @@ def chat(
         list[str] | None, typer.Option(help="Override the provider chain (repeat for fallbacks)")
     ] = None,
     conversation: Annotated[str | None, typer.Option(help="Continue this conversation id")] = None,
+    poll: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds between checks for replies while the prompt waits (terminal only; 0: off)"
+        ),
+    ] = 2.0,
 ) -> None:
     """Chat with the assistant through the gateway: answers stream in, citations are listed."""
     console = Console(highlight=False)
@@ -292,4 +366,16 @@ def chat(
             providers=provider or None,
             conversation_id=conversation,
         )
-        run_chat(session, read=console.input)
+        watcher = None
+        if poll > 0 and sys.stdin.isatty() and console.is_terminal:
+
+            def above(text: str) -> None:
+                typed = readline.get_line_buffer() if readline is not None else ""
+                console.file.write("\r\x1b[2K")  # the prompt's line, cleared
+                console.print(text)
+                console.print(escape(PROMPT), end="")
+                console.file.write(typed)
+                console.file.flush()
+
+            watcher = ReplyWatcher(session, poll, above)
+        run_chat(session, read=console.input, watcher=watcher)
