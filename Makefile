@@ -20,8 +20,13 @@ test: install
 	$(BIN)/pytest --ignore=tests/reliability $(PYTEST_ARGS)
 
 # Faults, bad input, load and security against the running fleet (kept under 15 minutes).
+# FUZZ=long fuzzes the API for much longer (before a release): more examples and stateful scenarios.
+FUZZ ?= ci
+ifeq ($(FUZZ),long)
+FUZZ_ENV := RELIABILITY_FUZZ_EXAMPLES=100 RELIABILITY_FUZZ_SCENARIOS=400 RELIABILITY_FUZZ_STEPS=25
+endif
 test-reliability: install
-	$(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+	$(FUZZ_ENV) $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
