@@ -1,5 +1,5 @@
-"""Properties of reciprocal rank fusion: every candidate once, RRF scores exactly, order by score, and a
-candidate ranked better in both lists never falls behind."""
+"""Properties of (weighted) reciprocal rank fusion: every candidate once, RRF scores exactly, order by
+score, and a candidate ranked better in both lists never falls behind."""
 
 from __future__ import annotations
 
@@ -26,33 +26,39 @@ def rankings(draw: st.DrawFn) -> list[tuple[str, float]]:
     return list(zip(chunk_ids, scores, strict=True))
 
 
-def rrf(chunk_id: str, lists: list[list[tuple[str, float]]], k: int) -> float:
+def rrf(chunk_id: str, lists: list[tuple[list[tuple[str, float]], float]], k: int) -> float:
     return sum(
-        1.0 / (k + rank) for ranking in lists for rank, (cid, _) in enumerate(ranking, 1) if cid == chunk_id
+        weight / (k + rank)
+        for ranking, weight in lists
+        for rank, (cid, _) in enumerate(ranking, 1)
+        if cid == chunk_id
     )
 
 
+weights = st.floats(0.0, 2.0, allow_nan=False)
+
+
 @PROPERTY
-@given(vector=rankings(), bm25=rankings(), k=st.integers(1, 200))
+@given(vector=rankings(), bm25=rankings(), k=st.integers(1, 200), vw=weights, bw=weights)
 def test_every_candidate_once_with_its_rrf_score_best_first(
-    vector: list[tuple[str, float]], bm25: list[tuple[str, float]], k: int
+    vector: list[tuple[str, float]], bm25: list[tuple[str, float]], k: int, vw: float, bw: float
 ) -> None:
-    fused = fuse_rankings(vector, bm25, k=k)
+    fused = fuse_rankings(vector, bm25, k=k, vector_weight=vw, bm25_weight=bw)
     assert sorted(h.chunk_id for h in fused) == sorted({cid for cid, _ in vector} | {cid for cid, _ in bm25})
     for hit in fused:
-        assert abs(hit.score - rrf(hit.chunk_id, [vector, bm25], k)) < 1e-12
+        assert abs(hit.score - rrf(hit.chunk_id, [(vector, vw), (bm25, bw)], k)) < 1e-12
         assert hit.vector_score == dict(vector).get(hit.chunk_id)
         assert hit.bm25_score == dict(bm25).get(hit.chunk_id)
     assert all(a.score >= b.score for a, b in zip(fused, fused[1:], strict=False))
 
 
 @PROPERTY
-@given(vector=rankings(), bm25=rankings())
+@given(vector=rankings(), bm25=rankings(), vw=weights, bw=weights)
 def test_fusion_is_symmetric_in_its_two_rankings(
-    vector: list[tuple[str, float]], bm25: list[tuple[str, float]]
+    vector: list[tuple[str, float]], bm25: list[tuple[str, float]], vw: float, bw: float
 ) -> None:
-    forward = {h.chunk_id: h.score for h in fuse_rankings(vector, bm25)}
-    backward = {h.chunk_id: h.score for h in fuse_rankings(bm25, vector)}
+    forward = {h.chunk_id: h.score for h in fuse_rankings(vector, bm25, vector_weight=vw, bm25_weight=bw)}
+    backward = {h.chunk_id: h.score for h in fuse_rankings(bm25, vector, vector_weight=bw, bm25_weight=vw)}
     assert forward.keys() == backward.keys()
     assert all(abs(forward[c] - backward[c]) < 1e-12 for c in forward)
 
