@@ -57,6 +57,8 @@ SUITES = [
 # "+rerank" asks the service to rerank the fused candidates (SearchRequest.rerank).
 MODES = ("vector", "bm25", "hybrid", "hybrid+rerank")
 HEADERS = {"X-Internal-Token": "bench", "X-Tenant-ID": "bench"}
+# Citations link only to public addresses: the tests find documents by the path mapped onto this one.
+PUBLIC = "https://help.example/"
 
 
 def load_questions(path: Path) -> list[dict[str, Any]]:
@@ -181,7 +183,10 @@ async def run(
                         created = (
                             await client.post(
                                 f"/internal/v1/kbs/{kb['id']}/sources",
-                                json={"type": "files", "config": {"path": str(corpus)}},
+                                json={
+                                    "type": "files",
+                                    "config": {"path": str(corpus), "public_base_url": PUBLIC},
+                                },
                             )
                         ).json()
                         job = await wait_job(client, created["job"]["id"])

@@ -7,18 +7,20 @@ import asyncio
 import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from aiohttp import web
 from fastapi import FastAPI
 
 from switchboard_retrieval.main import create_app
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.settings import RetrievalSettings
+from switchboard_shared.testing.servers import free_port, serve_app
 
 TOKEN = "retrieval-test-token"
 TENANT = "acme"
@@ -52,7 +54,7 @@ class Running:
     runtime: Runtime
     settings: RetrievalSettings
 
-    async def wait_job(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_job(self, job_id: str, timeout: float = 240.0) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             response = await self.client.get(f"/internal/v1/jobs/{job_id}")
@@ -148,3 +150,34 @@ def sqlite_service_with(tmp_path: Path) -> Callable[..., Any]:
         return running(create_app(settings), settings)
 
     return factory
+
+
+@dataclass
+class Site:
+    base: str
+    pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+
+    def add(self, path: str, body: str | bytes, content_type: str = "text/html", status: int = 200) -> None:
+        self.pages[path] = (status, content_type, body.encode() if isinstance(body, str) else body)
+
+
+@pytest_asyncio.fixture
+async def site() -> AsyncIterator[Site]:
+    """A local web server answering what the test puts in ``pages`` (sitemaps, pages, a Confluence API)."""
+    port = free_port()
+    state = Site(f"http://127.0.0.1:{port}")
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        state.requests.append((request.path_qs, dict(request.headers)))
+        key = request.path_qs if request.path_qs in state.pages else request.path
+        if key not in state.pages:
+            return web.Response(status=404, text="not found")
+        status, content_type, body = state.pages[key]
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    app = web.Application()
+    app.router.add_route("GET", "/{tail:.*}", handle)
+    runner = await serve_app(app, port)
+    yield state
+    await runner.cleanup()

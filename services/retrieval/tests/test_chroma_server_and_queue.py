@@ -19,6 +19,8 @@ import pytest
 from switchboard_shared.testing.servers import free_port
 
 DEMO_KB = Path(__file__).resolve().parents[3] / "demo" / "kb"
+# Citations link only to public addresses: the tests find documents by the path mapped onto this one.
+PUBLIC = "https://help.example/"
 
 
 async def _collections(url: str) -> list[dict[str, Any]]:
@@ -74,7 +76,7 @@ async def test_ingest_resync_and_search_on_chroma_server(
         assert ready.status_code == 200 and ready.json()["checks"]["chroma"]["ok"]
         kb = await svc.create_kb("server")
         source, job = await svc.add_source(
-            kb["id"], {"type": "files", "config": {"path": str(demo_copy / "ru")}}
+            kb["id"], {"type": "files", "config": {"path": str(demo_copy / "ru"), "public_base_url": PUBLIC}}
         )
         assert job["status"] == "succeeded" and job["counts"]["documents_added"] == 7
         hits = await svc.search(kb["id"], "можно ли платить частями", mode="vector")
@@ -99,7 +101,9 @@ async def test_jobs_run_through_the_arq_queue(
     async with sqlite_service_with(redis_url=redis_url) as svc:
         assert svc.runtime.jobs.backend == "arq"
         kb = await svc.create_kb("queued")
-        _, job = await svc.add_source(kb["id"], {"type": "files", "config": {"path": str(demo_copy / "en")}})
+        _, job = await svc.add_source(
+            kb["id"], {"type": "files", "config": {"path": str(demo_copy / "en"), "public_base_url": PUBLIC}}
+        )
         assert job["status"] == "succeeded" and job["counts"]["documents_added"] == 7 and job["attempts"] == 1
         hits = await svc.search(kb["id"], "Pay in 4 instalments")
         assert hits[0]["url"].endswith("payment.md")

@@ -56,25 +56,48 @@ def test_cli_ingests_a_directory_and_resyncs_idempotently(retrieval: ServiceProc
         TOKEN,
         "--poll",
         "0.1",
+        "--public-base-url",
+        "https://help.shop.example/",
     ]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
     assert "Sync succeeded" in first.output and "Created knowledge base" in first.output
+    assert "22 of 22 files uploaded" in first.output
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
+    assert "0 of 22 files uploaded (the rest unchanged), 0 removed" in again.output
     headers = {"X-Internal-Token": TOKEN, "X-Tenant-ID": "shop"}
     kbs = httpx.get(f"{retrieval.url}/internal/v1/kbs", headers=headers).json()["items"]
     assert [kb["name"] for kb in kbs] == ["help"] and kbs[0]["document_count"] == 22
     jobs = httpx.get(f"{retrieval.url}/internal/v1/jobs", headers=headers).json()["items"]
     assert jobs[0]["chunks_embedded"] == 0 and jobs[0]["counts"]["documents_unchanged"] == 22
-    docs = httpx.get(f"{retrieval.url}/internal/v1/kbs/{kbs[0]['id']}/documents", headers=headers).json()[
-        "items"
-    ]
-    assert "en__delivery.md" in {d["name"] for d in docs}
+    docs_url = f"{retrieval.url}/internal/v1/kbs/{kbs[0]['id']}/documents"
+    docs = httpx.get(docs_url, headers=headers).json()["items"]
+    assert "en/delivery.md" in {d["uri"] for d in docs}
+    sources = httpx.get(f"{retrieval.url}/internal/v1/kbs/{kbs[0]['id']}/sources", headers=headers).json()
+    assert [(s["type"], s["name"]) for s in sources] == [("upload", str(corpus.resolve()))]
     hits = httpx.post(
         f"{retrieval.url}/internal/v1/search", headers=headers, json={"query": "как оплатить частями"}
     ).json()["hits"]
-    assert hits[0]["url"].endswith("ru__oplata.md")
+    assert hits[0]["url"] == "https://help.shop.example/ru/oplata.md"
+
+    # A file deleted from the folder (and another edited): the next run removes it from the knowledge base.
+    (corpus / "ru" / "oplata.md").unlink()
+    delivery = corpus / "en" / "delivery.md"
+    delivery.write_text(delivery.read_text() + "\n## Drones\n\nDrone delivery is not offered yet.\n")
+    third = runner.invoke(app, args)
+    assert third.exit_code == 0, third.output
+    assert "1 of 21 files uploaded (the rest unchanged), 1 removed from the source" in third.output
+    job = httpx.get(f"{retrieval.url}/internal/v1/jobs", headers=headers).json()["items"][0]
+    assert job["counts"]["documents_deleted"] == 1 and job["counts"]["documents_updated"] == 1, job
+    assert "ru/oplata.md" not in {d["uri"] for d in httpx.get(docs_url, headers=headers).json()["items"]}
+    for mode in ("vector", "bm25", "hybrid"):
+        hits = httpx.post(
+            f"{retrieval.url}/internal/v1/search",
+            headers=headers,
+            json={"query": "как оплатить частями", "mode": mode, "top_k": 50},
+        ).json()["hits"]
+        assert all(not (h["url"] or "").endswith("ru/oplata.md") for h in hits), mode
 
 
 @pytest.mark.e2e

@@ -9,17 +9,11 @@ import importlib.util
 import json
 import shutil
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import pytest_asyncio
-from aiohttp import web
-
-from switchboard_shared.testing.servers import free_port
 
 _spec = importlib.util.spec_from_file_location("retrieval_pdfutil", Path(__file__).parent / "pdfutil.py")
 assert _spec and _spec.loader
@@ -28,44 +22,12 @@ sys.modules["retrieval_pdfutil"] = pdfutil
 _spec.loader.exec_module(pdfutil)
 
 
-@dataclass
-class Site:
-    base: str
-    pages: dict[str, tuple[int, str, bytes]] = field(default_factory=dict)
-    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
-
-    def add(self, path: str, body: str | bytes, content_type: str = "text/html", status: int = 200) -> None:
-        self.pages[path] = (status, content_type, body.encode() if isinstance(body, str) else body)
-
-
-@pytest_asyncio.fixture
-async def site() -> AsyncIterator[Site]:
-    port = free_port()
-    state = Site(f"http://127.0.0.1:{port}")
-
-    async def handle(request: web.Request) -> web.StreamResponse:
-        state.requests.append((request.path_qs, dict(request.headers)))
-        key = request.path_qs if request.path_qs in state.pages else request.path
-        if key not in state.pages:
-            return web.Response(status=404, text="not found")
-        status, content_type, body = state.pages[key]
-        return web.Response(status=status, body=body, content_type=content_type)
-
-    app = web.Application()
-    app.router.add_route("GET", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    yield state
-    await runner.cleanup()
-
-
 def page(title: str, body: str) -> str:
     return f"<html><head><title>{title}</title></head><body><nav>Site menu</nav><main><h1>{title}</h1>{body}</main></body></html>"
 
 
 @pytest.mark.asyncio
-async def test_sitemap_crawl_same_site_limits_and_robots(sqlite_service: Any, site: Site) -> None:
+async def test_sitemap_crawl_same_site_limits_and_robots(sqlite_service: Any, site: Any) -> None:
     svc = sqlite_service
     site.add("/robots.txt", "User-agent: *\nDisallow: /private/\n", "text/plain")
     site.add(
@@ -122,7 +84,7 @@ async def test_sitemap_crawl_same_site_limits_and_robots(sqlite_service: Any, si
 
 @pytest.mark.asyncio
 async def test_malformed_sitemap_fails_the_job_with_the_reason_and_prunes_nothing(
-    sqlite_service: Any, site: Site
+    sqlite_service: Any, site: Any
 ) -> None:
     svc = sqlite_service
     site.add(
@@ -147,7 +109,7 @@ async def test_malformed_sitemap_fails_the_job_with_the_reason_and_prunes_nothin
 
 
 @pytest.mark.asyncio
-async def test_single_url_pdf(sqlite_service: Any, site: Site) -> None:
+async def test_single_url_pdf(sqlite_service: Any, site: Any) -> None:
     svc = sqlite_service
     site.add(
         "/manual.pdf",
@@ -162,7 +124,7 @@ async def test_single_url_pdf(sqlite_service: Any, site: Site) -> None:
 
 
 @pytest.mark.asyncio
-async def test_ssrf_guard_refuses_private_addresses(service_with: Any, site: Site) -> None:
+async def test_ssrf_guard_refuses_private_addresses(service_with: Any, site: Any) -> None:
     async with service_with(url_allowlist=[]) as svc:
         kb = await svc.create_kb("web")
         site.add("/a.html", page("A", "<p>x</p>"))
@@ -190,7 +152,7 @@ def confluence_page(page_id: str, title: str, body: str, ancestors: list[str]) -
 @pytest.mark.asyncio
 @pytest.mark.parametrize("deployment", ["cloud", "datacenter"])
 async def test_confluence_space_pages_with_breadcrumbs(
-    sqlite_service: Any, site: Site, deployment: str
+    sqlite_service: Any, site: Any, deployment: str
 ) -> None:
     svc = sqlite_service
     context = "/wiki" if deployment == "cloud" else "/confluence"
@@ -272,7 +234,7 @@ async def test_confluence_space_pages_with_breadcrumbs(
 
 
 @pytest.mark.asyncio
-async def test_confluence_errors_are_recorded(sqlite_service: Any, site: Site) -> None:
+async def test_confluence_errors_are_recorded(sqlite_service: Any, site: Any) -> None:
     svc = sqlite_service
     kb = await svc.create_kb("wiki")
     config = {"base_url": f"{site.base}/wiki", "space_key": "HELP", "email": "a@b.c", "api_token": "bad"}

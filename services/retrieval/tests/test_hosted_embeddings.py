@@ -24,6 +24,8 @@ from aiohttp import web
 from switchboard_shared.testing.servers import free_port, serve_app
 
 OPENAI_KEY = "sk-test-0123456789abcdef"
+# Citations link only to public addresses: the tests find documents by the path mapped onto this one.
+PUBLIC = "https://help.example/"
 GOOGLE_KEY = "AIzaTest-0123456789abcdef"
 OPENAI_MODEL = "text-embedding-3-small"
 GOOGLE_MODEL = "text-embedding-004"
@@ -395,7 +397,9 @@ def docs(tmp_path: Path) -> Path:
 
 async def ingest(svc: Any, model: str, path: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
     kb = await svc.create_kb(f"{model} kb", embedding_model=model)
-    source, job = await svc.add_source(kb["id"], {"type": "files", "config": {"path": str(path)}})
+    source, job = await svc.add_source(
+        kb["id"], {"type": "files", "config": {"path": str(path), "public_base_url": PUBLIC}}
+    )
     return kb, source, job
 
 

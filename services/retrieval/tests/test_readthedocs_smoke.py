@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 
 RTD = Path(__file__).resolve().parents[3].parent / "shared" / "kb" / "readthedocs"
+# Citations link only to public addresses: the tests find documents by the path mapped onto this one.
+PUBLIC = "https://help.example/"
 PAGES = [
     "docs__user__builds.rst",
     "docs__user__custom-domains.rst",
@@ -28,7 +30,9 @@ async def test_readthedocs_subset(sqlite_service: Any, tmp_path: Path) -> None:
     for name in PAGES:
         shutil.copy(RTD / name, corpus / name)
     kb = await sqlite_service.create_kb("rtd")
-    _, job = await sqlite_service.add_source(kb["id"], {"type": "files", "config": {"path": str(corpus)}})
+    _, job = await sqlite_service.add_source(
+        kb["id"], {"type": "files", "config": {"path": str(corpus), "public_base_url": PUBLIC}}
+    )
     assert job["status"] == "succeeded" and job["documents_failed"] == 0
     for question, expected in [
         ("Can I stop a build that is already running?", "docs__user__builds.rst"),

@@ -8,11 +8,16 @@ from typing import Any
 
 import pytest
 
+# Citations link only to public addresses: the tests find documents by the path mapped onto this one.
+PUBLIC = "https://help.example/"
+
 
 @pytest.mark.asyncio
 async def test_ingest_search_and_incremental_resync(service: Any, demo_copy: Path) -> None:
     kb = await service.create_kb("shop")
-    source, job = await service.add_source(kb["id"], {"type": "files", "config": {"path": str(demo_copy)}})
+    source, job = await service.add_source(
+        kb["id"], {"type": "files", "config": {"path": str(demo_copy), "public_base_url": PUBLIC}}
+    )
     assert job["status"] == "succeeded", job
     assert job["documents_seen"] == 22 and job["documents_failed"] == 0 and job["documents_total"] == 22
     counts = job["counts"]

@@ -1,8 +1,12 @@
 """``switchboard ingest PATH_OR_URL --kb NAME``: put a directory, files, a web page or a sitemap into a
-knowledge base, through the gateway or straight to the retrieval service, with a live progress bar."""
+knowledge base, through the gateway or straight to the retrieval service, with a live progress bar.
+
+A folder is mirrored by an upload source of its own: each run uploads what changed and removes what the
+folder no longer holds, so deleted files stop being found and cited."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -67,37 +71,79 @@ def _knowledge_base(api: Api, name: str, model: str | None) -> dict[str, Any]:
 
 
 def _local_files(path: Path) -> list[tuple[str, Path]]:
-    """(upload name, path): names keep the relative folder as ``a__b.md`` so equal names don't collide."""
+    """(name in the source, path): a folder's files keep their relative path (``guides/setup.md``)."""
     if path.is_file():
         return [(path.name, path)]
     files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in SUPPORTED)
-    return [("__".join(p.relative_to(path).parts), p) for p in files]
+    return [(p.relative_to(path).as_posix(), p) for p in files]
 
 
-def _upload(api: Api, kb_id: str, files: list[tuple[str, Path]]) -> str:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _folder_source(api: Api, kb_id: str, name: str, public_base_url: str | None) -> dict[str, Any]:
+    """The knowledge base's upload source that mirrors this folder, made on the first run."""
+    config = {"public_base_url": public_base_url} if public_base_url else {}
+    for source in api.call("GET", f"/kbs/{kb_id}/sources"):
+        if source["type"] == "upload" and source["name"] == name and source["config"].get("default") is False:
+            if public_base_url and source["config"].get("public_base_url") != public_base_url:
+                source = api.call("PATCH", f"/kbs/{kb_id}/sources/{source['id']}", json={"config": config})
+            return dict(source)
+    created = api.call(
+        "POST",
+        f"/kbs/{kb_id}/sources",
+        json={"type": "upload", "name": name, "config": config, "sync": False},
+    )
+    return dict(created["source"])
+
+
+def _sync_folder(
+    api: Api, kb_id: str, files: list[tuple[str, Path]], source_name: str, public_base_url: str | None
+) -> str:
+    """Make the folder's upload source hold exactly ``files``: upload what is new or changed (by SHA-256),
+    remove what the folder no longer has, then sync the source, which removes those documents from the
+    index. The files travel over HTTP, so the CLI need not run where the retrieval service does."""
     if not files:
         raise IngestError("no supported files found (Markdown, RST, HTML, text, PDF, FAQ CSV/JSON)")
+    source = _folder_source(api, kb_id, source_name, public_base_url)
+    stored = {f["name"]: f["sha256"] for f in api.call("GET", f"/kbs/{kb_id}/sources/{source['id']}/files")}
+    changed = [(name, path) for name, path in files if stored.get(name) != _sha256(path)]
     batches: list[list[tuple[str, Path]]] = [[]]
     size = 0
-    for name, path in files:
+    for name, path in changed:
         length = path.stat().st_size
         if batches[-1] and (len(batches[-1]) >= UPLOAD_BATCH_FILES or size + length > UPLOAD_BATCH_BYTES):
             batches.append([])
             size = 0
         batches[-1].append((name, path))
         size += length
-    accepted: dict[str, Any] = {}
     with Progress(TextColumn("Uploading"), BarColumn(), MofNCompleteColumn(), console=console) as progress:
-        task = progress.add_task("upload", total=len(files))
-        for i, batch in enumerate(batches):
-            last = i == len(batches) - 1
+        task = progress.add_task("upload", total=len(changed))
+        for batch in batches:
+            if not batch:
+                continue
             payload = [("files", (name, path.read_bytes())) for name, path in batch]
-            accepted = api.call(
-                "POST", f"/kbs/{kb_id}/files", files=payload, params={"sync": str(last).lower()}
+            api.call(
+                "POST",
+                f"/kbs/{kb_id}/files",
+                files=payload,
+                params={"sync": "false", "source_id": source["id"]},
             )
             progress.advance(task, len(batch))
-    job_id: str = accepted["job"]["id"]
-    return job_id
+    pruned = api.call(
+        "POST", f"/kbs/{kb_id}/sources/{source['id']}/files/prune", json={"keep": [name for name, _ in files]}
+    )
+    console.print(
+        f"{len(changed)} of {len(files)} files uploaded (the rest unchanged), "
+        f"{len(pruned['deleted'])} removed from the source"
+    )
+    job: dict[str, Any] = api.call("POST", f"/kbs/{kb_id}/sources/{source['id']}/sync")
+    return str(job["id"])
 
 
 def _url_source(api: Api, kb_id: str, url: str, sitemap: bool, max_pages: int | None) -> str:
@@ -152,11 +198,13 @@ def _summary(job: dict[str, Any]) -> None:
     for column in ("added", "updated", "unchanged", "deleted"):
         table.add_column(f"chunks {column}", justify="right")
     table.add_column("documents", justify="right")
+    table.add_column("documents removed", justify="right")
     table.add_column("failed", justify="right")
     counts = job["counts"]
     table.add_row(
         *(str(counts[c]) for c in ("added", "updated", "unchanged", "deleted")),
         str(job["documents_seen"]),
+        str(counts["documents_deleted"]),
         str(job["documents_failed"]),
     )
     console.print(table)
@@ -181,6 +229,20 @@ def ingest_command(
     model: Annotated[str | None, typer.Option(help="Embedding model of a new knowledge base")] = None,
     sitemap: Annotated[bool, typer.Option(help="Treat the URL as a sitemap")] = False,
     max_pages: Annotated[int | None, typer.Option(help="Page limit of a sitemap crawl")] = None,
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="Name of the source mirroring the folder (default: its absolute path); keep it when the "
+            "folder moves or the command runs on another machine"
+        ),
+    ] = None,
+    public_base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public address of the folder's pages: citations link to it joined with each file's path "
+            "(without it, citations of these files carry a title only)"
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option(help="Follow the job until it ends")] = True,
     poll: Annotated[float, typer.Option(help="Seconds between progress polls")] = 0.5,
 ) -> None:
@@ -208,7 +270,8 @@ def ingest_command(
                 path = Path(path_or_url).expanduser()
                 if not path.exists():
                     raise IngestError(f"{path} does not exist")
-                job_id = _upload(api, knowledge_base["id"], _local_files(path))
+                name = (source or str(path.resolve()))[:200]
+                job_id = _sync_folder(api, knowledge_base["id"], _local_files(path), name, public_base_url)
             if not wait:
                 console.print(f"Job {job_id} queued.")
                 return

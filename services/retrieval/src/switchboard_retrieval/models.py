@@ -99,6 +99,8 @@ class IngestionJob(Base):
     kb_id: Mapped[str] = mapped_column(ForeignKey("knowledge_bases.id", ondelete="CASCADE"), index=True)
     source_id: Mapped[str | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), nullable=True)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    # Set when the job re-syncs one document of its source rather than the whole source.
+    document_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     documents_seen: Mapped[int] = mapped_column(Integer, default=0)
     documents_done: Mapped[int] = mapped_column(Integer, default=0)
     documents_failed: Mapped[int] = mapped_column(Integer, default=0)

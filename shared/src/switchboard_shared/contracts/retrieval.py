@@ -174,6 +174,7 @@ class IngestionJobOut(Contract):
     id: str
     kb_id: str
     source_id: str | None
+    document_id: str | None = Field(default=None, description="Set when the job re-syncs one document")
     status: JobStatus
     documents_total: int | None = Field(default=None, description="Known once the source is listed")
     documents_seen: int
@@ -201,6 +202,22 @@ class UploadAccepted(Contract):
     source_id: str
     files: list[str]
     job: IngestionJobOut | None = Field(default=None, description="None when uploaded with sync=false")
+
+
+class StoredFile(Contract):
+    """A file kept by an upload source: its path in the source, size and SHA-256 (to skip unchanged ones)."""
+
+    name: str
+    size: int
+    sha256: str
+
+
+class StoredFilesPrune(Contract):
+    keep: list[str] = Field(max_length=100_000, description="The files the source should hold; others go")
+
+
+class StoredFilesPruned(Contract):
+    deleted: list[str]
 
 
 class DocumentOut(Contract):

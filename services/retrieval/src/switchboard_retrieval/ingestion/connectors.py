@@ -14,10 +14,9 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 from urllib import robotparser
-from urllib.parse import urldefrag, urljoin, urlsplit
+from urllib.parse import quote, urldefrag, urljoin, urlsplit
 
 import fsspec
 from bs4 import BeautifulSoup
@@ -31,10 +30,15 @@ SOURCE_TYPES = ("upload", "files", "url", "sitemap", "confluence", "faq")
 SECRET_KEYS = frozenset({"api_token", "token", "password", "secret"})
 
 
+# A page that answers these is gone from the site: its document is removed, not kept as a failure.
+GONE_STATUSES = frozenset({404, 410})
+
+
 @dataclass
 class FetchFailure:
     uri: str
     reason: str
+    gone: bool = False
 
 
 FetchItem = FetchedDocument | FetchFailure
@@ -53,12 +57,24 @@ class Connector:
     expected_total: int | None = None
 
     def __init__(
-        self, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher, *, tenant_id: str
+        self,
+        config: dict[str, Any],
+        settings: RetrievalSettings,
+        fetcher: Fetcher,
+        *,
+        tenant_id: str,
+        only: frozenset[str] | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
         self.fetcher = fetcher
         self.tenant_id = tenant_id
+        # A re-sync of some documents: the source is still listed in full (so a document it no longer
+        # holds is known to be gone), but only these URIs are fetched.
+        self.only = only
+
+    def wanted(self, uri: str) -> bool:
+        return self.only is None or uri in self.only
 
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:
@@ -66,6 +82,37 @@ class Connector:
 
     def documents(self) -> AsyncIterator[FetchItem]:
         raise NotImplementedError
+
+
+def _validate_public_base_url(config: dict[str, Any]) -> None:
+    base = config.get("public_base_url")
+    if base is None:
+        return
+    if (
+        not isinstance(base, str)
+        or urlsplit(base).scheme not in ("http", "https")
+        or not urlsplit(base).netloc
+    ):
+        raise SourceError("public_base_url must be an http:// or https:// address")
+    extension = config.get("public_url_extension")
+    if extension is not None and (
+        not isinstance(extension, str) or not re.fullmatch(r"(\.[\w-]{1,10})?", extension)
+    ):
+        raise SourceError("public_url_extension must be empty or like '.html'")
+
+
+def public_url(config: dict[str, Any], relative: str) -> str | None:
+    """The public address of a file of a files/upload/FAQ source: ``public_base_url`` joined with its path in
+    the source (its extension swapped for ``public_url_extension`` when set), or None: a path on the server
+    is never an address customers may see."""
+    base = config.get("public_base_url")
+    if not isinstance(base, str) or not base:
+        return None
+    extension = config.get("public_url_extension")
+    if isinstance(extension, str):
+        stem, dot, _ = relative.rpartition(".")
+        relative = (stem if dot and "/" not in relative[len(stem) :] else relative) + extension
+    return urljoin(base.rstrip("/") + "/", quote(relative))
 
 
 class FilesConnector(Connector):
@@ -79,6 +126,7 @@ class FilesConnector(Connector):
         path = _require(config, "path")
         if urlsplit(path).scheme in ("http", "https"):
             raise SourceError("use a 'url' or 'sitemap' source for web addresses")
+        _validate_public_base_url(config)
 
     async def check_path(self, path: str) -> None:
         """Every link of the path must be readable by this tenant (checked again at each sync: the rules
@@ -122,10 +170,11 @@ class FilesConnector(Connector):
     async def documents(self) -> AsyncIterator[FetchItem]:
         await self.check_path(_require(self.config, "path"))
         fs, base, paths = await asyncio.to_thread(self._list)
-        self.expected_total = len(paths)
+        listed = [(path, path[len(base) :].lstrip("/") if path.startswith(base) else path) for path in paths]
+        listed = [(path, relative) for path, relative in listed if self.wanted(relative)]
+        self.expected_total = len(listed)
         protocol = fs.protocol[0] if isinstance(fs.protocol, tuple | list) else fs.protocol
-        for path in paths:
-            relative = path[len(base) :].lstrip("/") if path.startswith(base) else path
+        for path, relative in listed:
             name = path.rsplit("/", 1)[-1]
             if not await asyncio.to_thread(self.file_allowed, protocol, path):
                 yield FetchFailure(relative, "outside the folders this source may read")
@@ -141,8 +190,9 @@ class FilesConnector(Connector):
                 continue
             fmt = format_for(name)
             assert fmt is not None
-            url = path if protocol == "file" else f"{protocol}://{path}"
-            yield FetchedDocument(uri=relative, name=name, data=data, fmt=fmt, url=url)
+            yield FetchedDocument(
+                uri=relative, name=name, data=data, fmt=fmt, url=public_url(self.config, relative)
+            )
 
 
 class FaqConnector(FilesConnector):
@@ -161,6 +211,7 @@ class UploadConnector(FilesConnector):
     @classmethod
     def validate(cls, config: dict[str, Any]) -> None:
         _require(config, "path")
+        _validate_public_base_url(config)
 
     async def check_path(self, path: str) -> None:
         root = await asyncio.to_thread(os.path.realpath, self.settings.uploads_dir())
@@ -197,6 +248,9 @@ class UrlConnector(Connector):
             response = await self.fetcher.get(url)
         except FetchError as exc:
             raise SourceError(str(exc)) from exc
+        if response.status in GONE_STATUSES:
+            yield FetchFailure(url, f"HTTP {response.status}", gone=True)
+            return
         if response.status != 200:
             raise SourceError(f"{url} answered HTTP {response.status}")
         yield _html_url_document(url, response.url, response.content_type, response.data)
@@ -280,13 +334,15 @@ class SitemapConnector(Connector):
             if pages >= max_pages:
                 break
             pages += 1
+            if not self.wanted(page):
+                continue
             try:
                 response = await self.fetcher.get(page)
             except (FetchError, SourceError) as exc:
                 yield FetchFailure(page, str(exc))
                 continue
             if response.status != 200:
-                yield FetchFailure(page, f"HTTP {response.status}")
+                yield FetchFailure(page, f"HTTP {response.status}", gone=response.status in GONE_STATUSES)
                 continue
             yield _html_url_document(page, response.url, response.content_type, response.data)
 
@@ -367,6 +423,8 @@ class ConfluenceConnector(Connector):
                     break
                 pages += 1
                 page_id = str(page.get("id", ""))
+                if not self.wanted(f"confluence:{page_id}"):
+                    continue
                 try:
                     title = str(page["title"])
                     storage = page["body"]["storage"]["value"]
@@ -404,7 +462,13 @@ CONNECTORS: dict[str, type[Connector]] = {
 
 
 def make_connector(
-    source_type: str, config: dict[str, Any], settings: RetrievalSettings, fetcher: Fetcher, *, tenant_id: str
+    source_type: str,
+    config: dict[str, Any],
+    settings: RetrievalSettings,
+    fetcher: Fetcher,
+    *,
+    tenant_id: str,
+    only: frozenset[str] | None = None,
 ) -> Connector:
     try:
         cls = CONNECTORS[source_type]
@@ -412,7 +476,7 @@ def make_connector(
         raise SourceError(
             f"unknown source type {source_type!r}; choose one of {', '.join(SOURCE_TYPES)}"
         ) from exc
-    return cls(config, settings, fetcher, tenant_id=tenant_id)
+    return cls(config, settings, fetcher, tenant_id=tenant_id, only=only)
 
 
 def public_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -424,7 +488,13 @@ def upload_extensions() -> list[str]:
     return sorted(FORMAT_BY_EXTENSION)
 
 
+def _safe_segment(segment: str) -> str:
+    return re.sub(r"[^\w.\- ]+", "_", segment, flags=re.UNICODE).strip(" .")[:200]
+
+
 def safe_upload_name(name: str) -> str:
-    base = Path(name.replace("\\", "/")).name
-    cleaned = re.sub(r"[^\w.\- ]+", "_", base, flags=re.UNICODE).strip(" .")
-    return cleaned[:200] or "upload"
+    """The name an uploaded file is kept under: its folders within the upload are kept (``guides/a.md``,
+    so a public URL can mirror them), each segment cleaned; no absolute path, no ``..``."""
+    segments = [_safe_segment(s) for s in name.replace("\\", "/").split("/")]
+    kept = [s for s in segments if s][-8:]
+    return "/".join(kept)[:1000] or "upload"

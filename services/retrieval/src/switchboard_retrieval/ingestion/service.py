@@ -90,6 +90,7 @@ class SourceSync:
         self.pending_chunks = 0
         self.last_report = 0.0
         self.changed = False
+        self.only: frozenset[str] | None = None
 
     async def _wait_for_running_sync(self, source_id: str | None) -> None:
         """One sync per source at a time: a job queued while another runs starts when that one ends."""
@@ -136,17 +137,20 @@ class SourceSync:
             self.kb_id, self.tenant_id, self.model = kb.id, kb.tenant_id, kb.embedding_model
             self.source_id, self.source_type = source.id, source.type
             self.config, self.tags = dict(source.config), list(source.tags)
-            rows = (
-                await session.execute(
-                    select(Document.uri, Document.id, Document.content_hash, Document.status).where(
-                        Document.source_id == source.id
-                    )
-                )
-            ).all()
+            documents = select(Document.uri, Document.id, Document.content_hash, Document.status).where(
+                Document.source_id == source.id
+            )
+            chunks = select(Chunk.document_id, Chunk.id).where(Chunk.source_id == source.id)
+            if job.document_id is not None:
+                # A re-sync of one document: only it is fetched, and only it is pruned when the source no
+                # longer holds it.
+                documents = documents.where(Document.id == job.document_id)
+                chunks = chunks.where(Chunk.document_id == job.document_id)
+            rows = (await session.execute(documents)).all()
             self.known = {uri: (doc_id, h, status) for uri, doc_id, h, status in rows}
-            chunk_rows = (
-                await session.execute(select(Chunk.document_id, Chunk.id).where(Chunk.source_id == source.id))
-            ).all()
+            if job.document_id is not None:
+                self.only = frozenset(self.known)
+            chunk_rows = (await session.execute(chunks)).all()
         self.chunks_by_doc: dict[str, set[str]] = {}
         for doc_id, chunk_id in chunk_rows:
             self.chunks_by_doc.setdefault(doc_id, set()).add(chunk_id)
@@ -172,13 +176,22 @@ class SourceSync:
     async def _ingest(self) -> set[str]:
         seen: set[str] = set()
         connector = make_connector(
-            self.source_type, self.config, self.rt.settings, self.rt.fetcher, tenant_id=self.tenant_id
+            self.source_type,
+            self.config,
+            self.rt.settings,
+            self.rt.fetcher,
+            tenant_id=self.tenant_id,
+            only=self.only,
         )
         async for item in connector.documents():
             if connector.expected_total is not None:
                 self.progress.counts["documents_total"] = connector.expected_total
             self.progress.documents_seen += 1
             if isinstance(item, FetchFailure):
+                if item.gone and item.uri in self.known:
+                    # Removed from the site (404/410): pruned below like a document the listing lost.
+                    self.progress.documents_done += 1
+                    continue
                 seen.add(item.uri)
                 self.progress.fail(item.uri, item.reason)
                 continue
@@ -323,10 +336,12 @@ class SourceSync:
                     for d in pending.drafts
                     if d.id not in pending.old_ids
                 )
-                # Chunks kept as they were may have moved within the document.
+                # Chunks kept as they were may have moved within the document, or its URL changed.
                 for d in pending.drafts:
                     if d.id in pending.old_ids:
-                        await session.execute(update(Chunk).where(Chunk.id == d.id).values(ordinal=d.ordinal))
+                        await session.execute(
+                            update(Chunk).where(Chunk.id == d.id).values(ordinal=d.ordinal, url=d.url)
+                        )
                 self.chunks_by_doc[pending.doc_id] = new_ids
                 self.known[pending.uri] = (pending.doc_id, pending.content_hash, "ok")
             await session.commit()

@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Response, UploadFile
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.deps import KnowledgeBaseDep, RuntimeDep
 from switchboard_retrieval.ingestion.connectors import safe_upload_name, upload_extensions
 from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.kbs import repository, service
-from switchboard_retrieval.models import Source
+from switchboard_retrieval.models import Document, Source
+from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.retrieval import (
     ChunkOut,
@@ -26,6 +28,9 @@ from switchboard_shared.contracts.retrieval import (
     SourceCreated,
     SourceOut,
     SourceUpdate,
+    StoredFile,
+    StoredFilesPrune,
+    StoredFilesPruned,
     UploadAccepted,
 )
 from switchboard_shared.deps import SessionDep, TenantDep
@@ -33,6 +38,17 @@ from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 router = APIRouter(prefix="/internal/v1/kbs", tags=["knowledge bases"])
 UPLOAD_READ = 1024 * 1024
+
+
+async def _start_sync(
+    session: AsyncSession, rt: Runtime, source: Source, document: Document | None = None
+) -> IngestionJobOut:
+    """Queue a sync of the source (or one document of it), committed before the runner is told."""
+    job, new = await service.queue_sync(session, source=source, document=document)
+    await session.commit()
+    if new:
+        await rt.jobs.enqueue(job.id)
+    return service.job_out(job)
 
 
 @router.post("", status_code=201, responses=error_responses(400, 409, 422))
@@ -86,11 +102,8 @@ async def create_source(
     source = await service.create_source(session, kb=kb, body=body, settings=rt.settings)
     job = None
     if body.sync:
-        job, new = await service.queue_sync(session, source=source)
-        await session.commit()
-        if new:
-            await rt.jobs.enqueue(job.id)
-    return SourceCreated(source=service.source_out(source), job=service.job_out(job) if job else None)
+        job = await _start_sync(session, rt, source)
+    return SourceCreated(source=service.source_out(source), job=job)
 
 
 @router.get("/{kb_id}/sources", responses=error_responses(404))
@@ -128,11 +141,7 @@ async def sync_source(
     kb: KnowledgeBaseDep, source_id: str, session: SessionDep, rt: RuntimeDep
 ) -> IngestionJobOut:
     source = await repository.get_source_or_404(session, kb=kb, source_id=source_id)
-    job, new = await service.queue_sync(session, source=source)
-    await session.commit()
-    if new:
-        await rt.jobs.enqueue(job.id)
-    return service.job_out(job)
+    return await _start_sync(session, rt, source)
 
 
 async def _save_upload(upload: UploadFile, target: Path, max_bytes: int) -> None:
@@ -159,6 +168,9 @@ async def upload_files(
     rt: RuntimeDep,
     files: Annotated[list[UploadFile], File(description="Markdown, RST, HTML, text, PDF, FAQ CSV/JSON")],
     sync: Annotated[bool, Query(description="Start a sync now (false: more uploads follow)")] = True,
+    source_id: Annotated[
+        str | None, Query(description="The upload source to add to (default: the knowledge base's own)")
+    ] = None,
 ) -> UploadAccepted:
     names = []
     for upload in files:
@@ -171,27 +183,42 @@ async def upload_files(
         names.append(name)
     if not names:
         raise AppError(ErrorCode.BAD_REQUEST, "No files were uploaded.")
-    source = await repository.upload_source(session, kb_id=kb.id)
-    if source is None:
-        source = Source(
-            kb_id=kb.id, tenant_id=kb.tenant_id, type="upload", name="Uploaded files", config={}, tags=[]
+    if source_id is not None:
+        source = await repository.get_source_or_404(session, kb=kb, source_id=source_id)
+        if source.type != "upload":
+            raise AppError(
+                ErrorCode.BAD_REQUEST, f"Source {source_id} is a {source.type} source, not an upload one."
+            )
+    else:
+        source = await repository.default_upload_source(
+            session, kb_id=kb.id
+        ) or await service.create_upload_source(
+            session, kb=kb, name="Uploaded files", config={}, settings=rt.settings, default=True
         )
-        session.add(source)
-        await session.flush()
-        folder = service.upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id)[0]
-        directory = await asyncio.to_thread(lambda: (folder / source.id).resolve())
-        source.config = {"path": str(directory)}
     directory = Path(source.config["path"])
-    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
     for upload, name in zip(files, names, strict=True):
-        await _save_upload(upload, directory / name, rt.settings.max_upload_bytes)
+        target = directory / name
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        await _save_upload(upload, target, rt.settings.max_upload_bytes)
     if not sync:
         return UploadAccepted(source_id=source.id, files=names, job=None)
-    job, new = await service.queue_sync(session, source=source)
-    await session.commit()
-    if new:
-        await rt.jobs.enqueue(job.id)
-    return UploadAccepted(source_id=source.id, files=names, job=service.job_out(job))
+    return UploadAccepted(source_id=source.id, files=names, job=await _start_sync(session, rt, source))
+
+
+@router.get("/{kb_id}/sources/{source_id}/files", responses=error_responses(400, 404))
+async def list_stored_files(kb: KnowledgeBaseDep, source_id: str, session: SessionDep) -> list[StoredFile]:
+    """The files an upload source holds, with their SHA-256, so an uploader sends only what changed."""
+    source = await repository.get_source_or_404(session, kb=kb, source_id=source_id)
+    return await service.stored_files(source)
+
+
+@router.post("/{kb_id}/sources/{source_id}/files/prune", responses=error_responses(400, 404))
+async def prune_stored_files(
+    kb: KnowledgeBaseDep, source_id: str, body: StoredFilesPrune, session: SessionDep
+) -> StoredFilesPruned:
+    """Keep only the files listed in ``keep``; the next sync of the source removes the others' documents."""
+    source = await repository.get_source_or_404(session, kb=kb, source_id=source_id)
+    return StoredFilesPruned(deleted=await service.prune_stored_files(source, body.keep))
 
 
 @router.get("/{kb_id}/documents", responses=error_responses(404))
@@ -224,6 +251,27 @@ async def list_documents(
         for d in docs
     ]
     return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.delete("/{kb_id}/documents/{document_id}", status_code=204, responses=error_responses(404, 409))
+async def delete_document(
+    kb: KnowledgeBaseDep, document_id: str, session: SessionDep, rt: RuntimeDep
+) -> Response:
+    """Remove a document from search and citations now (vectors, BM25, chunks; an uploaded file too)."""
+    document = await repository.get_document_or_404(session, kb_id=kb.id, document_id=document_id)
+    await service.delete_document(session, rt, kb=kb, document=document)
+    await service.refresh_bm25(session, rt, kb=kb)
+    return Response(status_code=204)
+
+
+@router.post("/{kb_id}/documents/{document_id}/sync", status_code=202, responses=error_responses(404))
+async def sync_document(
+    kb: KnowledgeBaseDep, document_id: str, session: SessionDep, rt: RuntimeDep
+) -> IngestionJobOut:
+    """Fetch one document again from its source: updated if it changed, removed if the source lost it."""
+    document = await repository.get_document_or_404(session, kb_id=kb.id, document_id=document_id)
+    source = await repository.get_source_or_404(session, kb=kb, source_id=document.source_id)
+    return await _start_sync(session, rt, source, document)
 
 
 @router.get("/{kb_id}/documents/{document_id}/chunks", responses=error_responses(404))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
@@ -82,9 +82,13 @@ async def list_sources(session: AsyncSession, *, kb_id: str) -> Sequence[Source]
     return list(result.scalars())
 
 
-async def upload_source(session: AsyncSession, *, kb_id: str) -> Source | None:
-    result = await session.execute(select(Source).where(Source.kb_id == kb_id, Source.type == "upload"))
-    return result.scalars().first()
+async def default_upload_source(session: AsyncSession, *, kb_id: str) -> Source | None:
+    """The upload source that takes uploads naming no source (sources made before there were several
+    upload sources count as default)."""
+    result = await session.execute(
+        select(Source).where(Source.kb_id == kb_id, Source.type == "upload").order_by(Source.created_at)
+    )
+    return next((s for s in result.scalars() if s.config.get("default", True)), None)
 
 
 async def open_job_for_source(
@@ -93,6 +97,21 @@ async def open_job_for_source(
     result = await session.execute(
         select(IngestionJob)
         .where(IngestionJob.source_id == source_id, IngestionJob.status.in_(statuses))
+        .order_by(IngestionJob.created_at.desc())
+    )
+    return result.scalars().first()
+
+
+async def queued_job_covering(
+    session: AsyncSession, *, source_id: str, document_id: str | None
+) -> IngestionJob | None:
+    """A queued job of the source that will sync the whole source, or (with ``document_id``) that document."""
+    scope: ColumnElement[bool] = IngestionJob.document_id.is_(None)
+    if document_id is not None:
+        scope = or_(scope, IngestionJob.document_id == document_id)
+    result = await session.execute(
+        select(IngestionJob)
+        .where(IngestionJob.source_id == source_id, IngestionJob.status == "queued", scope)
         .order_by(IngestionJob.created_at.desc())
     )
     return result.scalars().first()

@@ -4,6 +4,7 @@ and starting sync jobs."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.embeddings.models import missing_setting
 from switchboard_retrieval.index.vectors import collection_name
-from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config
+from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config, safe_upload_name
 from switchboard_retrieval.ingestion.fetching import SourceError
+from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.ingestion.paths import PathPolicy, PathRefused
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
@@ -31,6 +33,7 @@ from switchboard_shared.contracts.retrieval import (
     SourceCreate,
     SourceOut,
     SourceUpdate,
+    StoredFile,
     SyncCounts,
 )
 from switchboard_shared.errors import AppError, ErrorCode
@@ -56,7 +59,10 @@ def source_out(source: Source) -> SourceOut:
         kb_id=source.kb_id,
         type=source.type,
         name=source.name,
-        config=public_config(source.config),
+        # Where an upload source keeps its files on the server is nobody's business outside it.
+        config=public_config(
+            {k: v for k, v in source.config.items() if not (source.type == "upload" and k == "path")}
+        ),
         tags=list(source.tags),
         schedule_minutes=source.schedule_minutes,
         last_sync_at=source.last_sync_at,
@@ -86,6 +92,7 @@ def job_out(job: IngestionJob) -> IngestionJobOut:
         id=job.id,
         kb_id=job.kb_id,
         source_id=job.source_id,
+        document_id=job.document_id,
         status=job.status,  # type: ignore[arg-type]
         documents_total=(job.counts or {}).get("documents_total"),
         documents_seen=job.documents_seen,
@@ -178,11 +185,32 @@ async def validate_source_config(
         raise AppError(ErrorCode.BAD_REQUEST, f"Invalid {source_type} source: {exc}") from exc
 
 
+UPLOAD_SETTABLE = frozenset({"public_base_url", "public_url_extension"})
+
+
+def _upload_config(config: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(config) - UPLOAD_SETTABLE)
+    if unknown:
+        raise AppError(
+            ErrorCode.BAD_REQUEST,
+            f"An upload source's config takes only {', '.join(sorted(UPLOAD_SETTABLE))}, not {', '.join(unknown)}.",
+        )
+    return dict(config)
+
+
 async def create_source(
     session: AsyncSession, *, kb: KnowledgeBase, body: SourceCreate, settings: RetrievalSettings
 ) -> Source:
     if body.type == "upload":
-        raise AppError(ErrorCode.BAD_REQUEST, "Upload sources are made by POST /kbs/{kb_id}/files.")
+        return await create_upload_source(
+            session,
+            kb=kb,
+            name=body.name or "Uploaded files",
+            config=_upload_config(body.config),
+            settings=settings,
+            default=False,
+            tags=body.tags,
+        )
     await validate_source_config(body.type, body.config, settings, tenant_id=kb.tenant_id)
     default_name = str(
         body.config.get("path") or body.config.get("url") or body.config.get("space_key") or body.type
@@ -201,12 +229,42 @@ async def create_source(
     return source
 
 
+async def create_upload_source(
+    session: AsyncSession,
+    *,
+    kb: KnowledgeBase,
+    name: str,
+    config: dict[str, Any],
+    settings: RetrievalSettings,
+    default: bool,
+    tags: list[str] | None = None,
+) -> Source:
+    """An upload source: its files are sent to this service and kept under its upload directory. The
+    knowledge base's default one takes the uploads that name no source; others (one per folder the CLI
+    syncs) hold exactly the files their uploader keeps there (see ``prune_stored_files``)."""
+    await validate_source_config("upload", {**config, "path": "-"}, settings, tenant_id=kb.tenant_id)
+    source = Source(
+        kb_id=kb.id, tenant_id=kb.tenant_id, type="upload", name=name[:200], config={}, tags=tags or []
+    )
+    session.add(source)
+    await session.flush()
+    folder = upload_folders(settings, tenant_id=kb.tenant_id, kb_id=kb.id)[0]
+    directory = await asyncio.to_thread(lambda: (folder / source.id).resolve())
+    await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
+    source.config = {**config, "path": str(directory), "default": default}
+    await session.flush()
+    return source
+
+
 async def update_source(
     session: AsyncSession, *, source: Source, body: SourceUpdate, settings: RetrievalSettings
 ) -> Source:
-    if body.config is not None:
-        if source.type == "upload":
-            raise AppError(ErrorCode.BAD_REQUEST, "The config of an upload source cannot be changed.")
+    if body.config is not None and source.type == "upload":
+        kept = {k: v for k, v in source.config.items() if k not in UPLOAD_SETTABLE}
+        merged = {**kept, **_upload_config(body.config)}
+        await validate_source_config(source.type, merged, settings, tenant_id=source.tenant_id)
+        source.config = merged
+    elif body.config is not None:
         # Masked secrets sent back unchanged keep their stored value.
         merged = {k: (source.config.get(k) if v == "***" else v) for k, v in body.config.items()}
         await validate_source_config(source.type, merged, settings, tenant_id=source.tenant_id)
@@ -248,18 +306,23 @@ async def refresh_bm25(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase)
     await rt.bm25.rebuild(kb.id, kb.index_version, rows)
 
 
-async def queue_sync(session: AsyncSession, *, source: Source) -> tuple[IngestionJob, bool]:
-    """The source's queued job if it has one (False), else a new queued job (True); the caller commits and
-    then enqueues it, so the runner never sees a job row that is not committed yet. A job already running
-    may have listed the source before this change (an upload in several requests), so it is not reused:
-    the new job runs after it (see ``SyncJob.run``)."""
-    existing = await repository.open_job_for_source(session, source_id=source.id, statuses=("queued",))
+async def queue_sync(
+    session: AsyncSession, *, source: Source, document: Document | None = None
+) -> tuple[IngestionJob, bool]:
+    """A queued job that covers the source (or just ``document``) if there is one (False), else a new
+    queued job (True); the caller commits and then enqueues it, so the runner never sees a job row that is
+    not committed yet. A job already running may have listed the source before this change (an upload in
+    several requests), so it is not reused: the new job runs after it (see ``SyncJob.run``)."""
+    existing = await repository.queued_job_covering(
+        session, source_id=source.id, document_id=document.id if document else None
+    )
     if existing is not None:
         return existing, False
     job = IngestionJob(
         tenant_id=source.tenant_id,
         kb_id=source.kb_id,
         source_id=source.id,
+        document_id=document.id if document else None,
         status="queued",
         documents_seen=0,
         documents_done=0,
@@ -272,3 +335,83 @@ async def queue_sync(session: AsyncSession, *, source: Source) -> tuple[Ingestio
     session.add(job)
     await session.flush()
     return job, True
+
+
+def _upload_directory(source: Source) -> Path:
+    if source.type != "upload":
+        raise AppError(
+            ErrorCode.BAD_REQUEST, f"Source {source.id} is a {source.type} source, not an upload one."
+        )
+    return Path(source.config["path"])
+
+
+def _stored_path(directory: Path, name: str) -> Path | None:
+    """The stored file ``name`` of an upload directory, or None when the name would leave it."""
+    target = (directory / name).resolve()
+    return target if target.is_relative_to(directory.resolve()) and target != directory.resolve() else None
+
+
+def _list_stored(directory: Path) -> list[StoredFile]:
+    if not directory.is_dir():
+        return []
+    files = []
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        name = path.relative_to(directory).as_posix()
+        if format_for(name) is None:  # partly written uploads (``.x.part``) and anything unsupported
+            continue
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+        files.append(StoredFile(name=name, size=path.stat().st_size, sha256=digest.hexdigest()))
+    return files
+
+
+async def stored_files(source: Source) -> list[StoredFile]:
+    return await asyncio.to_thread(_list_stored, _upload_directory(source))
+
+
+def _remove_stored(directory: Path, names: list[str]) -> None:
+    for name in names:
+        target = _stored_path(directory, name)
+        if target is not None:
+            target.unlink(missing_ok=True)
+            # Drop folders the removal left empty, up to the source's own directory.
+            parent = target.parent
+            while parent != directory.resolve() and parent.is_dir() and not any(parent.iterdir()):
+                parent.rmdir()
+                parent = parent.parent
+
+
+async def prune_stored_files(source: Source, keep: list[str]) -> list[str]:
+    """Remove the stored files of an upload source that are not in ``keep`` (names as uploaded); the next
+    sync then removes their documents. Returns the removed names."""
+    directory = _upload_directory(source)
+    wanted = {safe_upload_name(name) for name in keep}
+    present = await stored_files(source)
+    gone = [f.name for f in present if f.name not in wanted]
+    await asyncio.to_thread(_remove_stored, directory, gone)
+    return gone
+
+
+async def delete_document(
+    session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, document: Document
+) -> None:
+    """Remove a document from the index now: its vectors, chunks and row (BM25 rebuilt by the caller); an
+    uploaded file is removed too, so a later sync does not bring it back. A document still present in any
+    other kind of source comes back at that source's next sync."""
+    if await repository.open_job_for_source(session, source_id=document.source_id, statuses=("running",)):
+        raise AppError(
+            ErrorCode.CONFLICT, "A sync of this document's source is running; delete it when that sync ends."
+        )
+    source = await session.get(Source, document.source_id)
+    chunk_ids = list(
+        (await session.execute(select(Chunk.id).where(Chunk.document_id == document.id))).scalars()
+    )
+    await rt.vectors.delete(collection_name(kb.tenant_id, kb.id), chunk_ids)
+    await session.execute(delete(Chunk).where(Chunk.document_id == document.id))
+    await session.execute(delete(Document).where(Document.id == document.id))
+    kb.index_version += 1
+    await session.flush()
+    if source is not None and source.type == "upload":
+        await asyncio.to_thread(_remove_stored, Path(source.config["path"]), [document.uri])
