@@ -86,6 +86,12 @@ class ChatSettings(ServiceSettings):
     )
     history_window: int = Field(default=20, description="Messages kept in the recent-window cache")
     history_token_budget: int = Field(default=1200, description="Tokens of history put in a prompt")
+    query_rewrite_timeout_seconds: float = Field(
+        default=3.0,
+        ge=0,
+        description="How long the chain's language model may take to rewrite a follow-up as a standalone "
+        "search query (0: always the offline query)",
+    )
     window_cache_ttl_seconds: float = Field(default=3600.0, description="TTL of the recent-window cache")
     lock_ttl_seconds: float = Field(default=180.0, description="Per-conversation lock TTL (a dead holder)")
     lock_wait_seconds: float = Field(

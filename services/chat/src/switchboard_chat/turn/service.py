@@ -44,7 +44,7 @@ from switchboard_chat.settings import ChatSettings
 from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
 from switchboard_chat.turn import escalation
 from switchboard_chat.turn.prompt import budget_history, passages_block, system_prompt
-from switchboard_chat.turn.query import search_query
+from switchboard_chat.turn.query import history_aware_query, search_query
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.chat import (
     AssistantSettings,
@@ -565,6 +565,17 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
     analytics = deps.platform.analytics
     history_window = prepared.context[:-1]
     query = search_query(prepared.text, history_window)
+    if query != prepared.text and settings.query_rewrite_timeout_seconds > 0:
+        # A follow-up: the chain's language model, if it has one, writes the standalone question.
+        rewritten = await history_aware_query(
+            deps.registry,
+            prepared.chain,
+            prepared.assistant,
+            prepared.text,
+            budget_history(history_window, settings.history_token_budget),
+            timeout=settings.query_rewrite_timeout_seconds,
+        )
+        query = rewritten or query
     retrieval_started = time.perf_counter()
     passages, kb_unavailable = await _search(deps, prepared, query)
     retrieval_ms = _ms(retrieval_started)
