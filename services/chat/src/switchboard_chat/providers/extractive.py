@@ -288,21 +288,28 @@ def rank_units(
     for i, unit in enumerate(units):
         lex = lexical[i]
         sem = semantic[i] if semantic is not None else 0.0
+        bonus = answer_bonus(question, unit.sentence)
         if semantic is None:
-            support = lex + (max(0.0, answer_bonus(question, unit.sentence)) if lex else 0.0)
+            support = lex + (max(0.0, bonus) if lex else 0.0)
         else:
             section = topical[i] if topical is not None else sem
             support = (
-                SEMANTIC_WEIGHT * sem
-                + HEADING_WEIGHT * section
-                + LEXICAL_WEIGHT * lex
-                + answer_bonus(question, unit.sentence)
+                SEMANTIC_WEIGHT * sem + HEADING_WEIGHT * section + LEXICAL_WEIGHT * lex + max(0.0, bonus)
             )
-        score = support + RANK_PRIOR / unit.passage
-        fits = answer_bonus(question, unit.sentence) >= 0
+        # A sentence without the kind of fact asked for ranks lower, but its support (whether there is an
+        # answer at all) does not drop: "when" also starts questions that want no date.
+        score = support + min(0.0, bonus) + RANK_PRIOR / unit.passage
         ranked.append(
             Candidate(
-                unit.passage, unit.position, unit.sentence, score, support, sem, lex, unit.language, fits
+                unit.passage,
+                unit.position,
+                unit.sentence,
+                score,
+                support,
+                sem,
+                lex,
+                unit.language,
+                bonus >= 0,
             )
         )
     ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
