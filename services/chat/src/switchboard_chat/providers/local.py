@@ -15,6 +15,31 @@ from switchboard_chat.providers.base import ChatProvider, GenerationEvent, Gener
 from switchboard_shared.errors import AppError, ErrorCode
 
 _DONE = object()
+_LOAD_LOCK = threading.Lock()
+
+
+def load_without_repack(model_path: str, n_ctx: int) -> Any:
+    """A ``Llama`` with llama.cpp's extra CPU buffer types off: the prebuilt llama.cpp crashes (SIGSEGV in
+    libggml-cpu) on prompts longer than one token when it repacks Q4 weights for AMX, and runs correctly
+    without the repack. ``Llama`` reads its model parameters from ``llama_model_default_params`` while it
+    loads, with no argument for this one, so that function is wrapped for the load (under a lock)."""
+    import llama_cpp
+    import llama_cpp.llama
+
+    module: Any = getattr(llama_cpp.llama, "llama_cpp")  # noqa: B009 (not re-exported for type checkers)
+    original = module.llama_model_default_params
+
+    def without_repack() -> Any:
+        params = original()
+        params.use_extra_bufts = False
+        return params
+
+    with _LOAD_LOCK:
+        module.llama_model_default_params = without_repack
+        try:
+            return llama_cpp.Llama(model_path=model_path, n_ctx=n_ctx, verbose=False)
+        finally:
+            module.llama_model_default_params = original
 
 
 class LocalLlamaProvider(ChatProvider):
@@ -31,13 +56,13 @@ class LocalLlamaProvider(ChatProvider):
     def _load(self) -> Any:
         if self._llama is None:
             try:
-                from llama_cpp import Llama
+                import llama_cpp  # noqa: F401
             except ImportError as exc:
                 raise AppError(
                     ErrorCode.NOT_IMPLEMENTED,
                     "The local provider needs llama-cpp-python (pip install 'switchboard-chat[local]').",
                 ) from exc
-            self._llama = Llama(model_path=self.model_path, n_ctx=self.n_ctx, verbose=False)
+            self._llama = load_without_repack(self.model_path, self.n_ctx)
         return self._llama
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
