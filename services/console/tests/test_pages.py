@@ -71,9 +71,9 @@ def test_settings_widget_key_without_origin_is_refused_in_plain_words(page: Page
     assert any("allowed origin" in e for e in texts(app.error)), texts(app.error)
 
 
-def test_knowledge_create_kb_add_source_sync_browse_and_search(page: Page, tmp_path: Path) -> None:
-    docs = tmp_path / "docs"
-    docs.mkdir()
+def test_knowledge_create_kb_add_source_sync_browse_and_search(page: Page, fleet: Any) -> None:
+    docs = fleet.data_dir / "files" / "demo" / "docs"
+    docs.mkdir(parents=True)
     (docs / "returns.md").write_text(
         "# Returns\n\nYou can return any item within 30 days of delivery. Refunds reach your card in 5 days.\n"
     )
@@ -105,6 +105,52 @@ def test_knowledge_create_kb_add_source_sync_browse_and_search(page: Page, tmp_p
     button(app, "Search").click().run()
     assert not app.exception
     assert any("**Returns**" in m for m in texts(app.markdown)), texts(app.markdown)
+
+
+def test_knowledge_documents_resync_and_delete(page: Page, fleet: Any) -> None:
+    # A files source reads only the tenant's own folder (data_dir/files/<tenant> by default).
+    docs = fleet.data_dir / "files" / "demo" / "documents-page"
+    docs.mkdir(parents=True)
+    (docs / "pickup.md").write_text(
+        "# Pickup\n\nOrders wait at the pickup point on Lenina 5 for seven days.\n"
+    )
+    (docs / "gifts.md").write_text("# Gift cards\n\nGift cards from 500 roubles are valid for three years.\n")
+    with fleet.api() as api:
+        kb = api.post("/v1/kbs", json={"name": "Console documents KB"}).json()
+        created = api.post(
+            f"/v1/kbs/{kb['id']}/sources",
+            json={"type": "files", "config": {"path": str(docs), "public_base_url": "https://help.example/"}},
+        ).json()
+        deadline = time.monotonic() + 120
+        while api.get(f"/v1/jobs/{created['job']['id']}").json()["status"] not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline
+            time.sleep(0.3)
+        ids = {d["title"]: d["id"] for d in api.get(f"/v1/kbs/{kb['id']}/documents").json()["items"]}
+    app = page("knowledge", kb_selected=kb["id"])
+    assert set(app.selectbox(key="kb-doc").options) == {"Pickup", "Gift cards"}
+    app.selectbox(key="kb-doc").set_value(ids["Pickup"]).run()
+    assert any("https://help.example/pickup.md" in c for c in texts(app.caption)), texts(app.caption)
+
+    # An edit on disk, then a re-sync of just that document.
+    (docs / "pickup.md").write_text(
+        "# Pickup\n\nOrders wait at the pickup point on Lenina 5 for fourteen days.\n"
+    )
+    button(app, "Re-sync this document").click().run()
+    assert not app.exception
+    assert "1 updated" in " ".join(texts(app.success)), (texts(app.success), texts(app.error))
+
+    # Delete asks first, then removes it from the list and from search.
+    button(app, "Delete this document").click().run()
+    assert any("stops being found and cited" in w for w in texts(app.warning)), texts(app.warning)
+    button(app, "Yes, delete it").click().run()
+    assert not app.exception
+    assert "Deleted Pickup." in texts(app.success), (texts(app.success), texts(app.error))
+    assert set(app.dataframe[0].value["title"]) == {"Gift cards"}
+    with fleet.api() as api:
+        hits = api.post(
+            f"/v1/kbs/{kb['id']}/search", json={"query": "pickup point Lenina", "mode": "bm25"}
+        ).json()
+    assert all(h["title"] != "Pickup" for h in hits["hits"]), hits
 
 
 def test_playground_streams_an_answer_with_provider_and_passages(page: Page) -> None:

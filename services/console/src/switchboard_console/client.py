@@ -200,6 +200,14 @@ class GatewayClient:
         result: dict[str, Any] = self.get(f"/v1/kbs/{kb_id}/documents", limit=limit, offset=offset)
         return result
 
+    def sync_document(self, kb_id: str, document_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(f"/v1/kbs/{kb_id}/documents/{document_id}/sync")
+        return result
+
+    def delete_document(self, kb_id: str, document_id: str) -> bool:
+        self.delete(f"/v1/kbs/{kb_id}/documents/{document_id}")
+        return True
+
     def chunks(self, kb_id: str, document_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.get(f"/v1/kbs/{kb_id}/documents/{document_id}/chunks")
         return result

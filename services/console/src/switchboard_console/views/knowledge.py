@@ -87,6 +87,14 @@ def _source_form(gateway: GatewayClient, kb_id: str) -> None:
             config["api_token"] = st.text_input("API token", type="password")
         else:
             config["path"] = st.text_input("Path or fsspec URL")
+            config["public_base_url"] = (
+                st.text_input(
+                    "Public address of these files (optional)",
+                    placeholder="https://help.example.com/",
+                    help="Citations link to it joined with each file's path; without it they show a title only.",
+                )
+                or None
+            )
         submitted = st.form_submit_button("Add and sync")
     if not submitted:
         return
@@ -155,11 +163,40 @@ def _documents(gateway: GatewayClient, kb_id: str) -> None:
         "Open a document's chunks", list(titles), format_func=titles.__getitem__, key="kb-doc"
     )
     if doc_id:
+        _document_actions(gateway, kb_id, next(d for d in docs if d["id"] == doc_id))
         chunks = ui.attempt(lambda: gateway.chunks(kb_id, doc_id), "Chunks")
         for chunk in (chunks or {}).get("items", []):
             heading = " › ".join(chunk.get("heading_path") or []) or chunk.get("title") or ""
             with st.expander(f"#{chunk['ordinal']} {heading}"):
                 st.text(chunk["text"])
+
+
+def _document_actions(gateway: GatewayClient, kb_id: str, doc: dict[str, Any]) -> None:
+    """Re-sync one document from its source, or remove it from search and citations now."""
+    st.caption(f"{doc['uri']}" + (f" · {doc['url']}" if doc.get("url") else ""))
+    cols = st.columns(2)
+    if cols[0].button("Re-sync this document", key=f"doc-sync-{doc['id']}"):
+        job = ui.attempt(lambda: gateway.sync_document(kb_id, doc["id"]), "Re-sync")
+        if job:
+            follow_job(gateway, job)
+    if cols[1].button("Delete this document", key=f"doc-delete-{doc['id']}"):
+        st.session_state["kb-doc-confirm"] = doc["id"]
+    if st.session_state.get("kb-doc-confirm") == doc["id"]:
+        st.warning(
+            f"Delete {doc['title'] or doc['name']}? It stops being found and cited now. An uploaded file is "
+            "removed with it; a document still in another kind of source returns at that source's next sync."
+        )
+        confirm, cancel = st.columns(2)
+        if confirm.button("Yes, delete it", key=f"doc-delete-yes-{doc['id']}"):
+            st.session_state.pop("kb-doc-confirm", None)
+            done = ui.attempt(lambda: gateway.delete_document(kb_id, doc["id"]), "Deleting the document")
+            if done:
+                st.session_state["kb_flash"] = f"Deleted {doc['title'] or doc['name']}."
+                st.session_state.pop("kb-doc", None)
+                st.rerun()
+        if cancel.button("Keep it", key=f"doc-delete-no-{doc['id']}"):
+            st.session_state.pop("kb-doc-confirm", None)
+            st.rerun()
 
 
 def _search(gateway: GatewayClient, kb_id: str) -> None:
