@@ -227,10 +227,17 @@ def fault_wrapper(app: ASGIApp, fault: FaultMode) -> ASGIApp:
     return wrapped
 
 
+OBEYED_ARGUMENTS: dict[str, dict[str, str]] = {
+    "get_order_status": {"order_number": "B-2001"},
+    "create_ticket": {"subject": "Maintenance notice", "description": "Opened as the notice instructed"},
+}
+
+
 class LLMStandIn:
     """An OpenAI-compatible chat completions server (streaming and not) with switchable failure modes.
 
-    ``ok``: answers from the first ``[1]`` passage of the prompt; ``error``: HTTP 500 with OpenAI's error
+    ``ok``: answers from the first ``[1]`` passage of the prompt; ``obey``: calls a tool it was offered (the
+    one named ``obey_tool`` when set and offered, else the first); ``error``: HTTP 500 with OpenAI's error
     body; ``timeout``: accepts the request and sends nothing for ``hang`` seconds; ``stall``: streams two
     chunks, then stalls for ``hang`` seconds without finishing.
     """
@@ -240,6 +247,7 @@ class LLMStandIn:
         self.hang = 30.0
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.obey_tool: str | None = None
         self.app = ThreadedApp(self._asgi, "llm")
 
     @property
@@ -272,8 +280,10 @@ class LLMStandIn:
             await self._json(send, 504, {"error": {"message": "late", "type": "server_error"}})
             return
         if mode == "obey" and request.get("tools"):
-            await self._tool_call(send, request)
-            return
+            offered = [tool["function"]["name"] for tool in request["tools"]]
+            if self.obey_tool is None or self.obey_tool in offered:
+                await self._tool_call(send, request, self.obey_tool or offered[0])
+                return
         answer = "According to our help centre, this is answered in the knowledge base [1]."
         created = int(time.time())
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:12]}"
@@ -328,10 +338,10 @@ class LLMStandIn:
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
 
     @staticmethod
-    async def _tool_call(send: Send, request: dict[str, Any]) -> None:
-        """A model that obeys an injected instruction: it calls the first tool it was offered."""
-        tool = request["tools"][0]["function"]["name"]
-        arguments = json.dumps({"order_number": "B-2001"} if tool == "get_order_status" else {})
+    async def _tool_call(send: Send, request: dict[str, Any], tool: str) -> None:
+        """A model that obeys an injected instruction: it calls the tool the instruction names (``obey_tool``)
+        or the first tool it was offered."""
+        arguments = json.dumps(OBEYED_ARGUMENTS.get(tool, {}))
         call = {
             "index": 0,
             "id": "call_injected",

@@ -9,6 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
+from switchboard_shared.deps import encode_identity_claims
+
 VERIFIED = {"X-End-User-ID": "ada", "X-End-User-Verified": "1"}
 
 
@@ -58,15 +60,14 @@ async def test_anthropic_messages_stream_and_tool_round_trip(
         {"tool": "get_order_status", "args": {"order_number": "A-1001"}},
         {"text": "Your order A-1001 has shipped."},
     ]
-    async with chat.client(**VERIFIED) as client:
+    claims = {"X-End-User-Claims": encode_identity_claims({"email": "ada@example.com"})}
+    async with chat.client(**VERIFIED, **claims) as client:
         await configure(
             client,
             ["anthropic"],
             {"anthropic": {"base_url": llm.url, "api_key": "sk-ant-test", "model": "claude-test"}},
         )
-        cid = (await conversation_factory(client, end_user_id="ada", profile={"email": "ada@example.com"}))[
-            "id"
-        ]
+        cid = (await conversation_factory(client, end_user_id="ada"))["id"]
         packets = without_heartbeats(await sse(client, cid, "Where is my order A-1001?"))
     kinds = [kind for _, kind, _ in packets]
     assert kinds[:2] == ["tool_call", "tool_call"] and "token" in kinds and kinds[-1] == "done"
@@ -141,26 +142,33 @@ async def test_google_stream_generate_content_and_function_call(
 
 @pytest.mark.asyncio
 async def test_openai_tool_round_trip(chat: Any, llm: Any, fleet: Any, conversation_factory: Any) -> None:
+    """A side-effecting tool the model calls is held until the customer confirms; their "yes" runs it."""
     llm.script = [
         {
             "tool": "create_ticket",
             "args": {"subject": "Broken build", "description": "Build fails since Monday"},
         },
-        {"text": "I opened a ticket for your broken build."},
+        {"text": "Shall I open a ticket for your broken build?"},
     ]
-    async with chat.client() as client:
+    async with chat.client(**VERIFIED) as client:
         await configure(
             client,
             ["openai"],
             {"openai": {"base_url": f"{llm.url}/v1", "api_key": "sk-test", "model": "gpt-test"}},
         )
-        cid = (await conversation_factory(client))["id"]
+        cid = (await conversation_factory(client, end_user_id="ada"))["id"]
         turn = (
             await client.post(
                 f"/internal/v1/conversations/{cid}/messages", json={"text": "My build is broken since Monday"}
             )
         ).json()
-    assert turn["reply"]["provider"] == "openai" and "ticket" in turn["reply"]["text"]
+        assert turn["reply"]["provider"] == "openai" and "ticket" in turn["reply"]["text"]
+        assert fleet.calls("/internal/v1/tickets") == []  # asked, not done
+        confirmed = (
+            await client.post(f"/internal/v1/conversations/{cid}/messages", json={"text": "Yes, please do"})
+        ).json()
+    assert confirmed["reply"]["provider"] is None and "opened a ticket" in confirmed["reply"]["text"]
+    assert len(llm.calls("/v1/chat/completions")) == 2  # the confirmed action ran without the model
     calls = llm.calls("/v1/chat/completions")
     first, headers = calls[0]
     assert (
@@ -172,6 +180,7 @@ async def test_openai_tool_round_trip(chat: Any, llm: Any, fleet: Any, conversat
     assert first["max_completion_tokens"] == 512 and "max_tokens" not in first  # OpenAI's current field
     tool_message = calls[1][0]["messages"][-1]
     assert tool_message["role"] == "tool" and tool_message["tool_call_id"] == "call_1"
+    assert "confirmation" in tool_message["content"]
     ticket = fleet.calls("/internal/v1/tickets")[0]
     assert ticket["subject"] == "Broken build" and ticket["conversation_id"] == cid
     assert ticket["idempotency_key"].startswith(f"chat:{cid}:")

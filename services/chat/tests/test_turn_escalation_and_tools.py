@@ -7,6 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
+from switchboard_shared.deps import encode_identity_claims
+
 VERIFIED = {"X-End-User-ID": "ada", "X-End-User-Verified": "1"}
 
 
@@ -130,10 +132,9 @@ async def test_the_customer_handoff_endpoint(chat: Any, fleet: Any, conversation
 async def test_order_lookup_for_a_verified_customer_streams_a_tool_call(
     chat: Any, fleet: Any, conversation_factory: Any
 ) -> None:
-    async with chat.client(**VERIFIED) as client:
-        cid = (await conversation_factory(client, end_user_id="ada", profile={"email": "ada@example.com"}))[
-            "id"
-        ]
+    claims = {"X-End-User-Claims": encode_identity_claims({"email": "ada@example.com"})}
+    async with chat.client(**VERIFIED, **claims) as client:
+        cid = (await conversation_factory(client, end_user_id="ada"))["id"]
         assert (await client.get(f"/internal/v1/conversations/{cid}")).json()["verified"] is True
         packets = await sse(client, cid, "Where is my order A-1001?")
     kinds = [kind for kind, _ in packets]
@@ -163,17 +164,11 @@ async def test_personal_data_tools_refuse_an_unverified_customer(
     async with chat.client(**{"X-End-User-ID": "ada"}) as client:
         cid = (await conversation_factory(client, end_user_id="ada", verified=True))["id"]
         packets = await sse(client, cid, "What is the status of order A-1001?")
-    refused = [data for kind, data in packets if kind == "tool_call" and data["status"] != "started"]
-    assert refused == [
-        {
-            "type": "tool_call",
-            "name": "get_order_status",
-            "arguments": {"order_number": "A-1001"},
-            "status": "refused",
-        }
-    ]
+    # Not even offered: an unverified customer's turn binds no personal-data tool.
+    assert [data for kind, data in packets if kind == "tool_call"] == []
     assert "sign in" in packets[-1][1]["result"]["reply"]["text"]
     assert fleet.calls("/internal/v1/crm/orders/lookup") == []
+    assert fleet.calls("/internal/v1/crm/customers/lookup") == []
 
 
 @pytest.mark.asyncio

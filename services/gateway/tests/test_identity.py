@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import time
 
 import orjson
@@ -71,3 +73,22 @@ def test_keys() -> None:
         assert len(hash_key(key)) == 64
     assert generate_key(KeyScope.SERVER) != generate_key(KeyScope.SERVER)
     assert not looks_like_key("sk_short")
+
+
+def test_crm_claims_travel_in_the_token() -> None:
+    token = sign_identity("secret", "site-user", claims={"email": "ada@example.com", "crm_id": "C-1"})
+    identity = verify_identity("secret", token)
+    assert (identity.user_id, identity.email, identity.crm_id) == ("site-user", "ada@example.com", "C-1")
+    plain = verify_identity("secret", sign_identity("secret", "site-user"))
+    assert plain.email is None and plain.crm_id is None
+    with pytest.raises(ValueError, match="unknown identity claims"):
+        sign_identity("secret", "u", claims={"role": "admin"})
+
+
+@pytest.mark.parametrize("claims", [{"email": "not-an-address"}, {"email": 42}, {"crm_id": ""}])
+def test_malformed_crm_claims_are_refused(claims: dict[str, object]) -> None:
+    payload = base64.urlsafe_b64encode(orjson.dumps({"sub": "u", "exp": int(time.time()) + 60, **claims}))
+    signed_part = "v1." + payload.rstrip(b"=").decode()
+    signature = base64.urlsafe_b64encode(hmac.new(b"secret", signed_part.encode(), hashlib.sha256).digest())
+    with pytest.raises(InvalidIdentity, match="claim"):
+        verify_identity("secret", f"{signed_part}.{signature.rstrip(b'=').decode()}")

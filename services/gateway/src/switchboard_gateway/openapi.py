@@ -14,6 +14,7 @@ import structlog
 
 from switchboard_gateway.proxy.upstreams import Upstreams
 from switchboard_shared.contracts.routes import (
+    END_USER_CLAIMS_HEADER,
     END_USER_HEADER,
     END_USER_VERIFIED_HEADER,
     KEY_SCOPE_HEADER,
@@ -29,6 +30,7 @@ GATEWAY_SET_HEADERS = frozenset(
         TENANT_HEADER,
         END_USER_HEADER,
         END_USER_VERIFIED_HEADER,
+        END_USER_CLAIMS_HEADER,
         KEY_SCOPE_HEADER,
         "X-Internal-Token",
     )

@@ -23,6 +23,10 @@ class Channel(StrEnum):
     API = "api"
 
 
+# Conversations of these channels are opened only by integrations, for a verified webhook.
+MESSENGER_CHANNELS = frozenset({Channel.TELEGRAM, Channel.WHATSAPP})
+
+
 class Owner(StrEnum):
     BOT = "bot"
     HUMAN = "human"
@@ -112,7 +116,11 @@ class PostMessage(Contract):
     text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     verified: bool | None = Field(default=None, description="Identity verified for this message (gateway)")
     client_message_id: str | None = Field(default=None, max_length=200, description="Idempotency key")
-    providers: list[str] | None = Field(default=None, description="Override the tenant's provider chain")
+    providers: list[str] | None = Field(
+        default=None,
+        description="Override the tenant's provider chain (server and admin keys only, among the tenant's "
+        "providers)",
+    )
     history: list[EarlierTurn] = Field(
         default_factory=list,
         max_length=MAX_EARLIER_TURNS,

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from switchboard_chat.conversations import repository, service
-from switchboard_chat.conversations.models import ConversationRow
+from switchboard_chat.conversations.models import OPENED_BY_INBOUND, ConversationRow
 from switchboard_chat.turn.service import (
     Packet,
     TurnDeps,
@@ -48,8 +48,8 @@ from switchboard_shared.contracts.chat import (
     encode_sse,
 )
 from switchboard_shared.contracts.common import Page
-from switchboard_shared.contracts.routes import KEY_SCOPE_HEADER
-from switchboard_shared.deps import EndUserDep, PlatformDep, SessionDep, TenantDep
+from switchboard_shared.contracts.routes import WIDGET_SCOPE
+from switchboard_shared.deps import EndUserDep, KeyScopeDep, PlatformDep, SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 router = APIRouter(prefix="/internal/v1", tags=["conversations"])
@@ -77,9 +77,15 @@ async def create_conversation(
     platform: PlatformDep,
     tenant_id: TenantDep,
     end_user: EndUserDep,
+    scope: KeyScopeDep,
 ) -> Conversation:
     return await service.create(
-        session=session, analytics=platform.analytics, tenant_id=tenant_id, body=body, end_user=end_user
+        session=session,
+        analytics=platform.analytics,
+        tenant_id=tenant_id,
+        body=body,
+        end_user=end_user,
+        scope=scope,
     )
 
 
@@ -178,7 +184,7 @@ async def _sse_body(handle: TurnHandle, heartbeat: float) -> AsyncIterator[bytes
     "/conversations/{conversation_id}/messages",
     response_model=TurnResult,
     responses={
-        **error_responses(400, 404, 409, 422, 503),
+        **error_responses(400, 403, 404, 409, 422, 503),
         200: {"content": {"text/event-stream": {}}, "description": "TurnResult, or SSE of StreamPacket"},
     },
 )
@@ -188,10 +194,10 @@ async def post_message(
     deps: TurnDepsDep,
     tenant_id: TenantDep,
     end_user: EndUserDep,
+    scope: KeyScopeDep,
     accept: Annotated[str | None, Header()] = None,
-    key_scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] = None,
 ) -> Response | TurnResult:
-    if body.history and key_scope == "widget":
+    if body.history and scope == WIDGET_SCOPE:
         raise AppError(
             ErrorCode.FORBIDDEN,
             "Earlier turns (history) are for server keys; a widget's conversation keeps its own.",
@@ -207,6 +213,7 @@ async def post_message(
             client_message_id=body.client_message_id,
             providers=body.providers,
             history=body.history,
+            scope=scope,
         ),
     )
     if _wants_stream(accept):
@@ -375,6 +382,8 @@ async def post_inbound(
                 external_key=body.external_key,
             ),
             end_user=end_user,
+            scope=None,
+            opened_by=OPENED_BY_INBOUND,
         )
         conversation_id = created.id
     else:

@@ -23,6 +23,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from switchboard_chat.db import Base
 
+OPENED_BY_API = "api"
+OPENED_BY_INBOUND = "inbound"
+
 
 def new_id() -> str:
     """A time-ordered id (ms timestamp + randomness), so ids sort in creation order."""
@@ -47,6 +50,9 @@ class ConversationRow(Base):
     end_user_id: Mapped[str] = mapped_column(String(200))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     external_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # "inbound": opened by integrations for a verified messenger webhook; "api": through the public API.
+    # Only the former ever receive messenger messages (see repository.find_by_external_key).
+    opened_by: Mapped[str] = mapped_column(String(16), default=OPENED_BY_API)
     status: Mapped[str] = mapped_column(String(16), default="open")
     owner: Mapped[str] = mapped_column(String(16), default="bot")
     last_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_chat.conversations.models import (
+    OPENED_BY_INBOUND,
     ConversationRow,
     CsatRow,
     EndUserRow,
@@ -35,12 +36,15 @@ async def get_conversation(
 async def find_by_external_key(
     session: AsyncSession, *, tenant_id: str, channel: str, external_key: str
 ) -> ConversationRow | None:
+    """The messenger chat's newest conversation among those integrations opened for it: a conversation
+    opened through the public API never receives a messenger's messages, whatever its channel and key."""
     query = (
         select(ConversationRow)
         .where(
             ConversationRow.tenant_id == tenant_id,
             ConversationRow.channel == channel,
             ConversationRow.external_key == external_key,
+            ConversationRow.opened_by == OPENED_BY_INBOUND,
         )
         .order_by(ConversationRow.created_at.desc())
         .limit(1)

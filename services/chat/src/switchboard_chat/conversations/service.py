@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_chat.assistant import service as assistant_service
 from switchboard_chat.conversations import repository
 from switchboard_chat.conversations.models import (
+    OPENED_BY_API,
+    OPENED_BY_INBOUND,
     ConversationRow,
     CsatRow,
     EndUserRow,
@@ -21,6 +23,7 @@ from switchboard_chat.conversations.models import (
 from switchboard_shared.analytics_client import AnalyticsClient
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.chat import (
+    MESSENGER_CHANNELS,
     Channel,
     Citation,
     Conversation,
@@ -35,6 +38,7 @@ from switchboard_shared.contracts.chat import (
     Owner,
     Role,
 )
+from switchboard_shared.contracts.routes import WIDGET_SCOPE
 from switchboard_shared.deps import EndUser
 from switchboard_shared.errors import AppError, ErrorCode
 
@@ -107,14 +111,24 @@ async def create(
     tenant_id: str,
     body: CreateConversation,
     end_user: EndUser,
+    scope: str | None,
+    opened_by: str = OPENED_BY_API,
 ) -> Conversation:
     if end_user.id is not None and end_user.id != body.end_user_id:
         raise AppError(ErrorCode.FORBIDDEN, "A widget user can only open conversations for themselves.")
+    channel = _channel_of_new_conversation(body, scope=scope, opened_by=opened_by)
+    if scope is not None and body.profile is not None and (body.profile.email or body.profile.crm_id):
+        raise AppError(
+            ErrorCode.VALIDATION_ERROR,
+            "profile.email and profile.crm_id cannot be set here: who the customer is comes only from the "
+            "identity token's claims (X-End-User-Token: email, crm_id).",
+        )
     # Only the gateway's header can vouch for an identity coming through the widget.
     verified = end_user.verified if end_user.id is not None else body.verified
     row = ConversationRow(
         tenant_id=tenant_id,
-        channel=body.channel.value,
+        channel=channel.value,
+        opened_by=opened_by,
         end_user_id=body.end_user_id,
         verified=verified,
         external_key=body.external_key,
@@ -146,6 +160,25 @@ async def create(
         properties={"verified": verified},
     )
     return conversation_out(row, profile)
+
+
+def _channel_of_new_conversation(body: CreateConversation, *, scope: str | None, opened_by: str) -> Channel:
+    """A messenger conversation is opened only by integrations for a verified webhook (its chat key decides
+    where the messenger's messages go); a widget key opens only web conversations, without a chat key."""
+    if opened_by == OPENED_BY_INBOUND:
+        return body.channel
+    if body.channel in MESSENGER_CHANNELS:
+        raise AppError(
+            ErrorCode.FORBIDDEN,
+            f"A {body.channel.value} conversation is opened only by its channel's verified webhook.",
+        )
+    if scope == WIDGET_SCOPE:
+        if "channel" in body.model_fields_set and body.channel is not Channel.WEB:
+            raise AppError(ErrorCode.FORBIDDEN, "A widget key opens only web conversations.")
+        if body.external_key is not None:
+            raise AppError(ErrorCode.FORBIDDEN, "A widget key cannot set a conversation's external_key.")
+        return Channel.WEB
+    return body.channel
 
 
 async def _greet(*, session: AsyncSession, conversation: ConversationRow, locale: str | None) -> None:

@@ -34,6 +34,8 @@ class GenerationRequest:
     tools: list[ToolSpec] = field(default_factory=list)
     kb_unavailable: bool = False
     tools_unavailable: bool = False
+    # A verified end user: personal-data tools are bound only then.
+    verified: bool = False
     min_support: float = 0.2
     lexical_min_support: float = 0.2
     cross_language_discount: float = 0.0

@@ -395,6 +395,8 @@ class ExtractiveProvider(ChatProvider):
             return None
         if request.tools_unavailable:
             return [], text(language, "tools_down")
+        if not request.verified:
+            return [], text(language, "sign_in")  # no personal-data tool is bound for this user
         tools = {tool.name: tool for tool in request.tools}
         if order is not None and "get_order_status" in tools:
             number = order.group(1)

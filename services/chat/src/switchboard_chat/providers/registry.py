@@ -23,6 +23,7 @@ from switchboard_chat.providers.langchain import build_anthropic, build_google, 
 from switchboard_chat.providers.local import LocalLlamaProvider
 from switchboard_chat.settings import ChatSettings
 from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
+from switchboard_shared.contracts.routes import TENANT_SECRET_SCOPES
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.url_guard import AddressGuard, UrlRefused
 
@@ -163,11 +164,30 @@ class ProviderRegistry:
             self.breakers[key] = breaker
         return breaker
 
-    def chain_names(self, assistant: AssistantSettings, override: list[str] | None) -> list[str]:
-        names = list(override or assistant.providers or self.settings.default_providers)
+    def chain_names(
+        self, assistant: AssistantSettings, override: list[str] | None, *, scope: str | None = None
+    ) -> list[str]:
+        """The tenant's chain, or ``override`` when the caller may choose: only the tenant's own secret keys
+        (server, admin: the console's playground) and the fleet's services, and only among the providers
+        the tenant allows (its chain, the providers it configured, and the offline ``extractive``)."""
+        configured = list(assistant.providers or self.settings.default_providers)
+        names = list(override or configured)
         unknown = [name for name in names if name not in KNOWN]
         if unknown:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown provider(s): {', '.join(unknown)}.")
+        if not override:
+            return names
+        if scope is not None and scope not in TENANT_SECRET_SCOPES:
+            raise AppError(
+                ErrorCode.FORBIDDEN, "Only the tenant's server and admin keys may choose the providers."
+            )
+        allowed = {*configured, *assistant.provider_configs, "extractive"}
+        refused = [name for name in names if name not in allowed]
+        if refused:
+            raise AppError(
+                ErrorCode.FORBIDDEN,
+                f"Not among the tenant's providers: {', '.join(refused)} (allowed: {', '.join(sorted(allowed))}).",
+            )
         return names
 
     async def stream(

@@ -1,4 +1,11 @@
-"""The assistant's tools and what they call in integrations; personal data only for a verified identity."""
+"""The assistant's tools and what they call in integrations.
+
+Which tools a turn binds depends on the end user, never on what the conversation or a passage says:
+personal-data tools (``get_customer``, ``get_order_status``) and tools with side effects (``create_ticket``)
+only for a verified identity. A tool with side effects is never run because the model asked for it: the
+call is held as a pending action, the customer is asked, and only the customer's own "yes" in their next
+message runs it (``turn.confirmation``), so an instruction planted in a document cannot.
+"""
 
 from __future__ import annotations
 
@@ -40,6 +47,30 @@ class ToolOutcome:
 
 
 @dataclass(slots=True)
+class PendingAction:
+    """A side-effecting tool call the model asked for, waiting for the customer's confirmation."""
+
+    tool: str
+    arguments: dict[str, Any]
+
+    def as_meta(self) -> dict[str, Any]:
+        return {"tool": self.tool, "arguments": self.arguments}
+
+    @classmethod
+    def from_meta(cls, meta: Any) -> PendingAction | None:
+        if not isinstance(meta, dict) or not isinstance(meta.get("tool"), str):
+            return None
+        arguments = meta.get("arguments")
+        return cls(meta["tool"], arguments if isinstance(arguments, dict) else {})
+
+
+CONFIRMATION_NEEDED = (
+    "Not done: this action needs the customer's confirmation. Tell the customer what you would do and ask "
+    "them to reply yes to go ahead; it is done only when they confirm."
+)
+
+
+@dataclass(slots=True)
 class ToolContext:
     integrations: Downstream
     tenant_id: str
@@ -50,9 +81,13 @@ class ToolContext:
     profile: EndUserProfile | None
     transcript: list[TranscriptLine]
     timeout: float
+    # Who the customer is in the CRM: the verified identity token's claims, never a request body.
+    claimed_email: str | None = None
+    claimed_crm_id: str | None = None
     handoff_reason: str | None = None
     crm_id: str | None = None
     ticket_id: str | None = None
+    pending_action: PendingAction | None = None
 
     def headers(self) -> dict[str, str]:
         headers = {TENANT_HEADER: self.tenant_id, END_USER_HEADER: self.end_user_id}
@@ -68,19 +103,24 @@ class ToolSpec:
     description: str
     args_model: type[BaseModel]
     personal: bool
+    side_effect: bool
     handler: Callable[[ToolContext, BaseModel], Awaitable[ToolOutcome]]
     context: ToolContext
 
-    async def run(self, arguments: dict[str, Any]) -> ToolOutcome:
+    async def run(self, arguments: dict[str, Any], *, confirmed: bool = False) -> ToolOutcome:
+        """Run the tool for the model; ``confirmed``: the customer said yes to this very action."""
         try:
             args = self.args_model.model_validate(arguments)
         except ValidationError as exc:
             return ToolOutcome("error", message=f"invalid arguments: {exc.errors()[0].get('msg', '')}")
-        if self.personal and not self.context.verified:
+        if (self.personal or self.side_effect) and not self.context.verified:
             return ToolOutcome(
                 "refused",
                 message="The customer is not signed in; ask them to sign in or offer a human.",
             )
+        if self.side_effect and not confirmed:
+            self.context.pending_action = PendingAction(self.name, args.model_dump(mode="json"))
+            return ToolOutcome("refused", message=CONFIRMATION_NEEDED)
         try:
             return await self.handler(self.context, args)
         except AppError as exc:
@@ -115,15 +155,22 @@ class HandoffArguments(BaseModel):
     reason: str = Field(default="customer asked for a human", max_length=500, description="Why")
 
 
-async def _customer(ctx: ToolContext) -> Customer:
-    if ctx.crm_id is None and ctx.profile is not None and ctx.profile.crm_id:
-        ctx.crm_id = ctx.profile.crm_id
+def customer_lookup(ctx: ToolContext) -> CustomerLookup:
+    """Which CRM customer this end user is: the identity token's ``crm_id`` or ``email`` claim, else the id
+    an earlier verified lookup found (remembered in the profile), else the end user's own id."""
     if ctx.crm_id is not None:
-        lookup = CustomerLookup(by="id", value=ctx.crm_id)
-    elif ctx.profile is not None and ctx.profile.email:
-        lookup = CustomerLookup(by="email", value=ctx.profile.email)
-    else:
-        lookup = CustomerLookup(by="id", value=ctx.end_user_id)
+        return CustomerLookup(by="id", value=ctx.crm_id)
+    if ctx.claimed_crm_id:
+        return CustomerLookup(by="id", value=ctx.claimed_crm_id)
+    if ctx.claimed_email:
+        return CustomerLookup(by="email", value=ctx.claimed_email)
+    if ctx.profile is not None and ctx.profile.crm_id:
+        return CustomerLookup(by="id", value=ctx.profile.crm_id)
+    return CustomerLookup(by="id", value=ctx.end_user_id)
+
+
+async def _customer(ctx: ToolContext) -> Customer:
+    lookup = customer_lookup(ctx)
     payload = await ctx.integrations.json_request(
         "POST",
         "/internal/v1/crm/customers/lookup",
@@ -165,7 +212,9 @@ async def create_ticket(ctx: ToolContext, args: BaseModel) -> ToolOutcome:
         subject=args.subject,
         description=args.description or None,
         transcript=ctx.transcript,
-        requester=Requester(name=profile.name, email=profile.email, end_user_id=ctx.end_user_id),
+        requester=Requester(
+            name=profile.name, email=ctx.claimed_email or profile.email, end_user_id=ctx.end_user_id
+        ),
         idempotency_key=f"chat:{ctx.conversation_id}:{ctx.message_id}:ticket",
         tags=["switchboard", "assistant"],
     )
@@ -188,44 +237,63 @@ async def handoff_to_human(ctx: ToolContext, args: BaseModel) -> ToolOutcome:
     return ToolOutcome("ok", message="A person from the support team will take over this conversation.")
 
 
-TOOL_DEFINITIONS: dict[
-    str, tuple[str, type[BaseModel], bool, Callable[[ToolContext, BaseModel], Awaitable[ToolOutcome]]]
-] = {
-    "get_customer": (
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    description: str
+    args_model: type[BaseModel]
+    handler: Callable[[ToolContext, BaseModel], Awaitable[ToolOutcome]]
+    personal: bool = False  # reads the customer's personal data
+    side_effect: bool = False  # changes something outside the conversation on the customer's behalf
+
+
+TOOL_DEFINITIONS: dict[str, ToolDefinition] = {
+    "get_customer": ToolDefinition(
         "Look up the signed-in customer's account (name, email, balance) in the CRM.",
         NoArguments,
-        True,
         get_customer,
+        personal=True,
     ),
-    "get_order_status": (
+    "get_order_status": ToolDefinition(
         "Look up the status and tracking of one of the signed-in customer's orders by its number.",
         OrderArguments,
-        True,
         get_order_status,
+        personal=True,
     ),
-    "create_ticket": (
-        "Open a support ticket with the conversation transcript when the problem needs follow-up.",
+    "create_ticket": ToolDefinition(
+        "Open a support ticket with the conversation transcript when the problem needs follow-up. The "
+        "customer is asked to confirm first.",
         TicketArguments,
-        False,
         create_ticket,
+        side_effect=True,
     ),
-    "handoff_to_human": (
+    # The documented way out of any conversation (the bot takes it on its own after failed answers too).
+    "handoff_to_human": ToolDefinition(
         "Hand the conversation to a human support agent when the customer asks for one or you cannot help.",
         HandoffArguments,
-        False,
         handoff_to_human,
     ),
 }
 
 
 def build_tools(ctx: ToolContext, enabled: list[str]) -> list[ToolSpec]:
+    """The tenant's enabled tools this end user may use: personal-data and side-effecting tools only for a
+    verified identity (an anonymous visitor's model is never even offered them)."""
     tools = []
     for name in enabled:
         definition = TOOL_DEFINITIONS.get(name)
-        if definition is None:
+        if definition is None or ((definition.personal or definition.side_effect) and not ctx.verified):
             continue
-        description, args_model, personal, handler = definition
-        tools.append(ToolSpec(name, description, args_model, personal, handler, ctx))
+        tools.append(
+            ToolSpec(
+                name,
+                definition.description,
+                definition.args_model,
+                definition.personal,
+                definition.side_effect,
+                definition.handler,
+                ctx,
+            )
+        )
     return tools
 
 

@@ -41,8 +41,9 @@ from switchboard_chat.providers.registry import (
 )
 from switchboard_chat.providers.texts import text
 from switchboard_chat.settings import ChatSettings
-from switchboard_chat.tools.service import ToolContext, build_tools, transcript_of
+from switchboard_chat.tools.service import PendingAction, ToolContext, build_tools, transcript_of
 from switchboard_chat.turn import escalation
+from switchboard_chat.turn.confirmation import is_confirmation
 from switchboard_chat.turn.prompt import budget_history, passages_block, system_prompt
 from switchboard_chat.turn.query import history_aware_query, search_query
 from switchboard_shared.contracts.analytics import EventType
@@ -110,6 +111,7 @@ class TurnInput:
     client_message_id: str | None = None
     providers: list[str] | None = None
     history: list[EarlierTurn] = field(default_factory=list)
+    scope: str | None = None
 
 
 class ConversationLock:
@@ -167,6 +169,9 @@ class Prepared:
     owner: str
     unsupported_streak: int
     verified: bool
+    claimed_email: str | None
+    claimed_crm_id: str | None
+    pending_action: PendingAction | None
     text: str
     user_message: Message
     window: list[WindowMessage]
@@ -273,7 +278,7 @@ async def _prepare(deps: TurnDeps, turn: TurnInput, started: float) -> Prepared 
             if existing is not None:
                 return await _replay(session, conversation, existing)
         assistant = await assistant_service.load(session=session, tenant_id=turn.tenant_id)
-        chain = deps.registry.chain_names(assistant, turn.providers)
+        chain = deps.registry.chain_names(assistant, turn.providers, scope=turn.scope)
         window = await deps.window.load(session, conversation)
         if conversation.status == ConversationStatus.RESOLVED.value:
             conversations.change_status(
@@ -284,6 +289,12 @@ async def _prepare(deps: TurnDeps, turn: TurnInput, started: float) -> Prepared 
                 actor="customer",
                 reason="a new customer message reopened the conversation",
             )
+        previous = await repository.messages(session, conversation_id=conversation.id, last=1)
+        pending = (
+            PendingAction.from_meta((previous[0].meta or {}).get("pending_action"))
+            if previous and previous[0].role == "assistant"
+            else None
+        )
         if turn.end_user is not None and turn.end_user.id is not None:
             verified = turn.end_user.verified
         elif turn.verified is not None:
@@ -314,9 +325,13 @@ async def _prepare(deps: TurnDeps, turn: TurnInput, started: float) -> Prepared 
         properties={"message_id": user_row.id, "chars": len(turn.text), "owner": snapshot["owner"]},
     )
     profile = conversations.profile_of(profile_row)
+    claims = turn.end_user if turn.end_user is not None and turn.end_user.verified else None
     return Prepared(
         **snapshot,
         verified=verified,
+        claimed_email=claims.email if claims else None,
+        claimed_crm_id=claims.crm_id if claims else None,
+        pending_action=pending,
         text=turn.text,
         user_message=conversations.message_out(user_row),
         window=window,
@@ -370,6 +385,9 @@ async def _run(deps: TurnDeps, prepared: Prepared, handle: TurnHandle, lock: Con
         if reason is not None:
             await _hand_off_now(deps, prepared, handle, reason)
             return
+        if prepared.pending_action is not None and is_confirmation(prepared.text):
+            if await _run_confirmed_action(deps, prepared, handle, prepared.pending_action):
+                return
         await _answer(deps, prepared, handle)
     except Exception as exc:
         log.error("turn_failed", conversation_id=prepared.conversation_id, exc_info=exc)
@@ -580,19 +598,8 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
     passages, kb_unavailable = await _search(deps, prepared, query)
     retrieval_ms = _ms(retrieval_started)
 
-    integrations = deps.platform.downstream("integrations")
-    tools_unavailable = integrations.breaker_state == "open"
-    context = ToolContext(
-        integrations=integrations,
-        tenant_id=prepared.tenant_id,
-        conversation_id=prepared.conversation_id,
-        message_id=prepared.user_message.id,
-        end_user_id=prepared.end_user_id,
-        verified=prepared.verified,
-        profile=prepared.profile,
-        transcript=transcript_of([(m.role, m.text) for m in prepared.context if m.role != "system"]),
-        timeout=settings.integrations_timeout_seconds,
-    )
+    context = _tool_context(deps, prepared)
+    tools_unavailable = context.integrations.breaker_state == "open"
     tools = [] if tools_unavailable else build_tools(context, list(prepared.assistant.tools))
     request = GenerationRequest(
         system_prompt=system_prompt(
@@ -611,6 +618,7 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
         tools=tools,
         kb_unavailable=kb_unavailable,
         tools_unavailable=tools_unavailable,
+        verified=prepared.verified,
         min_support=settings.min_support_score,
         lexical_min_support=settings.lexical_min_support_score,
         cross_language_discount=settings.cross_language_support_discount,
@@ -720,6 +728,11 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
             "kb_unavailable": kb_unavailable,
             "tools_unavailable": tools_unavailable,
             "support": support,
+            **(
+                {"pending_action": context.pending_action.as_meta()}
+                if context.pending_action is not None
+                else {}
+            ),
         },
         crm_id=context.crm_id,
         context=[
@@ -735,6 +748,71 @@ async def _answer(deps: TurnDeps, prepared: Prepared, handle: TurnHandle) -> Non
         if prepared.operator
         else None,
     )
+
+
+def _tool_context(deps: TurnDeps, prepared: Prepared) -> ToolContext:
+    return ToolContext(
+        integrations=deps.platform.downstream("integrations"),
+        tenant_id=prepared.tenant_id,
+        conversation_id=prepared.conversation_id,
+        message_id=prepared.user_message.id,
+        end_user_id=prepared.end_user_id,
+        verified=prepared.verified,
+        profile=prepared.profile,
+        claimed_email=prepared.claimed_email,
+        claimed_crm_id=prepared.claimed_crm_id,
+        transcript=transcript_of([(m.role, m.text) for m in prepared.context if m.role != "system"]),
+        timeout=deps.settings.integrations_timeout_seconds,
+    )
+
+
+async def _run_confirmed_action(
+    deps: TurnDeps, prepared: Prepared, handle: TurnHandle, action: PendingAction
+) -> bool:
+    """The customer said yes to the action the previous answer proposed: run it (the turn does, not a
+    model) and say how it went. False when the tool is no longer this user's to use (answered normally)."""
+    context = _tool_context(deps, prepared)
+    enabled: list[str] = [name for name in prepared.assistant.tools if name == action.tool]
+    tools = build_tools(context, enabled)
+    if not tools:
+        return False
+    handle.put(ToolCallPacket(name=action.tool, arguments=action.arguments, status="started"))
+    started = time.perf_counter()
+    outcome = await tools[0].run(action.arguments, confirmed=True)
+    status = "ok" if outcome.status == "not_found" else outcome.status
+    handle.put(ToolCallPacket(name=action.tool, arguments=action.arguments, status=status))  # type: ignore[arg-type]
+    deps.platform.analytics.emit(
+        EventType.TOOL_CALLED,
+        tenant_id=prepared.tenant_id,
+        conversation_id=prepared.conversation_id,
+        end_user_id=prepared.end_user_id,
+        channel=prepared.channel,
+        properties={"tool": action.tool, "status": status, "ok": status == "ok", "verified": True},
+    )
+    ticket = outcome.data.get("ticket") if outcome.status == "ok" else None
+    if isinstance(ticket, dict):
+        answer = text(
+            prepared.language, "ticket_created", ticket=ticket.get("external_id") or ticket.get("id")
+        )
+    else:
+        answer = text(prepared.language, "tools_down")
+    handle.put(TokenPacket(text=answer))
+    await _finish(
+        deps,
+        prepared,
+        handle,
+        answer=answer,
+        citations=[],
+        provider=None,
+        no_answer=False,
+        retrieval_ms=0.0,
+        generation_ms=_ms(started),
+        handoff=None,
+        handoff_reason=None,
+        streak=prepared.unsupported_streak,
+        meta={"tools": [{"name": action.tool, "status": status}], "confirmed_action": action.tool},
+    )
+    return True
 
 
 async def _finish(

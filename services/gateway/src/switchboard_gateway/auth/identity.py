@@ -5,7 +5,10 @@ Format (``v1``), three dot-separated parts::
     v1.<payload>.<signature>
 
 - ``payload`` is base64url (no padding) of the JSON object ``{"sub": "<user id>", "exp": <unix seconds>}``
-  (optional ``"iat"``); ``sub`` is 1-200 printable characters.
+  (optional ``"iat"``); ``sub`` is 1-200 printable characters. Optional claims name the customer in the
+  tenant's CRM: ``"email"`` (an e-mail address) and ``"crm_id"`` (the CRM's customer id); without them the
+  CRM is asked for the customer whose id is ``sub``. They are the only way to say who the customer is:
+  an e-mail or CRM id in a request body is refused.
 - ``signature`` is base64url (no padding) of ``HMAC-SHA256(key=<tenant identity secret>,
   msg="v1." + payload)`` — the bytes of the first two parts exactly as sent.
 
@@ -34,10 +37,16 @@ class InvalidIdentity(Exception):
     """The token is malformed, forged or expired (the message says which, for the client)."""
 
 
+MAX_EMAIL_CHARS = 320
+IDENTITY_CLAIMS = ("email", "crm_id")
+
+
 @dataclass(frozen=True, slots=True)
 class VerifiedIdentity:
     user_id: str
     expires_at: int
+    email: str | None = None
+    crm_id: str | None = None
 
 
 def _b64(data: bytes) -> str:
@@ -56,12 +65,24 @@ def valid_subject(user_id: str) -> bool:
     return 0 < len(user_id) <= MAX_SUBJECT_CHARS and user_id.isprintable()
 
 
-def sign_identity(secret: str, user_id: str, *, ttl_seconds: int = 3600, now: float | None = None) -> str:
-    """What a tenant's backend does: sign ``user_id`` for ``ttl_seconds``."""
+def sign_identity(
+    secret: str,
+    user_id: str,
+    *,
+    ttl_seconds: int = 3600,
+    now: float | None = None,
+    claims: dict[str, str] | None = None,
+) -> str:
+    """What a tenant's backend does: sign ``user_id`` (and optional ``email`` / ``crm_id`` claims) for
+    ``ttl_seconds``."""
     if not valid_subject(user_id):
         raise ValueError("user_id must be 1-200 printable characters")
+    extra = dict(claims or {})
+    unknown = set(extra) - set(IDENTITY_CLAIMS)
+    if unknown:
+        raise ValueError(f"unknown identity claims: {sorted(unknown)}")
     issued = int(now if now is not None else time.time())
-    payload = _b64(orjson.dumps({"sub": user_id, "iat": issued, "exp": issued + ttl_seconds}))
+    payload = _b64(orjson.dumps({"sub": user_id, "iat": issued, "exp": issued + ttl_seconds, **extra}))
     signed_part = f"{VERSION}.{payload}"
     return f"{signed_part}.{_signature(secret, signed_part)}"
 
@@ -93,4 +114,14 @@ def verify_identity(secret: str, token: str, *, now: float | None = None) -> Ver
     current = now if now is not None else time.time()
     if expires + CLOCK_SKEW_SECONDS < current:
         raise InvalidIdentity("The identity token has expired.")
-    return VerifiedIdentity(subject, expires)
+    email, crm_id = claims.get("email"), claims.get("crm_id")
+    if email is not None and not (isinstance(email, str) and _valid_email(email)):
+        raise InvalidIdentity("The identity token's email claim is not an e-mail address.")
+    if crm_id is not None and not (isinstance(crm_id, str) and valid_subject(crm_id)):
+        raise InvalidIdentity("The identity token's crm_id claim must be 1-200 printable characters.")
+    return VerifiedIdentity(subject, expires, email=email, crm_id=crm_id)
+
+
+def _valid_email(value: str) -> bool:
+    local, at, domain = value.rpartition("@")
+    return bool(at and local and "." in domain) and len(value) <= MAX_EMAIL_CHARS and value.isprintable()

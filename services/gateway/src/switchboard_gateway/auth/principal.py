@@ -39,6 +39,8 @@ class Principal:
     key: KeyRecord | None
     end_user_id: str | None = None
     end_user_verified: bool = False
+    # The verified identity token's CRM claims (email, crm_id): who the customer is in the tenant's CRM.
+    end_user_claims: dict[str, str] = field(default_factory=dict)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

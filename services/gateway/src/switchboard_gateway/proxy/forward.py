@@ -49,6 +49,7 @@ DROPPED_REQUEST_HEADERS = frozenset(
         b"x-tenant-id",
         b"x-end-user-id",
         b"x-end-user-verified",
+        b"x-end-user-claims",
         b"x-end-user-token",
         b"x-anonymous-id",
         b"x-key-scope",

@@ -22,11 +22,13 @@ from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
 from switchboard_gateway.proxy.routes import ProxyRoute, area_of, resolve, safe_path, widget_allowed
 from switchboard_shared.contracts.routes import (
+    END_USER_CLAIMS_HEADER,
     END_USER_HEADER,
     END_USER_VERIFIED_HEADER,
     KEY_SCOPE_HEADER,
     TENANT_HEADER,
 )
+from switchboard_shared.deps import encode_identity_claims
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.middleware import header, send_error
 
@@ -225,6 +227,11 @@ class GatewayMiddleware:
             raise AppError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
         principal.end_user_id = identity.user_id
         principal.end_user_verified = True
+        principal.end_user_claims = {
+            name: value
+            for name, value in (("email", identity.email), ("crm_id", identity.crm_id))
+            if value is not None
+        }
 
     @staticmethod
     def _identity_headers(principal: Principal) -> dict[str, str]:
@@ -234,6 +241,8 @@ class GatewayMiddleware:
             headers[END_USER_HEADER] = principal.end_user_id
             if principal.end_user_verified:
                 headers[END_USER_VERIFIED_HEADER] = "1"
+                if principal.end_user_claims:
+                    headers[END_USER_CLAIMS_HEADER] = encode_identity_claims(principal.end_user_claims)
         return headers
 
     @staticmethod
