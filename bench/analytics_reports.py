@@ -235,7 +235,11 @@ async def bench(
     database_url: str, total_events: int, runs: int
 ) -> tuple[float, dict[str, tuple[float, float]]]:
     settings = AnalyticsSettings(
-        database_url=database_url, environment="test", internal_token="bench", log_level="WARNING"
+        database_url=database_url,
+        environment="test",
+        internal_token="bench",
+        pseudonym_salt="bench-salt",
+        log_level="WARNING",
     )
     app = create_app(settings)
     end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)

@@ -8,7 +8,7 @@ import structlog
 
 from switchboard_shared.health import Readiness
 from switchboard_shared.logging import configure_logging
-from switchboard_shared.redaction import pseudonymise, redact_text
+from switchboard_shared.redaction import pseudonymise, redact_text, tenant_pseudonym
 
 from .conftest import make_app, running
 
@@ -50,6 +50,50 @@ def test_redaction() -> None:
         == pseudonymise("user-1", salt="s")
         != pseudonymise("user-2", salt="s")
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("4111.1111.1111.1111", "[card]"),
+        ("5500-0000-0000-0004", "[card]"),
+        ("2200 1234 5678 9010", "[card]"),
+        ("+7.916.123.45.67", "[phone]"),
+        ("8 (916) 765-43-21", "[phone]"),
+        ("8-916-765-43-21", "[phone]"),
+        ("89161112233", "[phone]"),
+        ("415.555.0199", "[phone]"),
+        ("+1 (415) 555-0199", "[phone]"),
+        ("+44 20 7946 0958", "[phone]"),
+        ("DE89 3704 0044 0532 0130 00", "[iban]"),
+        ("GB82WEST12345698765432", "[iban]"),
+        ("40817810099910004312", "[phone]"),
+    ],
+)
+def test_redaction_of_numbers_in_every_notation(text: str, label: str) -> None:
+    assert redact_text(f"mine is {text}, thanks") == f"mine is {label}, thanks"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "order A-1001 placed on 12.11.2026 at 14:05",
+        "it costs 4390.00 RUB, version 1.2.3",
+        "DE89 is not a full account number",
+        "call me in 15 minutes",
+    ],
+)
+def test_redaction_leaves_dates_amounts_and_look_alikes(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_tenant_pseudonyms() -> None:
+    first = tenant_pseudonym("acme", "customer-1", salt="fleet-salt")
+    assert first.startswith("u_") and "customer-1" not in first
+    assert first == tenant_pseudonym("acme", "customer-1", salt="fleet-salt")
+    assert first != tenant_pseudonym("globex", "customer-1", salt="fleet-salt")
+    assert first != tenant_pseudonym("acme", "customer-1", salt="other-salt")
+    assert tenant_pseudonym("acme", first, salt="fleet-salt") == first  # applying it twice changes nothing
 
 
 def test_json_logs_carry_context_and_hide_pii(capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,12 +39,15 @@ def test_dotenv_file_is_read(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
     assert settings.log_level == "DEBUG"
 
 
-def test_default_secret_refused_outside_development(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SWITCHBOARD_ENVIRONMENT", "production")
+@pytest.mark.parametrize("environment", ["test", "production"])
+def test_default_secret_refused_outside_development(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    monkeypatch.setenv("SWITCHBOARD_ENVIRONMENT", environment)
     with pytest.raises(ValidationError, match="internal_token"):
         ChatSettings()
     monkeypatch.setenv("SWITCHBOARD_INTERNAL_TOKEN", "a-real-long-random-secret")
-    assert ChatSettings().environment == Environment.PRODUCTION
+    assert ChatSettings().environment == Environment(environment)
 
 
 def test_development_default_is_allowed() -> None:

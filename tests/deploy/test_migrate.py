@@ -40,6 +40,7 @@ def migrate_process(service: str, url: str, cwd: Path) -> subprocess.Popen[str]:
     env = {
         "PATH": os.environ.get("PATH", ""),
         "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_INTERNAL_TOKEN": "migrate-test-internal-token",
         f"{service.upper()}_DATABASE_URL": url,
     }
     return subprocess.Popen(
@@ -79,7 +80,12 @@ def test_concurrent_migrations_serialise_on_postgres(postgres_url: str, tmp_path
 
 def test_unreachable_database_fails_after_the_wait(tmp_path: Path) -> None:
     url = "postgresql+asyncpg://nobody:nothing@127.0.0.1:9/none"
-    env = {"PATH": os.environ.get("PATH", ""), "SWITCHBOARD_ENVIRONMENT": "test", "CHAT_DATABASE_URL": url}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_INTERNAL_TOKEN": "migrate-test-internal-token",
+        "CHAT_DATABASE_URL": url,
+    }
     completed = subprocess.run(
         [sys.executable, "-m", "switchboard_shared.migrate", SERVICE, "--wait", "1"],
         cwd=tmp_path,

@@ -63,6 +63,7 @@ def fleet_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, 
         "SWITCHBOARD_LOG_JSON": "true",
         "SWITCHBOARD_REDIS_URL": "",
         "GATEWAY_ADMIN_TOKEN": OPERATOR_TOKEN,
+        "ANALYTICS_PSEUDONYM_SALT": "e2e-pseudonym-salt",
         **extra,
     }
     for name, port in ports.items():

@@ -566,7 +566,9 @@ class ReliabilityFleet:
         process.start(ready_timeout=timeout)
 
     def metrics(self, name: str) -> str:
-        return httpx.get(f"{self.url(name)}/metrics", timeout=5.0).text
+        # The gateway's /metrics answers only a scraper with a token (its port is the public one).
+        headers = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+        return httpx.get(f"{self.url(name)}/metrics", headers=headers, timeout=5.0).text
 
     def readyz(self, name: str) -> dict[str, Any]:
         body: dict[str, Any] = httpx.get(f"{self.url(name)}/readyz", timeout=5.0).json()

@@ -30,7 +30,7 @@ def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Analyt
         internal_token=TOKEN,
         environment="test",
         log_json=False,
-        **overrides,
+        **{"pseudonym_salt": "analytics-test-salt", **overrides},
     )
 
 

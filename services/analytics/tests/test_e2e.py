@@ -26,6 +26,7 @@ async def test_client_to_process_survives_an_outage_and_reports_the_conversation
         "ANALYTICS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/analytics.db",
         "SWITCHBOARD_INTERNAL_TOKEN": TOKEN,
         "SWITCHBOARD_ENVIRONMENT": "test",
+        "ANALYTICS_PSEUDONYM_SALT": "analytics-test-salt",
         "SWITCHBOARD_DATA_DIR": str(tmp_path),
     }
     process = ServiceProcess("switchboard_analytics", env, name="analytics").start()

@@ -141,11 +141,10 @@ async def test_hostile_values_are_rejected_or_normalised_never_500(
     )
     assert response.status_code == 200
     body = response.json()
-    assert body["accepted"] == 1
+    assert body["accepted"] == 2  # a NUL in a customer's text is cleaned, never the reason to lose the event
     errors = {item["index"]: item["error"] for item in body["rejected"]}
     assert errors == {
         1: "conversation_id: NUL characters are not allowed",
-        2: "properties: NUL characters are not allowed",
         3: "conversation_id: longer than 128 characters",
     }
     response = await client.post(

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from switchboard_analytics.events.models import StoredEvent
 from switchboard_analytics.posthog_export.models import ExportCursor
 from switchboard_analytics.posthog_export.service import EVENT_UUID_NAMESPACE
-from switchboard_shared.redaction import pseudonymise
+from switchboard_shared.redaction import tenant_pseudonym
 from switchboard_shared.testing.servers import free_port
 
 API_KEY = "phc_test_project_key"
@@ -127,7 +127,7 @@ async def test_outage_loses_nothing_and_payloads_are_redacted_and_pseudonymised(
     sent = {event["event"]: event for event in fake.events}
     assert set(sent) == {"answer_sent", "conversation_started"}
     answer = sent["answer_sent"]
-    assert answer["distinct_id"] == pseudonymise("t1:user-42", salt=SALT)
+    assert answer["distinct_id"] == tenant_pseudonym("t1", "user-42", salt=SALT)
     assert "user-42" not in orjson.dumps(fake.batches).decode()
     question = answer["properties"]["question"]
     assert "[card]" in question and "[email]" in question and "[phone]" in question

@@ -27,8 +27,9 @@ from switchboard_shared.contracts.integrations import (
     StartHandoff,
 )
 from switchboard_shared.contracts.retrieval import SearchRequest
-from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.servers import free_port, serve_app
+
+INTERNAL_TOKEN = "chat-test-internal-token"
 
 TENANT = "t-acme"
 
@@ -112,7 +113,7 @@ class FakeFleet:
     async def _record(self, request: web.Request) -> dict[str, Any]:
         body: dict[str, Any] = await request.json() if request.can_read_body else {}
         self.received.append((request.path, body, dict(request.headers)))
-        assert request.headers.get("X-Internal-Token") == DEV_INTERNAL_TOKEN
+        assert request.headers.get("X-Internal-Token") == INTERNAL_TOKEN
         return body
 
     async def search(self, request: web.Request) -> web.Response:
@@ -254,6 +255,7 @@ def chat_env(fleet_url: str, **extra: str) -> dict[str, str]:
         "SWITCHBOARD_INTEGRATIONS_URL": fleet_url,
         "SWITCHBOARD_ANALYTICS_URL": fleet_url,
         "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
         "SWITCHBOARD_LOG_JSON": "false",
         **extra,
     }
@@ -269,7 +271,7 @@ class ChatServer:
     def client(self, **headers: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=self.url,
-            headers={"X-Internal-Token": DEV_INTERNAL_TOKEN, "X-Tenant-ID": TENANT, **headers},
+            headers={"X-Internal-Token": INTERNAL_TOKEN, "X-Tenant-ID": TENANT, **headers},
             timeout=300,
         )
 
@@ -300,6 +302,7 @@ def make_settings(database_url: str, fleet: FakeFleet, **overrides: Any) -> Chat
         "integrations_url": fleet.url,
         "analytics_url": fleet.url,
         "environment": "test",
+        "internal_token": INTERNAL_TOKEN,
         "http_retries": 0,
         # Tenant provider configs in these tests point at local stand-ins and llama.cpp servers.
         "url_allowlist": ["127.0.0.0/8", "localhost"],

@@ -9,10 +9,10 @@ from typing import Any
 import httpx
 import pytest
 
-from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.processes import ServiceProcess
 
-HEADERS = {"X-Internal-Token": DEV_INTERNAL_TOKEN, "X-Tenant-ID": "t-acme"}
+INTERNAL_TOKEN = "chat-test-internal-token"
+HEADERS = {"X-Internal-Token": INTERNAL_TOKEN, "X-Tenant-ID": "t-acme"}
 
 
 @pytest.mark.e2e
@@ -29,6 +29,7 @@ async def test_concurrent_messages_to_two_replicas_are_processed_one_at_a_time(
         "SWITCHBOARD_INTEGRATIONS_URL": fleet.url,
         "SWITCHBOARD_ANALYTICS_URL": fleet.url,
         "SWITCHBOARD_ENVIRONMENT": "test",
+        "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
     }
     first = ServiceProcess("switchboard_chat", env, name="chat-a")
     second = ServiceProcess("switchboard_chat", env, name="chat-b")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -91,6 +93,24 @@ async def test_revoked_key_stops_working_at_once(env: Env) -> None:
         await client.get("/v1/admin/tenants/acme/keys?include_revoked=true", headers=OPERATOR)
     ).json()
     assert len(with_revoked) == 3
+
+
+@pytest.mark.asyncio
+async def test_an_expired_key_is_refused_even_from_the_cache(env: Env) -> None:
+    expires = datetime.now(UTC) + timedelta(seconds=1)
+    key = await create_key(env.client, "acme", "server", expires_at=expires.isoformat())
+    headers = {"Authorization": f"Bearer {key}"}
+    assert (await env.client.get("/v1/kbs", headers=headers)).status_code == 200  # now cached for 10 s
+    await asyncio.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds()) + 0.05)
+    assert (await env.client.get("/v1/kbs", headers=headers)).status_code == 401
+
+
+@pytest.mark.asyncio
+async def test_metrics_need_a_token_on_the_gateway(env: Env) -> None:
+    assert (await env.client.get("/metrics")).status_code == 401
+    assert (await env.client.get("/metrics", headers=env.server())).status_code == 401
+    scraped = await env.client.get("/metrics", headers=OPERATOR)
+    assert scraped.status_code == 200 and "python_gc" in scraped.text
 
 
 @pytest.mark.asyncio

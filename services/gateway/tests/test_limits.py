@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from switchboard_gateway.auth.identity import sign_identity
+
 from .conftest import OPERATOR, Env, FakeUpstream, create_key, gateway_env
 
 
@@ -126,3 +128,20 @@ async def test_limits_on_redis(
             f"/v1/conversations/{cid}/messages", json={"text": "hi"}, headers=env.server()
         )
         assert spent.status_code == 429 and spent.json()["error"]["code"] == "budget_exhausted"
+
+
+@pytest.mark.asyncio
+async def test_anonymous_visitors_share_a_limit_per_address(upstream: FakeUpstream, tmp_path: Path) -> None:
+    """A new X-Anonymous-ID per request does not escape the limits: one address, one allowance."""
+    small = {"anonymous_requests_per_minute_per_address": 3}
+    async with gateway_env(f"sqlite+aiosqlite:///{tmp_path}/gw.db", upstream, tmp_path, **small) as env:
+        statuses = [
+            (
+                await env.client.get("/v1/conversations", headers=env.widget(anonymous=f"rotating-{n:04d}"))
+            ).status_code
+            for n in range(4)
+        ]
+        assert statuses == [200, 200, 200, 429]
+        signed = sign_identity(env.identity_secret, "signed-in-customer")
+        verified = {**env.widget(anonymous=None), "X-End-User-Token": signed}
+        assert (await env.client.get("/v1/conversations", headers=verified)).status_code == 200

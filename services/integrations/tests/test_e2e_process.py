@@ -27,7 +27,7 @@ async def test_service_process_order_lookup_and_telegram_round_trip(
         "switchboard_integrations",
         {
             "SWITCHBOARD_DATA_DIR": str(tmp_path),
-            "SWITCHBOARD_ENVIRONMENT": "test",
+            "SWITCHBOARD_ENVIRONMENT": "development",  # the fakes speak the development internal token
             "SWITCHBOARD_CHAT_URL": chat.server.url,
             "INTEGRATIONS_DEMO_CRM_URL": demo_crm.url,
             "INTEGRATIONS_TELEGRAM_API_BASE": telegram.server.url,

@@ -4,7 +4,7 @@ package under ``/docs/assets``: no CDN, so they render on a machine without inte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
@@ -33,6 +33,7 @@ def build_app(
     version: str = "0.1.0",
     body_limit_overrides: dict[str, int] | None = None,
     favicon_url: str | None = None,
+    metrics_tokens: Sequence[str] = (),
 ) -> FastAPI:
     app = FastAPIOffline(
         title=title,
@@ -45,7 +46,7 @@ def build_app(
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.include_router(health_router())
+    app.include_router(health_router(metrics_tokens=metrics_tokens))
     # Added last runs first: request context wraps everything, so even a 413 or 401 carries the request id.
     app.add_middleware(InternalAuthMiddleware, token=settings.internal_token)
     app.add_middleware(

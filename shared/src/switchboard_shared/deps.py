@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import orjson
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_shared.contracts.common import MAX_PAGE_OFFSET
 from switchboard_shared.contracts.routes import (
     END_USER_CLAIMS_HEADER,
     END_USER_HEADER,
@@ -97,3 +98,9 @@ def get_key_scope(scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] =
 
 
 KeyScopeDep = Annotated[str | None, Depends(get_key_scope)]
+
+
+# The ``offset`` of every list route: bounded, so a huge value is a 422 and never reaches the database.
+PageOffset = Annotated[
+    int, Query(ge=0, le=MAX_PAGE_OFFSET, description=f"Items to skip (0-{MAX_PAGE_OFFSET})")
+]

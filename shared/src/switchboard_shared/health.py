@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import hmac
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.responses import JSONResponse
 
 Check = Callable[[], Awaitable[Any]]
@@ -45,8 +47,11 @@ class Readiness:
         return ready, {"status": "ready" if ready else "unavailable", "checks": checks, "breakers": breakers}
 
 
-def health_router() -> APIRouter:
+def health_router(*, metrics_tokens: Sequence[str] = ()) -> APIRouter:
+    """``metrics_tokens``: when given, ``/metrics`` answers only ``Authorization: Bearer <one of them>`` (a
+    service whose port is public); otherwise it is open to whoever reaches the port."""
     router = APIRouter(tags=["health"])
+    tokens = [token.encode() for token in metrics_tokens if token]
 
     @router.get("/healthz", summary="Liveness: the process answers")
     async def healthz() -> dict[str, str]:
@@ -59,7 +64,15 @@ def health_router() -> APIRouter:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-    async def metrics() -> Response:
+    async def metrics(authorization: Annotated[str | None, Header()] = None) -> Response:
+        if tokens:
+            presented = (authorization or "").removeprefix("Bearer ").strip().encode()
+            if not any(hmac.compare_digest(presented, token) for token in tokens):
+                raise AppError(
+                    ErrorCode.UNAUTHORIZED,
+                    "Metrics need the metrics token (Authorization: Bearer <token>).",
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return router

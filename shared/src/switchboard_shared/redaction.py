@@ -44,3 +44,15 @@ def redact_value(key: str, value: Any) -> Any:
 def pseudonymise(value: str, *, salt: str) -> str:
     """A stable, non-reversible id for an end user (HMAC-SHA256, truncated)."""
     return hmac.new(salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:24]
+
+
+PSEUDONYM_RE = re.compile(r"^u_[0-9a-f]{24}$")
+
+
+def tenant_pseudonym(tenant_id: str, end_user_id: str, *, salt: str) -> str:
+    """An end user's pseudonym under the tenant's own salt (derived from the fleet's): the same customer id in
+    two tenants gives unrelated pseudonyms, and none can be reversed without the fleet's salt. A value that
+    already is a pseudonym is returned as it is, so applying it twice changes nothing."""
+    if PSEUDONYM_RE.match(end_user_id):
+        return end_user_id
+    return "u_" + pseudonymise(end_user_id, salt=pseudonymise(tenant_id, salt=salt))

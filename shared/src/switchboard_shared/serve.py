@@ -31,7 +31,8 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
-        proxy_headers=False,
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips,
     )
 
 

@@ -55,6 +55,12 @@ class ServiceSettings(BaseSettings):
         "http://127.0.0.1:8004", "Base URL of the analytics service", "analytics_url"
     )
     data_dir: str = fleet_field("./data", "Directory for embedded SQLite files and Chroma", "data_dir")
+    forwarded_allow_ips: str | None = fleet_field(
+        None,
+        "Proxies (comma-separated addresses or CIDRs, '*' for any) whose X-Forwarded-For gives the client's "
+        "address; unset: the peer's address is the client's",
+        "forwarded_allow_ips",
+    )
 
     host: str = Field(default="127.0.0.1", description="Bind address")
     port: int = Field(default=8000, description="Listen port")
@@ -70,7 +76,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> ServiceSettings:
-        if self.environment != Environment.DEVELOPMENT and self.environment != Environment.TEST:
+        # Tests and every deployment set real secrets: a default one is accepted in development only.
+        if self.environment != Environment.DEVELOPMENT:
             for name in self.secret_fields:
                 value = getattr(self, name)
                 if not value or "change-me" in str(value):

@@ -83,6 +83,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         lifespan=lifespan,
         body_limit_overrides=body_limits(settings),
         favicon_url=FAVICON_URL,
+        # The gateway's port is the public one: its metrics go only to a scraper with a token.
+        metrics_tokens=[token for token in (settings.metrics_token, settings.admin_token) if token],
     )
     app.user_middleware.insert(1, Middleware(SecurityHeadersMiddleware, hsts=settings.hsts))
     app.user_middleware.append(Middleware(GatewayMiddleware))

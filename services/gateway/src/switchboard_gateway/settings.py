@@ -26,6 +26,12 @@ class GatewaySettings(ServiceSettings):
         description="Fleet operator token (GATEWAY_ADMIN_TOKEN): creates tenants, manages every tenant",
     )
 
+    metrics_token: str | None = Field(
+        default=None,
+        description="Bearer token Prometheus presents for /metrics (the operator token works too); the "
+        "gateway's port is public, so its /metrics answers no one else",
+    )
+
     key_cache_seconds: float = Field(default=10.0, description="How long a looked-up API key is cached")
     key_negative_cache_seconds: float = Field(default=2.0, description="How long an unknown key is cached")
 
@@ -33,6 +39,13 @@ class GatewaySettings(ServiceSettings):
     server_key_requests_per_minute: int = Field(default=1200, description="Default limit per server key")
     admin_key_requests_per_minute: int = Field(default=600, description="Default limit per admin key")
     end_user_requests_per_minute: int = Field(default=120, description="Default limit per end user")
+    anonymous_requests_per_minute_per_address: int = Field(
+        default=240,
+        ge=0,
+        description="Limit per widget key and client address of anonymous widget traffic (X-Anonymous-ID): a "
+        "new anonymous id per request does not escape it; 0 disables it. Behind a proxy, set "
+        "SWITCHBOARD_FORWARDED_ALLOW_IPS so the client's address is the one the proxy saw",
+    )
     daily_message_budget: int = Field(default=10_000, description="Default messages per tenant per UTC day")
     daily_token_budget: int = Field(
         default=5_000_000, description="Default (estimated) tokens per tenant per UTC day"

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, TypeAdapter, ValidationError
 
-from switchboard_shared.contracts.common import Contract
+from switchboard_shared.contracts.common import CleanText, Contract
 
 MAX_MESSAGE_CHARS = 4000
 
@@ -113,7 +113,7 @@ class EarlierTurn(Contract):
 
 
 class PostMessage(Contract):
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    text: CleanText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     verified: bool | None = Field(default=None, description="Identity verified for this message (gateway)")
     client_message_id: str | None = Field(default=None, max_length=200, description="Idempotency key")
     providers: list[str] | None = Field(
@@ -178,13 +178,13 @@ class InboundMessage(Contract):
     channel: Channel
     end_user_id: str = Field(min_length=1, max_length=200)
     external_key: str = Field(min_length=1, max_length=200)
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    text: CleanText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     idempotency_key: str = Field(min_length=1, max_length=200)
     profile: EndUserProfile | None = None
 
 
 class OperatorMessage(Contract):
-    text: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
+    text: CleanText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     operator_id: str = Field(min_length=1, max_length=200)
     idempotency_key: str | None = Field(default=None, max_length=200)
 

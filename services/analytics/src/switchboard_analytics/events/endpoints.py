@@ -23,6 +23,7 @@ def ingest_limits(settings: AnalyticsSettings) -> service.IngestLimits:
         max_properties_bytes=settings.max_event_properties_bytes,
         max_future_skew=timedelta(seconds=settings.max_future_skew_seconds),
         max_age=timedelta(days=settings.max_event_age_days),
+        pseudonym_salt=settings.pseudonym_salt,
     )
 
 

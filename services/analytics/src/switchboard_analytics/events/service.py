@@ -15,8 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_analytics.events import repository
 from switchboard_analytics.events.metrics import Metric, increments, is_negative
 from switchboard_analytics.events.models import ConversationFact
+from switchboard_analytics.settings import DEV_PSEUDONYM_SALT
 from switchboard_shared.contracts.analytics import BatchResult, Event, EventRejection, EventType
-from switchboard_shared.redaction import redact_value
+from switchboard_shared.contracts.common import strip_control_characters
+from switchboard_shared.redaction import redact_value, tenant_pseudonym
 
 # Events that mean someone was talking in the conversation (feedback and CSAT do not extend it).
 ACTIVITY_TYPES = frozenset(
@@ -40,6 +42,20 @@ class IngestLimits:
     max_properties_bytes: int = 16_384
     max_future_skew: timedelta = timedelta(minutes=5)
     max_age: timedelta = timedelta(days=400)
+    # End-user ids are stored only as pseudonyms under the tenant's salt (derived from this one).
+    pseudonym_salt: str = DEV_PSEUDONYM_SALT
+
+
+def clean_text(value: Any) -> Any:
+    """Strings without NUL and other control characters (tabs and line breaks stay): the databases refuse
+    NUL in text, and an event is kept rather than lost for one stray character."""
+    if isinstance(value, str):
+        return strip_control_characters(value)
+    if isinstance(value, dict):
+        return {clean_text(k): clean_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean_text(v) for v in value]
+    return value
 
 
 def _reason(exc: ValidationError) -> str:
@@ -78,11 +94,11 @@ def validate_event(raw: Any, *, now: datetime, limits: IngestLimits, tenant_id: 
     serialised = orjson.dumps(event.properties)  # NaN and infinities become null here
     if len(serialised) > limits.max_properties_bytes:
         return f"properties: larger than {limits.max_properties_bytes} bytes"
-    if b"\\u0000" in serialised:
-        return "properties: NUL characters are not allowed"
-    # Stored redacted: e-mails, phone and card numbers in free text (a customer's question) never reach
-    # the events table, its exports or PostHog.
-    event.properties = redact_value("properties", orjson.loads(serialised))
+    # Stored redacted: e-mails, IBANs, phone and card numbers in free text (a customer's question) never
+    # reach the events table, its exports or PostHog; nor does the end user's own id.
+    event.properties = redact_value("properties", clean_text(orjson.loads(serialised)))
+    if event.end_user_id is not None:
+        event.end_user_id = tenant_pseudonym(event.tenant_id, event.end_user_id, salt=limits.pseudonym_salt)
     return event
 
 

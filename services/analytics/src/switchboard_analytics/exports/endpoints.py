@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import StreamingResponse
 
 from switchboard_analytics.exports import service
 from switchboard_analytics.reports.endpoints import RecontactDep, ReportDep, refuse_end_users
+from switchboard_analytics.settings import AnalyticsSettings
 from switchboard_shared.deps import PlatformDep
 from switchboard_shared.errors import error_responses
 
@@ -19,6 +20,11 @@ router = APIRouter(
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 
 
+def _salt(request: Request) -> str:
+    settings: AnalyticsSettings = request.app.state.settings
+    return settings.pseudonym_salt
+
+
 def _attachment(name: str, report_start: str, report_end: str) -> dict[str, str]:
     return {"Content-Disposition": f'attachment; filename="{name}-{report_start}-{report_end}.csv"'}
 
@@ -29,10 +35,10 @@ def _attachment(name: str, report_start: str, report_end: str) -> dict[str, str]
     summary="Every stored event of the range as CSV (properties as JSON)",
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def export_events(platform: PlatformDep, report: ReportDep) -> StreamingResponse:
+async def export_events(platform: PlatformDep, report: ReportDep, request: Request) -> StreamingResponse:
     assert platform.sessionmaker is not None
     return StreamingResponse(
-        service.events_csv(platform.sessionmaker, report),
+        service.events_csv(platform.sessionmaker, report, salt=_salt(request)),
         media_type=CSV_MEDIA_TYPE,
         headers=_attachment("events", report.start.isoformat(), report.end.isoformat()),
     )
@@ -45,11 +51,13 @@ async def export_events(platform: PlatformDep, report: ReportDep) -> StreamingRe
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_conversations(
-    platform: PlatformDep, report: ReportDep, recontact_days: RecontactDep
+    platform: PlatformDep, report: ReportDep, recontact_days: RecontactDep, request: Request
 ) -> StreamingResponse:
     assert platform.sessionmaker is not None
     return StreamingResponse(
-        service.conversations_csv(platform.sessionmaker, report, recontact_days=recontact_days),
+        service.conversations_csv(
+            platform.sessionmaker, report, recontact_days=recontact_days, salt=_salt(request)
+        ),
         media_type=CSV_MEDIA_TYPE,
         headers=_attachment("conversations", report.start.isoformat(), report.end.isoformat()),
     )

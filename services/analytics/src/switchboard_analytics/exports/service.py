@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_analytics.events.models import ConversationFact
 from switchboard_analytics.exports import repository
 from switchboard_analytics.reports.service import Report
+from switchboard_shared.redaction import tenant_pseudonym
 
 PAGE = 2000
 EVENT_COLUMNS = [
@@ -47,6 +48,11 @@ CONVERSATION_COLUMNS = [
 ]
 
 
+def _pseudonym(tenant_id: str, end_user_id: str | None, salt: str) -> str | None:
+    """Events stored before ids were pseudonymised at ingestion are exported pseudonymised all the same."""
+    return tenant_pseudonym(tenant_id, end_user_id, salt=salt) if end_user_id else end_user_id
+
+
 def _line(values: Sequence[Any]) -> str:
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerow(
@@ -76,7 +82,9 @@ def conversation_outcome(fact: ConversationFact, *, recontact_days: int, now: da
     return "resolved_by_bot"
 
 
-async def events_csv(sessionmaker: async_sessionmaker[AsyncSession], report: Report) -> AsyncIterator[str]:
+async def events_csv(
+    sessionmaker: async_sessionmaker[AsyncSession], report: Report, *, salt: str
+) -> AsyncIterator[str]:
     yield _line(EVENT_COLUMNS)
     after: tuple[datetime, int] | None = None
     while True:
@@ -100,7 +108,7 @@ async def events_csv(sessionmaker: async_sessionmaker[AsyncSession], report: Rep
                     row.received_at,
                     row.source,
                     row.conversation_id,
-                    row.end_user_id,
+                    _pseudonym(row.tenant_id, row.end_user_id, salt),
                     row.channel,
                     orjson.dumps(row.properties).decode(),
                 ]
@@ -111,7 +119,7 @@ async def events_csv(sessionmaker: async_sessionmaker[AsyncSession], report: Rep
 
 
 async def conversations_csv(
-    sessionmaker: async_sessionmaker[AsyncSession], report: Report, *, recontact_days: int
+    sessionmaker: async_sessionmaker[AsyncSession], report: Report, *, recontact_days: int, salt: str
 ) -> AsyncIterator[str]:
     now = datetime.now(UTC)
     yield _line(CONVERSATION_COLUMNS)
@@ -131,7 +139,12 @@ async def conversations_csv(
         yield "".join(
             _line(
                 [
-                    *(getattr(fact, column) for column in CONVERSATION_COLUMNS[:-1]),
+                    *(
+                        _pseudonym(fact.tenant_id, fact.end_user_id, salt)
+                        if column == "end_user_id"
+                        else getattr(fact, column)
+                        for column in CONVERSATION_COLUMNS[:-1]
+                    ),
                     conversation_outcome(fact, recontact_days=recontact_days, now=now),
                 ]
             )

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from switchboard_analytics.events.models import StoredEvent
 from switchboard_analytics.posthog_export import repository
 from switchboard_analytics.settings import AnalyticsSettings
-from switchboard_shared.redaction import pseudonymise, redact_value
+from switchboard_shared.redaction import redact_value, tenant_pseudonym
 
 log = structlog.get_logger(__name__)
 CURSOR = "posthog"
@@ -48,7 +48,7 @@ def capture_payload(event: StoredEvent, *, salt: str) -> dict[str, Any]:
         }
     )
     distinct_id = (
-        pseudonymise(f"{event.tenant_id}:{event.end_user_id}", salt=salt)
+        tenant_pseudonym(event.tenant_id, event.end_user_id, salt=salt)
         if event.end_user_id
         else f"tenant:{event.tenant_id}"
     )

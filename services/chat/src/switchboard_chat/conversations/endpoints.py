@@ -49,7 +49,7 @@ from switchboard_shared.contracts.chat import (
 )
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.routes import WIDGET_SCOPE
-from switchboard_shared.deps import EndUserDep, KeyScopeDep, PlatformDep, SessionDep, TenantDep
+from switchboard_shared.deps import EndUserDep, KeyScopeDep, PageOffset, PlatformDep, SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 router = APIRouter(prefix="/internal/v1", tags=["conversations"])
@@ -100,7 +100,7 @@ async def list_conversations(
     owner: Owner | None = None,
     updated_after: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[Conversation]:
     items, total = await service.list_page(
         session=session,

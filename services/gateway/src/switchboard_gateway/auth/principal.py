@@ -30,6 +30,11 @@ class KeyRecord:
     daily_message_budget: int | None
     daily_token_budget: int | None
     end_user_requests_per_minute: int | None
+    # Unix time the key stops working (None: never); checked on every use, cached or not.
+    expires_at: float | None = None
+
+    def expired(self, now: float | None = None) -> bool:
+        return self.expires_at is not None and (time.time() if now is None else now) >= self.expires_at
 
 
 @dataclass(slots=True)
@@ -97,6 +102,8 @@ class KeyResolver:
                 return Principal(key=None)
             raise AppError(ErrorCode.UNAUTHORIZED, "The API key is not valid.")
         record = await self.lookup(credential)
+        if record is not None and record.expired():
+            record = None
         if record is None:
             raise AppError(ErrorCode.UNAUTHORIZED, "The API key is not valid or was revoked.")
         if record.tenant_disabled:
@@ -152,6 +159,7 @@ class KeyResolver:
                 daily_message_budget=tenant.daily_message_budget,
                 daily_token_budget=tenant.daily_token_budget,
                 end_user_requests_per_minute=tenant.end_user_requests_per_minute,
+                expires_at=_timestamp(api_key.expires_at),
             )
         if len(self._cache) >= MAX_CACHED_KEYS:
             self._cache.clear()
@@ -163,3 +171,10 @@ class KeyResolver:
         for digest, (_, record) in list(self._cache.items()):
             if record is not None and record.tenant_id == tenant_id:
                 self._cache.pop(digest, None)
+
+
+def _timestamp(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    # SQLite gives naive datetimes back; the gateway stores UTC.
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()

@@ -90,6 +90,15 @@ class Limits:
             limit = self.settings.end_user_requests_per_minute if user_limit is None else user_limit
             await self._hit(f"gw:user:{key.tenant_id}:{end_user_id}", limit, "end user")
 
+    async def check_anonymous(self, key: KeyRecord, address: str | None) -> None:
+        """Anonymous widget traffic from one address: whatever ``X-Anonymous-ID`` each request brings."""
+        if address:
+            await self._hit(
+                f"gw:anon:{key.key_id}:{address}",
+                self.settings.anonymous_requests_per_minute_per_address,
+                "address (anonymous visitors)",
+            )
+
     def _budgets(self, key: KeyRecord) -> tuple[int, int]:
         messages = key.daily_message_budget
         tokens = key.daily_token_budget

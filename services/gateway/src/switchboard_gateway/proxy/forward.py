@@ -2,7 +2,9 @@
 
 The request body is read whole (bounded by the body-size limit), then sent with the identity headers
 the gateway sets. The response is passed through chunk by chunk as the upstream sends it (SSE reaches the
-client without buffering); a client that disconnects cancels the upstream request.
+client without buffering); a client that disconnects cancels the upstream request, except during a message
+turn: chat finishes a turn whoever listens (the answer is stored), so the gateway reads the rest of the
+answer without sending it and the turn's tokens are charged wherever the client left.
 """
 
 from __future__ import annotations
@@ -208,7 +210,8 @@ async def forward(
             )
             return AiohttpResponse(response)
 
-    watch = DisconnectWatch(receive) if route.message_turn else None
+    # A message turn is read to its end even when the client leaves (its tokens are charged).
+    watch = DisconnectWatch(receive, cancel=False) if route.message_turn else None
     try:
         response = await _open(upstream, open_response, idempotent=method in IDEMPOTENT)
         try:
@@ -217,25 +220,23 @@ async def forward(
             )
         finally:
             response.release()
-    except asyncio.CancelledError:
-        if watch is None or not watch.disconnected:
-            raise
-        watch.task.uncancel()
-        log.info("client_disconnected", upstream=upstream.name)
-        return None
     finally:
         if watch is not None:
+            if watch.disconnected:
+                log.info("client_disconnected_turn_read_to_end", upstream=upstream.name)
             watch.stop()
 
 
 class DisconnectWatch:
-    """Cancels the request's task when the client goes away, so the upstream call is dropped too."""
+    """Notes when the client goes away and (``cancel``) cancels the request's task, so the upstream call is
+    dropped too."""
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, *, cancel: bool = True) -> None:
         task = asyncio.current_task()
         assert task is not None
         self.task = task
         self.receive = receive
+        self.cancel = cancel
         self.disconnected = False
         self.watcher = asyncio.create_task(self._watch())
 
@@ -244,7 +245,8 @@ class DisconnectWatch:
             message: Message = await self.receive()
             if message["type"] == "http.disconnect":
                 self.disconnected = True
-                self.task.cancel()
+                if self.cancel:
+                    self.task.cancel()
                 return
 
     def stop(self) -> None:
@@ -322,10 +324,10 @@ async def _relay(
         await send({"type": "http.response.body", "body": payload})
         return Forwarded(response.status, content_type, payload if keep else None)
     if watch is not None:
-        return await _stream(response, send, upstream, out_headers, content_type, keep, read_timeout)
+        return await _stream(response, send, upstream, out_headers, content_type, keep, read_timeout, watch)
     own_watch = DisconnectWatch(receive)
     try:
-        return await _stream(response, send, upstream, out_headers, content_type, keep, read_timeout)
+        return await _stream(response, send, upstream, out_headers, content_type, keep, read_timeout, None)
     except asyncio.CancelledError:
         if not own_watch.disconnected:
             raise
@@ -344,16 +346,30 @@ async def _stream(
     content_type: str,
     keep: bool,
     read_timeout: float,
+    drain: DisconnectWatch | None,
 ) -> Forwarded:
+    """Relay the body; with ``drain``, a client that left stops getting chunks but the body is still read
+    (and kept) to its end."""
     tee: list[bytes] = []
     kept = 0
-    await send({"type": "http.response.start", "status": response.status, "headers": out_headers})
+
+    async def relay(message: Message) -> None:
+        if drain is not None and drain.disconnected:
+            return
+        try:
+            await send(message)
+        except OSError:
+            if drain is None:
+                raise
+            drain.disconnected = True
+
+    await relay({"type": "http.response.start", "status": response.status, "headers": out_headers})
     try:
         async for chunk in response.iter_chunks(read_timeout):
             if keep and kept < TEE_LIMIT:
                 tee.append(chunk)
                 kept += len(chunk)
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await relay({"type": "http.response.body", "body": chunk, "more_body": True})
     except STREAM_ERRORS as exc:
         log.warning("upstream_stream_broken", upstream=upstream.name, error=type(exc).__name__)
         response.close()
@@ -362,7 +378,7 @@ async def _stream(
         packet = orjson.dumps(
             {"type": "error", "code": "upstream_error", "message": f"{upstream.name} broke off the stream"}
         )
-        await send({"type": "http.response.body", "body": b"event: error\ndata: " + packet + b"\n\n"})
-        return Forwarded(response.status, content_type, None)
-    await send({"type": "http.response.body", "body": b""})
+        await relay({"type": "http.response.body", "body": b"event: error\ndata: " + packet + b"\n\n"})
+        return Forwarded(response.status, content_type, b"".join(tee) if keep else None)
+    await relay({"type": "http.response.body", "body": b""})
     return Forwarded(response.status, content_type, b"".join(tee) if keep else None)

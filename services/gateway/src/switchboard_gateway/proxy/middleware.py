@@ -21,6 +21,7 @@ from switchboard_gateway.limits.service import estimate_tokens
 from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
 from switchboard_gateway.proxy.routes import ProxyRoute, area_of, resolve, safe_path, widget_allowed
+from switchboard_shared.contracts.common import strip_control_characters
 from switchboard_shared.contracts.routes import (
     END_USER_CLAIMS_HEADER,
     END_USER_HEADER,
@@ -132,7 +133,7 @@ class GatewayMiddleware:
                 principal = await self._authenticate(gateway, scope, method, path, origin, route, cors)
                 identity = self._identity_headers(principal)
                 if route.message_turn and principal.key is not None:
-                    body = await read_body(receive, body_limit)
+                    body = normalise_message(await read_body(receive, body_limit))
                     await gateway.limits.spend_message(principal.key)
             result = await forward(
                 scope,
@@ -160,7 +161,7 @@ class GatewayMiddleware:
             return
         if route.message_turn and principal is not None and principal.key is not None and result is not None:
             tokens = estimate_tokens(_text_of_post(body)) + estimate_tokens(
-                _reply_text(result.content_type, result.body)
+                _generated_text(result.content_type, result.body)
             )
             await gateway.limits.spend_tokens(principal.key.tenant_id, tokens)
 
@@ -204,6 +205,8 @@ class GatewayMiddleware:
                         "(8-64 characters: letters, digits, - and _).",
                     )
                 principal.end_user_id = ANONYMOUS_PREFIX + anonymous
+                client = scope.get("client")
+                await gateway.limits.check_anonymous(key, client[0] if client else None)
         elif token:
             self._verify(principal, key.identity_secret, token)
         else:
@@ -269,6 +272,22 @@ class GatewayMiddleware:
         await send({"type": "http.response.body", "body": b""})
 
 
+def normalise_message(body: bytes) -> bytes:
+    """A message's text without control characters (NUL and the like: the databases refuse them and
+    nothing downstream wants them), so every service gets the same clean text. JSON can carry them only
+    escaped (``\\u0000``), which keeps the check for them cheap."""
+    if b"\\u00" not in body:
+        return body
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return body  # chat answers 422 in the one error shape
+    text = data.get("text") if isinstance(data, dict) else None
+    if not isinstance(text, str) or strip_control_characters(text) == text:
+        return body
+    return orjson.dumps({**data, "text": strip_control_characters(text)})
+
+
 def _text_of_post(body: bytes | None) -> str:
     try:
         data: Any = orjson.loads(body or b"{}")
@@ -278,25 +297,36 @@ def _text_of_post(body: bytes | None) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _reply_text(content_type: str, body: bytes | None) -> str:
-    """The assistant's reply in a turn's answer: JSON ``TurnResult`` or the SSE stream's ``done`` packet."""
+def _generated_text(content_type: str, body: bytes | None) -> str:
+    """What the turn generated: in an SSE stream every ``token`` packet (also text a ``reset`` later voided:
+    it was generated all the same), else the ``done`` packet's reply; in JSON the ``TurnResult``'s reply."""
     if not body:
         return ""
     try:
         if content_type.startswith("text/event-stream"):
+            tokens: list[str] = []
+            reply = ""
             for block in body.split(b"\n\n"):
-                if b"event: done" in block:
-                    data = b"".join(
-                        line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:")
-                    )
-                    result = orjson.loads(data).get("result") or {}
-                    return str((result.get("reply") or {}).get("text") or "")
-            return ""
+                event = b"token" if b"event: token" in block else b"done" if b"event: done" in block else None
+                if event is None:
+                    continue
+                data = b"".join(line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:"))
+                try:
+                    packet = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    continue  # a block cut off by the tee's size limit
+                if event == b"token":
+                    tokens.append(str(packet.get("text") or ""))
+                else:
+                    result = packet.get("result") or {}
+                    reply = str((result.get("reply") or {}).get("text") or "")
+            generated = "".join(tokens)
+            return generated if len(generated) >= len(reply) else reply
         payload = orjson.loads(body)
     except (orjson.JSONDecodeError, AttributeError):
         return ""
-    reply = payload.get("reply") if isinstance(payload, dict) else None
-    return str(reply.get("text") or "") if isinstance(reply, dict) else ""
+    reply_json = payload.get("reply") if isinstance(payload, dict) else None
+    return str(reply_json.get("text") or "") if isinstance(reply_json, dict) else ""
 
 
 def security_headers(*, hsts: bool, api: bool) -> list[tuple[bytes, bytes]]:

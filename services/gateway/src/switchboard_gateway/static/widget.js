@@ -179,8 +179,14 @@
     }
   }
   function randomId(prefix) {
-    if (window.crypto && window.crypto.randomUUID) return prefix + "_" + window.crypto.randomUUID();
-    return prefix + "_" + Date.now().toString(36) + Math.random().toString(36).slice(2);
+    // 128 random bits from the platform's CSPRNG: getRandomValues works on plain-HTTP pages too
+    // (randomUUID needs a secure context). An anonymous id is the visitor's only key to their
+    // conversation, so there is no guessable fallback.
+    var bytes = new Uint8Array(16);
+    (window.crypto || window.msCrypto).getRandomValues(bytes);
+    var hex = "";
+    for (var i = 0; i < bytes.length; i++) hex += (bytes[i] + 256).toString(16).slice(1);
+    return prefix + "_" + hex;
   }
 
   // ---------- API ----------

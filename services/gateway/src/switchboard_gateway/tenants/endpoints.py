@@ -22,7 +22,7 @@ from switchboard_gateway.tenants.schemas import (
     TenantUpdate,
     UsageOut,
 )
-from switchboard_shared.deps import SessionDep
+from switchboard_shared.deps import PageOffset, SessionDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses(401, 403, 429))
@@ -51,7 +51,7 @@ async def list_tenants(
     session: SessionDep,
     _: OperatorDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> TenantPage:
     tenants, total = await repository.list_all(session, limit=limit, offset=offset)
     return TenantPage(items=[_out(t) for t in tenants], total=total, limit=limit, offset=offset)

@@ -21,7 +21,7 @@ from switchboard_shared.contracts.integrations import (
     RelayCustomerMessage,
     StartHandoff,
 )
-from switchboard_shared.deps import TenantDep
+from switchboard_shared.deps import PageOffset, TenantDep
 from switchboard_shared.errors import error_responses
 
 router = APIRouter(prefix="/internal/v1/handoffs", tags=["handoffs"])
@@ -39,7 +39,7 @@ async def list_handoffs(
     runtime: RuntimeDep,
     status: Annotated[list[HandoffStatus] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[HandoffDetail]:
     """Open handoffs (waiting and claimed) by default, oldest first, with transcript and waiting time."""
     statuses = status or [HandoffStatus.WAITING, HandoffStatus.CLAIMED]

@@ -10,7 +10,7 @@ from switchboard_integrations.runtime import RuntimeDep
 from switchboard_integrations.tickets import service
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.integrations import CreateTicket, Ticket
-from switchboard_shared.deps import TenantDep
+from switchboard_shared.deps import PageOffset, TenantDep
 from switchboard_shared.errors import error_responses
 
 router = APIRouter(prefix="/internal/v1/tickets", tags=["tickets"])
@@ -40,7 +40,7 @@ async def list_tickets(
     runtime: RuntimeDep,
     conversation_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[Ticket]:
     return await service.list_tickets(
         runtime, tenant_id=tenant_id, conversation_id=conversation_id, limit=limit, offset=offset

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from switchboard_retrieval.kbs import repository, service
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.retrieval import IngestionJobOut
-from switchboard_shared.deps import SessionDep, TenantDep
+from switchboard_shared.deps import PageOffset, SessionDep, TenantDep
 from switchboard_shared.errors import error_responses
 
 router = APIRouter(prefix="/internal/v1/jobs", tags=["ingestion jobs"])
@@ -26,7 +26,7 @@ async def list_jobs(
     tenant_id: TenantDep,
     kb_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[IngestionJobOut]:
     jobs, total = await repository.list_jobs(
         session, tenant_id=tenant_id, kb_id=kb_id, limit=limit, offset=offset

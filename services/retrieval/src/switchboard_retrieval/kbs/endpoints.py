@@ -33,7 +33,7 @@ from switchboard_shared.contracts.retrieval import (
     StoredFilesPruned,
     UploadAccepted,
 )
-from switchboard_shared.deps import SessionDep, TenantDep
+from switchboard_shared.deps import PageOffset, SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 router = APIRouter(prefix="/internal/v1/kbs", tags=["knowledge bases"])
@@ -65,7 +65,7 @@ async def list_kbs(
     tenant_id: TenantDep,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[KnowledgeBaseOut]:
     kbs, total = await repository.list_kbs(
         session, tenant_id=tenant_id, limit=limit, offset=offset, name=name
@@ -228,7 +228,7 @@ async def list_documents(
     source_id: str | None = None,
     status: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[DocumentOut]:
     docs, total = await repository.list_documents(
         session, kb_id=kb.id, source_id=source_id, status=status, limit=limit, offset=offset
@@ -280,7 +280,7 @@ async def list_chunks(
     document_id: str,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: PageOffset = 0,
 ) -> Page[ChunkOut]:
     await repository.get_document_or_404(session, kb_id=kb.id, document_id=document_id)
     chunks, total = await repository.list_chunks(session, document_id=document_id, limit=limit, offset=offset)
