@@ -19,7 +19,7 @@ FLEET = {
 
 
 def registry(**overrides: object) -> ProviderRegistry:
-    values: dict[str, object] = {"environment": "test"}
+    values: dict[str, object] = {"environment": "test", "internal_token": "chat-test-internal-token"}
     for name, (key, url) in FLEET.items():
         prefix = name.replace("-", "_")
         values[f"{prefix}_api_key"] = key

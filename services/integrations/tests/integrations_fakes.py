@@ -30,11 +30,11 @@ from switchboard_shared.contracts.chat import (
     StatusChange,
     TurnResult,
 )
-from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.processes import ServiceProcess
 from switchboard_shared.testing.servers import free_port, serve_app
 
-INTERNAL = {"X-Internal-Token": DEV_INTERNAL_TOKEN}
+INTERNAL_TOKEN = "integrations-test-internal-token"
+INTERNAL = {"X-Internal-Token": INTERNAL_TOKEN}
 
 
 @dataclass
@@ -136,7 +136,7 @@ class FakeChat:
         server.routes["PUT /internal/v1/conversations/*"] = self._conversation_put
 
     def _check(self, request: Recorded) -> None:
-        assert request.headers.get("X-Internal-Token") == DEV_INTERNAL_TOKEN
+        assert request.headers.get("X-Internal-Token") == INTERNAL_TOKEN
         assert request.headers.get("X-Tenant-ID")
 
     async def _inbound(self, request: Recorded) -> web.StreamResponse:
@@ -228,6 +228,7 @@ async def service_factory(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
     async def start(**overrides: Any) -> Service:
         values: dict[str, Any] = {
             "environment": "test",
+            "internal_token": INTERNAL_TOKEN,
             "data_dir": str(tmp_path),
             "log_json": False,
             "channel_send_backoff": 0.05,

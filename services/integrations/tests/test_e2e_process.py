@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from integrations_fakes import INTERNAL, FakeChat, FakeServer
+from integrations_fakes import INTERNAL, INTERNAL_TOKEN, FakeChat, FakeServer
 from test_telegram import BOT_ID, BOT_TOKEN, SECRET, WEBHOOK, FakeTelegram, update
 
 from switchboard_shared.testing.processes import ServiceProcess
@@ -27,7 +27,8 @@ async def test_service_process_order_lookup_and_telegram_round_trip(
         "switchboard_integrations",
         {
             "SWITCHBOARD_DATA_DIR": str(tmp_path),
-            "SWITCHBOARD_ENVIRONMENT": "development",  # the fakes speak the development internal token
+            "SWITCHBOARD_ENVIRONMENT": "test",
+            "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
             "SWITCHBOARD_CHAT_URL": chat.server.url,
             "INTEGRATIONS_DEMO_CRM_URL": demo_crm.url,
             "INTEGRATIONS_TELEGRAM_API_BASE": telegram.server.url,
