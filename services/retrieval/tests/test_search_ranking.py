@@ -11,6 +11,8 @@ import pytest
 from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.search.service import _coverage
 
+# Citations link only to public addresses: the tests find pages by the path mapped onto this one.
+PUBLIC = "https://help.example/"
 PAGES = {
     "builds.md": "# Builds\n\n## Cancelling\n\nTo cancel a build that is already running, press Cancel build.\n",
     "domains.md": "# Domains\n\n## Custom domain\n\nPoint a CNAME record at readthedocs.io to use your domain.\n",
@@ -34,7 +36,9 @@ async def test_misspelt_queries_find_their_page_and_repeated_passages_come_once(
     sqlite_service: Any, corpus: Path
 ) -> None:
     kb = await sqlite_service.create_kb("typos")
-    _, job = await sqlite_service.add_source(kb["id"], {"type": "files", "config": {"path": str(corpus)}})
+    _, job = await sqlite_service.add_source(
+        kb["id"], {"type": "files", "config": {"path": str(corpus), "public_base_url": PUBLIC}}
+    )
     assert job["status"] == "succeeded", job
 
     hits = await sqlite_service.search(kb["id"], "how do i cancle a bulid", mode="bm25")
