@@ -78,7 +78,8 @@ async def test_ingest_resync_and_search_on_chroma_server(
         source, job = await svc.add_source(
             kb["id"], {"type": "files", "config": {"path": str(demo_copy / "ru"), "public_base_url": PUBLIC}}
         )
-        assert job["status"] == "succeeded" and job["counts"]["documents_added"] == 7
+        files = len([p for p in (demo_copy / "ru").iterdir() if p.is_file()])
+        assert job["status"] == "succeeded" and job["counts"]["documents_added"] == files
         hits = await svc.search(kb["id"], "можно ли платить частями", mode="vector")
         assert hits[0]["url"].endswith("oplata.md")
         (demo_copy / "ru" / "oplata.md").unlink()
@@ -104,7 +105,9 @@ async def test_jobs_run_through_the_arq_queue(
         _, job = await svc.add_source(
             kb["id"], {"type": "files", "config": {"path": str(demo_copy / "en"), "public_base_url": PUBLIC}}
         )
-        assert job["status"] == "succeeded" and job["counts"]["documents_added"] == 7 and job["attempts"] == 1
+        files = len([p for p in (demo_copy / "en").iterdir() if p.is_file()])
+        assert job["status"] == "succeeded" and job["counts"]["documents_added"] == files
+        assert job["attempts"] == 1
         hits = await svc.search(kb["id"], "Pay in 4 instalments")
         assert hits[0]["url"].endswith("payment.md")
 
