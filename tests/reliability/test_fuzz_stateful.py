@@ -291,6 +291,15 @@ def stateful_tenant(fleet: ReliabilityFleet) -> dict[str, str]:
         timeout=30,
     )
     keys["document_id"] = str(documents.json()["items"][0]["id"])
+    # And a conversation of the widget's customer, so the conversation routes do too.
+    conversation = httpx.post(
+        f"{fleet.gateway}/v1/conversations",
+        json={"channel": "web", "end_user_id": f"anon:{ANONYMOUS_ID}"},
+        headers=credentials("POST", "/v1/conversations", keys),
+        timeout=30,
+    )
+    assert conversation.status_code == 201, conversation.text
+    keys["conversation_id"] = str(conversation.json()["id"])
     return keys
 
 
@@ -371,6 +380,7 @@ def run_state_machine(fleet: ReliabilityFleet, keys: dict[str, str]) -> Stateful
         "tenant_id": [keys["sandbox_tenant"]],
         "kb_id": [keys["kb_id"]],
         "document_id": [keys["document_id"]],
+        "conversation_id": [keys["conversation_id"]],
     }
     checks = [not_a_server_error, response_schema_conformance, content_type_conformance]
     base = schema.as_state_machine()
