@@ -354,14 +354,19 @@ def compose(candidates: list[Candidate], min_support: float) -> list[Candidate]:
 def render(language: str, chosen: list[Candidate]) -> str:
     """The chosen sentences with their passage numbers; sentences in another language than the customer's
     are quoted after a lead-in in the customer's language that says which language the source speaks."""
+    return "".join(render_parts(language, chosen))
+
+
+def render_parts(language: str, chosen: list[Candidate]) -> list[str]:
+    """``render``'s answer in pieces (a sentence, the lead-in, a quotation), streamed one by one."""
     own = [c for c in chosen if c.language == language]
     foreign = [c for c in chosen if c.language != language]
-    parts = [" ".join(f"{c.sentence} [{c.passage}]" for c in own)] if own else []
+    parts = [f"{'' if i == 0 else ' '}{c.sentence} [{c.passage}]" for i, c in enumerate(own)]
     if foreign:
         lead = text(language, "quoted_sources", source=language_name(language, foreign[0].language))
-        quotes = "\n".join(f"«{c.sentence}» [{c.passage}]" for c in foreign)
-        parts.append(f"{lead}\n{quotes}")
-    return "\n\n".join(parts)
+        parts.append(f"{chr(10) * 2 if own else ''}{lead}")
+        parts += [f"\n«{c.sentence}» [{c.passage}]" for c in foreign]
+    return parts
 
 
 class ExtractiveProvider(ChatProvider):
@@ -384,7 +389,8 @@ class ExtractiveProvider(ChatProvider):
             yield TextDelta(text(request.language, "kb_down" if request.kb_unavailable else "no_answer"))
             yield AnswerVerdict(no_answer=True, support=support)
             return
-        yield TextDelta(render(request.language, chosen))
+        for part in render_parts(request.language, chosen):
+            yield TextDelta(part)
         yield AnswerVerdict(no_answer=False, support=support)
 
     async def _route_to_tools(self, request: GenerationRequest) -> tuple[list[ToolEvent], str] | None:
