@@ -26,6 +26,7 @@ from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, Sea
 from switchboard_shared.errors import AppError, ErrorCode
 
 log = structlog.get_logger(__name__)
+REPEAT_SLACK = 3
 
 
 class Reranker(Protocol):
@@ -123,8 +124,8 @@ async def search(
             vector_weight=settings.rrf_vector_weight,
             bm25_weight=bm25_weight,
         )
-    # Twice the hits asked for, so that dropping repeated passages still leaves enough.
-    candidates = fused[: request.top_k * 3 if reranker else request.top_k * 2]
+    # A few more than asked for, so that dropping repeated passages still leaves enough.
+    candidates = fused[: request.top_k * 3 if reranker else request.top_k + REPEAT_SLACK]
     chunks = await repository.chunks_by_ids(session, [hit.chunk_id for hit in candidates])
     candidates = _distinct_passages([hit for hit in candidates if hit.chunk_id in chunks], chunks)
     if reranker is None:
