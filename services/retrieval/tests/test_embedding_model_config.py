@@ -10,6 +10,8 @@ import pytest
 
 from switchboard_retrieval.models import KnowledgeBase
 
+PUBLIC = "https://help.example/"
+
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
@@ -56,7 +58,9 @@ async def test_search_skips_an_old_kb_whose_model_is_not_configured(
 ) -> None:
     async with sqlite_service_with() as svc:
         kb = await svc.create_kb("local", embedding_model="minilm")
-        _, job = await svc.add_source(kb["id"], {"type": "files", "config": {"path": str(demo_copy / "en")}})
+        _, job = await svc.add_source(
+            kb["id"], {"type": "files", "config": {"path": str(demo_copy / "en"), "public_base_url": PUBLIC}}
+        )
         assert job["status"] == "succeeded"
         # A row from before creation checked the model (or from a replica that had the key).
         async with svc.runtime.sessionmaker() as session:
