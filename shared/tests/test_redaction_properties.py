@@ -151,3 +151,10 @@ def test_nested_event_properties_are_masked(value: str, key: str) -> None:
     flat = repr(redact_value("event", event))
     assert value not in flat
     assert "'count': 3" in flat
+
+
+@given(st.lists(st.integers(0, 255), min_size=4, max_size=4), st.integers(1, 65535))
+def test_ipv4_addresses_in_connection_errors_are_not_phone_numbers(octets: list[int], port: int) -> None:
+    address = ".".join(str(octet) for octet in octets)
+    line = f"Cannot connect to host {address}:{port} ssl:default"
+    assert redact_text(line) == line

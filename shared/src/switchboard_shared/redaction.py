@@ -14,6 +14,8 @@ CARD_RE = re.compile(r"\b(?:\d[ .-]?){13,19}\b")
 PHONE_RE = re.compile(r"(?<![\w/])\+?\d[\d ().\-]{7,}\d(?![\w/])")
 # Dates are not phone numbers: 2024-05-01, 01.05.2024.
 DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}\.\d{2}\.\d{4}")
+# Nor are IPv4 addresses (127.0.0.1 in a connection error): logs must still say which host failed.
+IPV4_RE = re.compile(r"(?:25[0-5]|2[0-4]\d|1?\d?\d)(?:\.(?:25[0-5]|2[0-4]\d|1?\d?\d)){3}")
 SECRET_KEYS = ("password", "secret", "token", "authorization", "api_key", "apikey", "cookie")
 
 
@@ -25,7 +27,8 @@ def redact_text(text: str) -> str:
 
 
 def _phone(match: re.Match[str]) -> str:
-    return match.group() if DATE_RE.fullmatch(match.group()) else "[phone]"
+    found = match.group()
+    return found if DATE_RE.fullmatch(found) or IPV4_RE.fullmatch(found) else "[phone]"
 
 
 def redact_value(key: str, value: Any) -> Any:
