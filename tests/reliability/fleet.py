@@ -737,6 +737,8 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         # Tenants may point a provider at the LLM stand-in under another name (tests of key separation).
         CHAT_URL_ALLOWLIST=json.dumps([f"localhost:{llm.app.port}"]),
         INTEGRATIONS_TELEGRAM_API_BASE=telegram.app.url,
+        # The webhook tests' Zendesk connector points at the discard port: it is never called.
+        INTEGRATIONS_URL_ALLOWLIST=json.dumps(["127.0.0.1:9"]),
         ANALYTICS_POSTHOG_API_KEY="phc_standin_project_key",
         ANALYTICS_POSTHOG_HOST=posthog.app.url,
         ANALYTICS_POSTHOG_INTERVAL_SECONDS="1",

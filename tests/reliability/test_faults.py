@@ -241,25 +241,16 @@ def answered_with_sources(fleet: ReliabilityFleet) -> bool:
 
 
 def order_answered(fleet: ReliabilityFleet) -> bool:
-    """A signed-in widget customer (HMAC identity token) asks about their order (extractive tools).
+    """A verified customer asks about their order through a server key (extractive tools).
 
-    Not C-2001: the load's signed-in customers are C-2001 and keep its per-end-user limit busy.
+    Not C-2001: the load's signed-in customers are C-2001 and keep its per-end-user limit busy. A server key,
+    since only server keys may pick the extractive provider (the demo chain starts with the LLM stand-in,
+    which calls no tools); the widget's HMAC identity path is attacked in test_attack_crm_identity.
     """
-    token = sign_identity(fleet.demo["identity_secret"], "C-1001", ttl_seconds=600)
-    headers = {
-        **bearer(fleet.demo["widget_key"]),
-        "Origin": "http://localhost:3000",
-        "X-End-User-Token": token,
-    }
-    with httpx.Client(base_url=fleet.gateway, headers=headers, timeout=40.0) as client:
-        created = client.post("/v1/conversations", json={"end_user_id": "C-1001"})
-        if created.status_code not in (200, 201):
-            return False
-        turn = client.post(
-            f"/v1/conversations/{created.json()['id']}/messages",
-            json={"text": "What is the status of order A-1001?", "providers": ["extractive"]},
-        )
-    text = ((turn.json() if turn.status_code == 200 else {}).get("reply") or {}).get("text", "")
+    turn = ask(
+        fleet, "What is the status of order A-1001?", user="C-1001", verified=True, providers=["extractive"]
+    )
+    text = ((turn or {}).get("reply") or {}).get("text", "")
     return "A-1001" in text and TOOLS_DOWN not in text
 
 
