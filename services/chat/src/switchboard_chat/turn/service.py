@@ -486,20 +486,14 @@ async def _hand_off_now(deps: TurnDeps, prepared: Prepared, handle: TurnHandle, 
     answer = text(prepared.language, "handoff_started" if info else "handoff_failed")
     if info is not None:
         handle.put(HandoffPacket(handoff=info))
-    handle.put(TokenPacket(text=answer))
-    await _finish(
+    await _reply_with_system_text(
         deps,
         prepared,
         handle,
-        answer=answer,
-        citations=[],
-        provider=None,
-        no_answer=False,
-        retrieval_ms=0.0,
+        answer,
         generation_ms=0.0,
         handoff=info,
         handoff_reason=reason,
-        streak=prepared.unsupported_streak,
         meta={"escalation": reason},
     )
 
@@ -796,6 +790,31 @@ async def _run_confirmed_action(
         )
     else:
         answer = text(prepared.language, "tools_down")
+    await _reply_with_system_text(
+        deps,
+        prepared,
+        handle,
+        answer,
+        generation_ms=_ms(started),
+        handoff=None,
+        handoff_reason=None,
+        meta={"tools": [{"name": action.tool, "status": status}], "confirmed_action": action.tool},
+    )
+    return True
+
+
+async def _reply_with_system_text(
+    deps: TurnDeps,
+    prepared: Prepared,
+    handle: TurnHandle,
+    answer: str,
+    *,
+    generation_ms: float,
+    handoff: HandoffInfo | None,
+    handoff_reason: str | None,
+    meta: dict[str, Any],
+) -> None:
+    """Answer with one of the product's own texts (no passages, no provider) and finish the turn."""
     handle.put(TokenPacket(text=answer))
     await _finish(
         deps,
@@ -806,13 +825,12 @@ async def _run_confirmed_action(
         provider=None,
         no_answer=False,
         retrieval_ms=0.0,
-        generation_ms=_ms(started),
-        handoff=None,
-        handoff_reason=None,
+        generation_ms=generation_ms,
+        handoff=handoff,
+        handoff_reason=handoff_reason,
         streak=prepared.unsupported_streak,
-        meta={"tools": [{"name": action.tool, "status": status}], "confirmed_action": action.tool},
+        meta=meta,
     )
-    return True
 
 
 async def _finish(
