@@ -21,12 +21,20 @@ from pathlib import Path
 
 from aiohttp import web
 
+_HANDED_OUT: set[int] = set()
+
 
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on, never the same one twice in this process: the kernel may offer
+    a port again as soon as the probe socket closes, and two servers set up side by side (each binding
+    later) would otherwise be given the same port, the second then answering for the first."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def wait_for_port(port: int, *, timeout: float = 30.0, host: str = "127.0.0.1") -> None:
