@@ -24,13 +24,16 @@ from aiohttp import ClientError, ClientSession, ClientTimeout, TCPConnector
 from common import percentile
 
 from switchboard_cli.commands.ingest import ingest_command
-from switchboard_cli.fleet import DEMO_CRM_OFFSET, SERVICES, Fleet, demo_crm_specs, fleet_specs, probe
+from switchboard_cli.fleet import Fleet, demo_crm_specs, fleet_specs, probe
+from switchboard_shared.registry import DEMO_CRM_OFFSET, SERVICES
 
 try:
     import psutil
 except ImportError:  # /proc is read instead
     psutil = None
 RSS_SOURCE = "psutil" if psutil is not None else "/proc VmRSS"
+CPU_SOURCE = "psutil" if psutil is not None else "/proc/<pid>/stat"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_KB_DIR = ROOT / "demo" / "kb"
@@ -157,10 +160,9 @@ class BenchFleet:
 
 def admin_token() -> str:
     """The operator token the gateway runs with: its embedded default unless the environment sets one."""
-    from switchboard_gateway.settings import GatewaySettings
+    from switchboard_cli.operator import admin_token as operator_token
 
-    token: str = GatewaySettings().admin_token
-    return token
+    return operator_token()
 
 
 def unlimited_tenant(gateway: str, tenant: str = BENCH_TENANT) -> str:
@@ -316,10 +318,25 @@ def _vm_rss(pid: int) -> int:
     return 0
 
 
-def tree_rss(pids: dict[str, int]) -> dict[str, int]:
-    """Resident set size in bytes of each named process together with all its descendants (psutil when
-    installed, /proc otherwise). Shared pages count once per process, as ``ps`` shows them."""
-    totals: dict[str, int] = {}
+def _proc_cpu(pid: int) -> float:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # The fields after the command name (which may hold spaces and parentheses): utime, stime are 12th, 13th.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def _psutil_cpu(proc: Any) -> float:
+    times = proc.cpu_times()
+    return float(times.user + times.system)
+
+
+def _tree_totals(pids: dict[str, int], of_psutil: Any, of_proc: Any) -> dict[str, Any]:
+    """``of_psutil(process)`` (psutil installed) or ``of_proc(pid)`` (/proc) summed over each named
+    process and all its live descendants."""
+    totals: dict[str, Any] = {}
     if psutil is not None:
         for name, pid in pids.items():
             total = 0
@@ -327,7 +344,7 @@ def tree_rss(pids: dict[str, int]) -> dict[str, int]:
                 root = psutil.Process(pid)
                 for proc in [root, *root.children(recursive=True)]:
                     with contextlib.suppress(psutil.NoSuchProcess):
-                        total += proc.memory_info().rss
+                        total += of_psutil(proc)
             except psutil.NoSuchProcess:
                 pass
             totals[name] = total
@@ -337,10 +354,22 @@ def tree_rss(pids: dict[str, int]) -> dict[str, int]:
         total, stack = 0, [pid]
         while stack:
             current = stack.pop()
-            total += _vm_rss(current)
+            total += of_proc(current)
             stack.extend(children.get(current, []))
         totals[name] = total
     return totals
+
+
+def tree_rss(pids: dict[str, int]) -> dict[str, int]:
+    """Resident set size in bytes of each named process together with all its descendants (psutil when
+    installed, /proc otherwise). Shared pages count once per process, as ``ps`` shows them."""
+    return _tree_totals(pids, lambda proc: proc.memory_info().rss, _vm_rss)
+
+
+def tree_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds (user + system) of each named process together with its live descendants, from the
+    processes' own counters (psutil when installed, /proc/<pid>/stat otherwise)."""
+    return _tree_totals(pids, _psutil_cpu, _proc_cpu)
 
 
 class MemorySampler:

@@ -30,6 +30,7 @@ from aiohttp import ClientSession, web
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_result
 
+from switchboard_shared.contracts.chat import TokenPacket, adecode_sse
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.llama import llama_server
 from switchboard_shared.testing.processes import ServiceProcess
@@ -172,8 +173,8 @@ async def ttft_added(chat_url: str, proxy: TimingProxy, runs: int) -> dict[str, 
                 json={"text": QUESTIONS[i % len(QUESTIONS)], "providers": ["openai-compatible"]},
                 headers={"Accept": "text/event-stream"},
             ) as response:
-                async for line in response.aiter_lines():
-                    if first_token is None and line == "event: token":
+                async for packet in adecode_sse(response.aiter_lines()):
+                    if first_token is None and isinstance(packet, TokenPacket):
                         first_token = (time.perf_counter() - started) * 1000
             if i == 0 or first_token is None or len(proxy.own_ttft) == before:
                 continue  # the first run warms the model's prompt cache

@@ -35,7 +35,7 @@ from _fleet import (  # noqa: E402
 )
 from common import write_result  # noqa: E402
 
-from switchboard_cli.fleet import SERVICES  # noqa: E402
+from switchboard_shared.registry import SERVICE_NAMES  # noqa: E402
 
 
 async def under_load(
@@ -75,8 +75,8 @@ def main() -> int:
 
     load = load_summary(result)
     peak = sampler.peak()
-    services = [name for name in SERVICES if name in pids]
-    others = [name for name in pids if name not in SERVICES]
+    services = [name for name in SERVICE_NAMES if name in pids]
+    others = [name for name in pids if name not in SERVICE_NAMES]
     loaded = f"peak, {args.users} users MB"
 
     def row(name: str, values: tuple[float, float, float, float]) -> dict[str, Any]:

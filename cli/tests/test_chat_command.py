@@ -29,6 +29,7 @@ from switchboard_shared.contracts.chat import (
     TokenPacket,
     TurnResult,
     decode_sse,
+    encode_sse,
 )
 from switchboard_shared.testing.servers import free_port, wait_for_port
 
@@ -56,10 +57,6 @@ def _message(role: Role, text: str, n: int) -> Message:
         created_at=datetime.now(UTC),
         citations=[CITATION] if role is Role.ASSISTANT else [],
     )
-
-
-def _sse(packet: Any) -> bytes:
-    return f"event: {packet.type}\ndata: {packet.model_dump_json()}\n\n".encode()
 
 
 def build_app(state: FakeGatewayState) -> Starlette:
@@ -93,12 +90,12 @@ def build_app(state: FakeGatewayState) -> Starlette:
         state.messages += [user, reply]
 
         async def stream() -> AsyncIterator[bytes]:
-            yield _sse(HeartbeatPacket())
+            yield encode_sse(HeartbeatPacket())
             for word in ("Refunds ", "take ", "5 ", "days ", "[1]."):
-                yield _sse(TokenPacket(text=word))
-            yield _sse(CitationPacket(citation=CITATION))
+                yield encode_sse(TokenPacket(text=word))
+            yield encode_sse(CitationPacket(citation=CITATION))
             result = TurnResult(conversation_id="conv-1", user_message=user, reply=reply, owner=Owner.BOT)
-            yield _sse(DonePacket(result=result))
+            yield encode_sse(DonePacket(result=result))
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 

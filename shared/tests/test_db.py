@@ -15,6 +15,7 @@ from switchboard_shared.db import (
     ping,
     session_scope,
 )
+from switchboard_shared.registry import SERVICE_NAMES
 
 
 class Base(DeclarativeBase):
@@ -56,7 +57,7 @@ async def test_session_scope_commits_and_rolls_back(database_url: str) -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize("service", ["gateway", "chat", "retrieval", "integrations", "analytics"])
+@pytest.mark.parametrize("service", SERVICE_NAMES)
 async def test_every_service_migrates_to_head_on_both_backends(database_url: str, service: str) -> None:
     engine = create_engine(database_url)
     try:

@@ -5,8 +5,9 @@ specification (CR, LF, CRLF only, as browsers do); and packets are yielded as th
 
 from __future__ import annotations
 
+import asyncio
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 from hypothesis import given, settings
@@ -23,7 +24,9 @@ from switchboard_shared.contracts.chat import (
     ResetPacket,
     TokenPacket,
     ToolCallPacket,
+    adecode_sse,
     decode_sse,
+    decode_sse_body,
     encode_sse,
 )
 
@@ -124,3 +127,31 @@ def test_a_packet_of_a_newer_type_is_skipped() -> None:
         'data: {"type": "token", "text": "Hi"}',
     ]
     assert list(decode_sse(lines)) == [TokenPacket(text="Hi")]
+
+
+@PROPERTY
+@given(stream=st.lists(packets, min_size=1, max_size=6))
+def test_packets_survive_an_async_reader_of_byte_lines(stream: list[AnyStreamPacket]) -> None:
+    """aiohttp's ``response.content`` yields byte lines that keep their ``\\n``."""
+    body = b"".join(encode_sse(packet) for packet in stream)
+
+    async def lines() -> AsyncIterator[bytes]:
+        for line in body.splitlines(keepends=True):
+            yield line
+
+    async def read() -> list[AnyStreamPacket]:
+        return [packet async for packet in adecode_sse(lines())]
+
+    assert asyncio.run(read()) == stream
+
+
+@PROPERTY
+@given(stream=st.lists(packets, min_size=1, max_size=6), cut_at=st.integers(1, 10_000))
+def test_a_body_cut_short_gives_its_whole_packets(stream: list[AnyStreamPacket], cut_at: int) -> None:
+    body = b"".join(encode_sse(packet) for packet in stream)
+    ends = [len(b"".join(encode_sse(packet) for packet in stream[: i + 1])) for i in range(len(stream))]
+    cut = cut_at % (len(body) + 1)
+    whole = [packet for packet, end in zip(stream, ends, strict=True) if end - 2 <= cut]
+    decoded = decode_sse_body(body[:cut])
+    assert decoded[: len(whole)] == whole
+    assert len(decoded) <= len(whole) + 1

@@ -39,7 +39,7 @@ from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Respon
 from starlette.routing import Route
 
 from switchboard_cli.demo import bootstrap_demo, set_demo_greeting
-from switchboard_cli.fleet import SERVICES, Fleet, ServiceSpec
+from switchboard_cli.fleet import Fleet, ServiceSpec
 from switchboard_shared.contracts.chat import (
     Channel,
     Citation,
@@ -57,8 +57,9 @@ from switchboard_shared.contracts.chat import (
     Role,
     TokenPacket,
     TurnResult,
+    encode_sse,
 )
-from switchboard_shared.contracts.common import Contract
+from switchboard_shared.registry import DEMO_CRM_MODULE, SERVICE_NAMES
 from switchboard_shared.testing.servers import free_port, wait_for_port
 
 STATIC_DIR = (
@@ -86,11 +87,6 @@ def _now() -> datetime:
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message, "request_id": uuid.uuid4().hex}}
     return JSONResponse(body, status_code=status, headers=headers)
-
-
-def _sse(packet: Contract) -> bytes:
-    kind = packet.model_dump()["type"]
-    return f"event: {kind}\ndata: {packet.model_dump_json()}\n\n".encode()
 
 
 @dataclass
@@ -246,35 +242,35 @@ class StandinGateway:
         wants_handoff = "person" in post.text.lower() or "человек" in post.text.lower()
 
         async def stream() -> AsyncIterator[bytes]:
-            yield _sse(HeartbeatPacket())
+            yield encode_sse(HeartbeatPacket())
             if human:
                 result = TurnResult(
                     conversation_id=conversation.id, user_message=user_message, owner=Owner.HUMAN
                 )
-                yield _sse(DonePacket(result=result))
+                yield encode_sse(DonePacket(result=result))
                 return
             if wants_handoff:
                 info = HandoffInfo(reason="customer asked for a human", handoff_id="ho-1")
                 with self.lock:
                     conversation.owner = Owner.HUMAN
-                yield _sse(HandoffPacket(handoff=info))
+                yield encode_sse(HandoffPacket(handoff=info))
                 result = TurnResult(
                     conversation_id=conversation.id,
                     user_message=user_message,
                     owner=Owner.HUMAN,
                     handoff=info,
                 )
-                yield _sse(DonePacket(result=result))
+                yield encode_sse(DonePacket(result=result))
                 return
             if self.abandoned:
                 for word in self.abandoned.split(" "):
-                    yield _sse(TokenPacket(text=word + " "))
+                    yield encode_sse(TokenPacket(text=word + " "))
                 await asyncio.sleep(1.0)
-                yield _sse(ResetPacket(reason="stalled mid-answer"))
+                yield encode_sse(ResetPacket(reason="stalled mid-answer"))
             for word in ANSWER.split(" "):
                 await asyncio.sleep(self.token_delay)
-                yield _sse(TokenPacket(text=word + " "))
-            yield _sse(CitationPacket(citation=CITATION))
+                yield encode_sse(TokenPacket(text=word + " "))
+            yield encode_sse(CitationPacket(citation=CITATION))
             reply = self._message(conversation.id, Role.ASSISTANT, ANSWER)
             with self.lock:
                 conversation.messages.append(reply)
@@ -285,7 +281,7 @@ class StandinGateway:
                 owner=Owner.BOT,
                 sources=[CITATION.document_id],
             )
-            yield _sse(DonePacket(result=result))
+            yield encode_sse(DonePacket(result=result))
 
         if "text/event-stream" not in accept:
             return _error(406, "bad_request", "The stand-in only streams.", cors)
@@ -452,7 +448,7 @@ def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFleet]:
     (embedded defaults, the demo knowledge base), with the demo tenant and its keys; waits for the demo KB's
     sync."""
     data_dir = tmp_path_factory.mktemp("browser-fleet")
-    specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICES]
+    specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICE_NAMES]
     # The demo CRM, as ``make run`` starts it: the demo tenant's order lookups go there.
     crm_port = free_port()
     specs.append(
@@ -460,7 +456,7 @@ def real_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealFleet]:
             "demo-crm",
             "127.0.0.1",
             crm_port,
-            [sys.executable, "-m", "switchboard_integrations.demo_crm", "--port", str(crm_port)],
+            [sys.executable, "-m", DEMO_CRM_MODULE, "--port", str(crm_port)],
         )
     )
     fleet = Fleet(specs, data_dir, extra_env={"GATEWAY_ADMIN_TOKEN": FLEET_ADMIN_TOKEN})

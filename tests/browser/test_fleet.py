@@ -231,3 +231,87 @@ def test_demo_page_signs_in_the_demo_customer_and_looks_up_their_order(
     expect(page.locator("#who")).to_contain_text("anonymous visitor", timeout=15_000)
     assert "user_token" not in page.url
     shots.take(page, "demo-signed-out")
+
+
+def test_an_operator_approves_a_suggestion_in_the_console_and_the_next_customer_gets_it(
+    browser: Any,
+    context: BrowserContext,
+    real_fleet: RealFleet,
+    customer_site: str,
+    console_server: str,
+    shots: Shots,
+) -> None:
+    """The learning loop as people see it: the bot cannot answer, a human does and resolves; the console
+    shows the suggestion, the operator edits and approves it; the next customer, asking in other words and
+    in Russian, gets that answer."""
+    question = "Can I pay for my order with cryptocurrency?"
+    approved = "We do not accept cryptocurrency yet: pay by bank card or SBP."
+    page = context.new_page()
+    page.goto(f"{customer_site}/host?poll-ms=500")
+    page.locator(".launcher").click()
+    page.locator("textarea").fill(question)
+    page.locator("textarea").press("Enter")
+    unhelpful = page.locator(".msg.assistant:not(.greeting)").last
+    expect(unhelpful.locator(".feedback")).to_be_visible(timeout=60_000)
+    # Whether the bot refuses or answers something else, the customer says it did not help.
+    unhelpful.locator(".thumb-down").click()
+    expect(unhelpful.locator(".feedback-thanks")).to_be_visible()
+    page.locator(".talk-to-person").click()
+    expect(page.locator(".status")).to_have_text(re.compile("connecting you to a person", re.I))
+    conversation_id = page.evaluate(
+        "() => Object.entries(localStorage).filter(([k]) => k.startsWith('switchboard.widget.'))"
+        ".map(([, v]) => JSON.parse(v).conversationId)[0]"
+    )
+    handoff = handoff_of(real_fleet, conversation_id)
+    with real_fleet.api() as api:
+        assert (
+            api.post(f"/v1/handoffs/{handoff['id']}/claim", json={"operator_id": "anna"}).status_code == 200
+        )
+        reply = api.post(
+            f"/v1/handoffs/{handoff['id']}/reply",
+            json={
+                "text": "Not yet, sorry: cards and SBP.",
+                "operator_id": "anna",
+                "idempotency_key": "crypto-1",
+            },
+        )
+        assert reply.status_code == 200, reply.text
+        resolved = api.post(f"/v1/handoffs/{handoff['id']}/resolve", json={"operator_id": "anna"})
+        assert resolved.status_code == 200, resolved.text
+        deadline = time.monotonic() + 20
+        while api.get("/v1/curated/suggestions").json()["total"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.3)
+
+    console = context.new_page()
+    console.goto(f"{console_server}/curated")
+    expect(console.get_by_role("heading", name="Curated answers")).to_be_visible(timeout=30_000)
+    console.get_by_role("tab", name="Suggestions (1)").click()
+    expect(console.get_by_text(question).first).to_be_visible()
+    answer = console.get_by_label("Answer (the operator's reply; edit before approving)")
+    expect(answer).to_have_value("Not yet, sorry: cards and SBP.")
+    answer.fill(approved)
+    wordings = console.get_by_label(
+        "Customers' wordings (one per line; add the question in the other language too)"
+    )
+    wordings.fill(f"{question}\nМожно ли оплатить заказ криптовалютой?")
+    shots.take(console, "console-suggestion-edited")
+    console.get_by_role("button", name="Approve as curated answer").click()
+    expect(console.get_by_text("Approved: customers asking this now get the curated answer.")).to_be_visible(
+        timeout=30_000
+    )
+    expect(console.get_by_role("tab", name="Suggestions (0)")).to_be_visible()
+    shots.take(console, "console-suggestion-approved")
+
+    later = browser.new_context()
+    try:
+        customer = later.new_page()
+        customer.goto(f"{customer_site}/host")
+        customer.locator(".launcher").click()
+        customer.locator("textarea").fill("Можно ли расплатиться криптовалютой за заказ?")
+        customer.locator("textarea").press("Enter")
+        reply_text = customer.locator(".msg.assistant:not(.greeting)").last
+        expect(reply_text.locator(".feedback")).to_be_visible(timeout=60_000)
+        assert reply_text.locator(".text").inner_text().strip() == approved
+        shots.take(customer, "widget-curated-answer-in-russian")
+    finally:
+        later.close()

@@ -13,7 +13,6 @@ import shutil
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +20,10 @@ import httpx
 import pytest
 
 from switchboard_cli.demo import bootstrap_demo
-from switchboard_shared.testing.processes import ServiceProcess
+from switchboard_shared.registry import DEMO_CRM_MODULE, SERVICE_NAMES
+from switchboard_shared.testing.processes import ServiceProcess, service_env, start_all
 from switchboard_shared.testing.servers import free_port
 
-SERVICES = ("gateway", "chat", "retrieval", "integrations", "analytics")
 OPERATOR_TOKEN = "e2e-operator-token"
 INTERNAL_TOKEN = "e2e-internal-token"
 
@@ -56,41 +55,21 @@ class Fleet:
 
 
 def fleet_env(data_dir: Path, ports: dict[str, int], **extra: str) -> dict[str, str]:
-    env = {
-        "SWITCHBOARD_DATA_DIR": str(data_dir),
-        "SWITCHBOARD_ENVIRONMENT": "test",
-        "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "SWITCHBOARD_LOG_JSON": "true",
-        "SWITCHBOARD_REDIS_URL": "",
-        "GATEWAY_ADMIN_TOKEN": OPERATOR_TOKEN,
-        "ANALYTICS_PSEUDONYM_SALT": "e2e-pseudonym-salt",
+    """The end-to-end fleet's environment: its tokens, where each service (name → port) listens."""
+    return service_env(
+        data_dir=data_dir,
+        urls={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+        operator_token=OPERATOR_TOKEN,
+        internal_token=INTERNAL_TOKEN,
+        ANALYTICS_PSEUDONYM_SALT="e2e-pseudonym-salt",
         **extra,
-    }
-    for name, port in ports.items():
-        env[f"SWITCHBOARD_{name.upper()}_URL"] = f"http://127.0.0.1:{port}"
-    return env
-
-
-def start_processes(processes: dict[str, ServiceProcess], timeout: float = 90.0) -> dict[str, str]:
-    """Start every process at once (they load in parallel); returns the failures by name."""
-
-    def start(process: ServiceProcess) -> str | None:
-        try:
-            process.start(ready_timeout=timeout)
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            process.stop(kill=True)
-            return str(exc)
-        return None
-
-    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
-        results = dict(zip(processes, pool.map(start, processes.values()), strict=True))
-    return {name: error for name, error in results.items() if error is not None}
+    )
 
 
 @pytest.fixture(scope="session")
 def fleet() -> Iterator[Fleet]:
     data_dir = Path(tempfile.mkdtemp(prefix="sb-e2e-"))
-    ports = {name: free_port() for name in SERVICES}
+    ports = {name: free_port() for name in SERVICE_NAMES}
     crm_port = free_port()
     env = fleet_env(
         data_dir,
@@ -99,12 +78,10 @@ def fleet() -> Iterator[Fleet]:
         # Tenants of these tests point their openai-compatible provider at a llama.cpp server on loopback.
         CHAT_URL_ALLOWLIST='["127.0.0.1"]',
     )
-    processes = {
-        name: ServiceProcess(f"switchboard_{name}", env, port=ports[name], name=name) for name in SERVICES
-    }
+    processes = {name: ServiceProcess.of(name, env, port=ports[name]) for name in SERVICE_NAMES}
     # The demo CRM (integrations' stand-in for a company's CRM), wired to the demo tenant.
-    processes["crm"] = ServiceProcess("switchboard_integrations.demo_crm", env, port=crm_port, name="crm")
-    failures = start_processes(processes)
+    processes["crm"] = ServiceProcess(DEMO_CRM_MODULE, env, port=crm_port, name="crm")
+    failures = start_all(processes)
     running = Fleet(data_dir, env)
     running.failures = failures
     running.processes = {name: p for name, p in processes.items() if name not in failures}
@@ -133,6 +110,17 @@ def tenant_server_key(gateway: str, tenant_id: str) -> str:
     )
     assert key.status_code == 201, key.text
     return str(key.json()["key"])
+
+
+def tenant_widget_key(gateway: str, tenant_id: str, origin: str) -> str:
+    """A widget key of the tenant, allowed from ``origin``."""
+    created = httpx.post(
+        f"{gateway}/v1/admin/tenants/{tenant_id}/keys",
+        json={"scope": "widget", "name": "e2e-widget", "allowed_origins": [origin]},
+        headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"},
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["key"])
 
 
 def ingest_article(client: httpx.Client, filename: str, markdown: str) -> None:

@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 from switchboard_cli.demo import bootstrap_demo
 from switchboard_cli.main import app as cli_app
 from switchboard_gateway.auth.identity import sign_identity
-from switchboard_shared.testing.processes import ServiceProcess
+from switchboard_shared.testing.processes import ServiceProcess, start_all
 from switchboard_shared.testing.servers import free_port
 
-from .conftest import OPERATOR_TOKEN, Fleet, fleet_env, start_processes
+from .conftest import OPERATOR_TOKEN, Fleet, fleet_env
 
 pytestmark = pytest.mark.e2e
 OPERATOR = {"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -180,10 +180,10 @@ def test_upstream_killed_gives_503_with_request_id(tmp_path: Path) -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="sb-e2e-kill-"))
     ports = {"gateway": free_port(), "analytics": free_port()}
     env = fleet_env(data_dir, ports, GATEWAY_BREAKER_FAIL_MAX="50")
-    gateway = ServiceProcess("switchboard_gateway", env, port=ports["gateway"], name="gateway-kill")
-    analytics = ServiceProcess("switchboard_analytics", env, port=ports["analytics"], name="analytics-kill")
+    gateway = ServiceProcess.of("gateway", env, port=ports["gateway"], name="gateway-kill")
+    analytics = ServiceProcess.of("analytics", env, port=ports["analytics"], name="analytics-kill")
     try:
-        failures = start_processes({"gateway": gateway, "analytics": analytics})
+        failures = start_all({"gateway": gateway, "analytics": analytics})
         if "gateway" in failures:
             pytest.fail(failures["gateway"][-2000:])
         keys = bootstrap_demo(gateway.url, OPERATOR_TOKEN)

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import orjson
 import pytest
+
+from switchboard_shared.contracts.chat import decode_sse
 
 from .conftest import Fleet, ingest_article, tenant_server_key
 
@@ -72,12 +73,8 @@ def test_stream_from_the_llm_through_the_gateway(client: httpx.Client) -> None:
     ) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
-        event = ""
-        for line in response.iter_lines():
-            if line.startswith("event: "):
-                event = line[7:]
-            elif line.startswith("data: "):
-                arrivals.append((time.perf_counter() - started, event, orjson.loads(line[6:])))
+        for packet in decode_sse(response.iter_lines()):
+            arrivals.append((time.perf_counter() - started, packet.type, packet.model_dump(mode="json")))
     tokens = [a for a in arrivals if a[1] == "token"]
     assert arrivals and arrivals[-1][1] == "done", arrivals[-3:]
     assert len(tokens) >= 2, arrivals

@@ -27,7 +27,6 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,8 @@ import httpx
 import uvicorn
 
 from switchboard_cli.demo import bootstrap_demo
-from switchboard_shared.testing.processes import ServiceProcess
+from switchboard_shared.registry import BY_NAME, SERVICE_NAMES, SERVICES
+from switchboard_shared.testing.processes import ServiceProcess, service_env, start_all
 from switchboard_shared.testing.servers import (
     RedisServer,
     _as_postgres_user,
@@ -51,35 +51,8 @@ Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-# The same tokens and parallel start as the end-to-end harness (tests/e2e/conftest.py), which this suite
-# cannot import: it is a conftest of a sibling folder without a package above both.
 OPERATOR_TOKEN = "reliability-operator-token"
 INTERNAL_TOKEN = "reliability-internal-token"
-
-SERVICE_DATABASES = ("gateway", "chat", "retrieval", "integrations", "analytics")
-PREFIXES = {
-    "gateway": "GATEWAY",
-    "chat": "CHAT",
-    "retrieval": "RETRIEVAL",
-    "integrations": "INTEGRATIONS",
-    "analytics": "ANALYTICS",
-}
-
-
-def start_processes(processes: dict[str, ServiceProcess], timeout: float = 90.0) -> dict[str, str]:
-    """Start every process at once (they load in parallel); returns the failures by name."""
-
-    def start(process: ServiceProcess) -> str | None:
-        try:
-            process.start(ready_timeout=timeout)
-        except (RuntimeError, TimeoutError, OSError) as exc:
-            process.stop(kill=True)
-            return str(exc)
-        return None
-
-    with ThreadPoolExecutor(max_workers=len(processes)) as pool:
-        results = dict(zip(processes, pool.map(start, processes.values()), strict=True))
-    return {name: error for name, error in results.items() if error is not None}
 
 
 # ----------------------------------------------------------------------------------------- PostgreSQL
@@ -586,24 +559,21 @@ def metric_total(text: str, name: str) -> float:
     return total
 
 
-def service_env(
-    fleet_ports: dict[str, str], *, data_dir: Path, redis_url: str, **extra: str
-) -> dict[str, str]:
-    env = {
-        "SWITCHBOARD_DATA_DIR": str(data_dir),
-        "SWITCHBOARD_ENVIRONMENT": "test",
-        "SWITCHBOARD_INTERNAL_TOKEN": INTERNAL_TOKEN,
-        "SWITCHBOARD_LOG_JSON": "true",
-        "SWITCHBOARD_REDIS_URL": redis_url,
-        "GATEWAY_ADMIN_TOKEN": OPERATOR_TOKEN,
+def reliability_env(urls: dict[str, str], *, data_dir: Path, redis_url: str, **extra: str) -> dict[str, str]:
+    """The test fleet's environment with quick breakers (three failures open one for three seconds)."""
+    breakers = {}
+    for service in SERVICES:
+        breakers[f"{service.env_prefix}BREAKER_FAIL_MAX"] = "3"
+        breakers[f"{service.env_prefix}BREAKER_RESET_SECONDS"] = "3"
+    return service_env(
+        data_dir=data_dir,
+        urls=urls,
+        operator_token=OPERATOR_TOKEN,
+        internal_token=INTERNAL_TOKEN,
+        redis_url=redis_url,
+        **breakers,
         **extra,
-    }
-    for name, url in fleet_ports.items():
-        env[f"SWITCHBOARD_{name.upper()}_URL"] = url
-    for prefix in PREFIXES.values():
-        env[f"{prefix}_BREAKER_FAIL_MAX"] = "3"
-        env[f"{prefix}_BREAKER_RESET_SECONDS"] = "3"
-    return env
+    )
 
 
 KB_DOCUMENTS = {
@@ -710,8 +680,8 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         "integrations": f"http://127.0.0.1:{ports['integrations']}",
         "analytics": f"http://127.0.0.1:{ports['analytics']}",
     }
-    postgres.create_databases(tuple(f"sb_{name}" for name in SERVICE_DATABASES))
-    env = service_env(
+    postgres.create_databases(tuple(f"sb_{name}" for name in SERVICE_NAMES))
+    env = reliability_env(
         urls,
         data_dir=data_dir,
         redis_url=redis.url,
@@ -747,8 +717,8 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
     )
 
     def process(name: str, service: str, port: int) -> ServiceProcess:
-        own = {**env, f"{PREFIXES[service]}_DATABASE_URL": postgres.url(f"sb_{service}")}
-        return ServiceProcess(f"switchboard_{service}", own, port=port, name=name)
+        own = {**env, f"{BY_NAME[service].env_prefix}DATABASE_URL": postgres.url(f"sb_{service}")}
+        return ServiceProcess.of(service, own, port=port, name=name)
 
     processes = {
         "gateway": process("gateway", "gateway", ports["gateway"]),
@@ -767,8 +737,8 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
         first = {
             name: processes[name] for name in ("gateway", "chat-a", "retrieval", "integrations", "analytics")
         }
-        failures = start_processes(first, timeout=180.0)
-        failures |= start_processes({"gateway-b": processes["gateway-b"], "chat-b": processes["chat-b"]})
+        failures = start_all(first, timeout=180.0)
+        failures |= start_all({"gateway-b": processes["gateway-b"], "chat-b": processes["chat-b"]})
         if failures:
             detail = "\n".join(f"{name}: {why[-1500:]}" for name, why in failures.items())
             raise RuntimeError(f"the fleet did not start:\n{detail}")

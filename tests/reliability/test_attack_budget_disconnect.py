@@ -11,6 +11,8 @@ import time
 import httpx
 import pytest
 
+from switchboard_shared.contracts.chat import TokenPacket, decode_sse
+
 from .fleet import OPERATOR_TOKEN, ReliabilityFleet, make_tenant, retrying
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.redis]
@@ -56,8 +58,8 @@ def test_a_client_that_hangs_up_still_pays(fleet: ReliabilityFleet, mode: str) -
                 client.stream("POST", url, json={"text": QUESTION}) as response,
             ):
                 assert response.status_code == 200
-                for line in response.iter_lines():
-                    if line.startswith("event: token"):
+                for packet in decode_sse(response.iter_lines()):
+                    if isinstance(packet, TokenPacket):
                         break  # hang up after the first token
         else:
             with pytest.raises(httpx.ReadTimeout):

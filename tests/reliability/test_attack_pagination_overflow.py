@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchboard_shared.testing.processes import ServiceProcess
+from switchboard_shared.testing.processes import ServiceProcess, start_all
 
-from .fleet import INTERNAL_TOKEN, OPERATOR_TOKEN, ReliabilityFleet, start_processes
+from .fleet import INTERNAL_TOKEN, OPERATOR_TOKEN, ReliabilityFleet
 
 # The list routes of each service, as the gateway forwards them (internal token, tenant header).
 SQLITE_LIST_ROUTES = {
@@ -86,9 +86,9 @@ def embedded_services() -> Iterator[dict[str, str]]:
         "RETRIEVAL_DEFAULT_EMBEDDING_MODEL": "minilm",
         "RETRIEVAL_EMBEDDING_THREADS": "1",
     }
-    processes = {name: ServiceProcess(f"switchboard_{name}", env, name=name) for name in SQLITE_LIST_ROUTES}
+    processes = {name: ServiceProcess.of(name, env) for name in SQLITE_LIST_ROUTES}
     try:
-        failures = start_processes(processes, timeout=180.0)
+        failures = start_all(processes, timeout=180.0)
         assert not failures, failures
         yield {name: process.url for name, process in processes.items()}
     finally:

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import orjson
 import pytest
 
 from switchboard_gateway.auth.identity import sign_identity
+from switchboard_shared.contracts.chat import decode_sse
 
 from .attack_helpers import widget_headers
 from .fleet import ReliabilityFleet, ingest_kb, make_tenant, retrying
@@ -39,9 +39,7 @@ def stream_turn(fleet: ReliabilityFleet, headers: dict[str, str], conversation: 
         ) as response,
     ):
         assert response.status_code == 200, response.read()
-        for line in response.iter_lines():
-            if line.startswith("data: "):
-                packets.append(orjson.loads(line[6:]))
+        packets += [packet.model_dump(mode="json") for packet in decode_sse(response.iter_lines())]
     return packets
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 
+from switchboard_shared.registry import SERVICES
 from switchboard_shared.settings import ServiceSettings
 
-SERVICES = ("gateway", "chat", "retrieval", "integrations", "analytics")
 START = "<!-- settings-table:start -->"
 END = "<!-- settings-table:end -->"
 
@@ -37,8 +37,9 @@ def _default(field: FieldInfo) -> str:
 
 def settings_classes() -> list[tuple[str, type[ServiceSettings]]]:
     classes: list[tuple[str, type[ServiceSettings]]] = []
-    for service in SERVICES:
-        module = importlib.import_module(f"switchboard_{service}.settings")
+    for info in SERVICES:
+        service = info.name
+        module = importlib.import_module(info.settings_module)
         for value in vars(module).values():
             if (
                 isinstance(value, type)

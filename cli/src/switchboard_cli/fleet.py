@@ -13,15 +13,31 @@ from pathlib import Path
 
 import httpx
 
-SERVICES: dict[str, int] = {
-    "gateway": 8000,
-    "chat": 8001,
-    "retrieval": 8002,
-    "integrations": 8003,
-    "analytics": 8004,
-}
-DEMO_CRM_OFFSET = 10  # 8010 by default
-CONSOLE_PORT = 8501
+from switchboard_shared.registry import (
+    BY_NAME,
+    CONSOLE_PORT,
+    DEMO_CRM_MODULE,
+    DEMO_CRM_OFFSET,
+    SERVICE_NAMES,
+)
+from switchboard_shared.registry import SERVICES as REGISTRY
+
+# Name → default port, derived from the registry (kept for callers of this module).
+SERVICES: dict[str, int] = {service.name: service.port for service in REGISTRY}
+
+__all__ = [
+    "CONSOLE_PORT",
+    "DEMO_CRM_OFFSET",
+    "SERVICES",
+    "SERVICE_NAMES",
+    "Fleet",
+    "ServiceSpec",
+    "console_specs",
+    "demo_crm_specs",
+    "fleet_env",
+    "fleet_specs",
+    "probe",
+]
 
 
 @dataclass
@@ -46,21 +62,20 @@ class ServiceSpec:
 
 def fleet_specs(host: str, base_port: int | None = None, only: list[str] | None = None) -> list[ServiceSpec]:
     specs = []
-    for index, (name, default_port) in enumerate(SERVICES.items()):
-        if only and name not in only:
+    for index, service in enumerate(REGISTRY):
+        if only and service.name not in only:
             continue
-        port = default_port if base_port is None else base_port + index
-        specs.append(ServiceSpec(name, host, port))
+        port = service.port if base_port is None else base_port + index
+        specs.append(ServiceSpec(service.name, host, port))
     return specs
 
 
 def demo_crm_specs(host: str, base_port: int | None) -> list[ServiceSpec]:
     """The demo CRM that the demo tenant's order lookups go to, when installed."""
-    if importlib.util.find_spec("switchboard_integrations.demo_crm") is None:
+    if importlib.util.find_spec(DEMO_CRM_MODULE) is None:
         return []
-    port = (base_port if base_port is not None else SERVICES["gateway"]) + DEMO_CRM_OFFSET
-    module = "switchboard_integrations.demo_crm"
-    argv = [sys.executable, "-m", module, "--host", host, "--port", str(port)]
+    port = (base_port if base_port is not None else BY_NAME["gateway"].port) + DEMO_CRM_OFFSET
+    argv = [sys.executable, "-m", DEMO_CRM_MODULE, "--host", host, "--port", str(port)]
     return [ServiceSpec("demo-crm", host, port, argv)]
 
 
@@ -94,8 +109,8 @@ def fleet_env(specs: list[ServiceSpec], data_dir: Path) -> dict[str, str]:
     """The environment every local process gets: where the others are and where to keep data."""
     env = {"SWITCHBOARD_DATA_DIR": str(data_dir)}
     for spec in specs:
-        if spec.name in SERVICES:
-            env[f"SWITCHBOARD_{spec.name.upper()}_URL"] = spec.url
+        if spec.name in BY_NAME:
+            env[BY_NAME[spec.name].url_env] = spec.url
         if spec.name == "demo-crm":
             env["INTEGRATIONS_DEMO_CRM_URL"] = spec.url
     demo_kb = Path.cwd() / "demo" / "kb"

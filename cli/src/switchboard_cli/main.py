@@ -97,12 +97,10 @@ def up(
 def _demo_tenant(gateway_url: str, data_dir: Path) -> dict[str, str]:
     """Create (idempotently) the demo tenant and its keys, reusing the keys of an earlier run if valid."""
     from switchboard_cli.demo import bootstrap_demo, set_demo_greeting
-    from switchboard_gateway.settings import GatewaySettings
+    from switchboard_cli.operator import admin_token
 
     try:
-        keys = bootstrap_demo(
-            gateway_url, GatewaySettings().admin_token, keys_file=data_dir / "demo-keys.json"
-        )
+        keys = bootstrap_demo(gateway_url, admin_token(), keys_file=data_dir / "demo-keys.json")
         set_demo_greeting(gateway_url.rstrip("/"), keys["admin_key"])
         return keys
     except (RuntimeError, httpx.HTTPError) as exc:  # the fleet still runs; say why the demo tenant is missing

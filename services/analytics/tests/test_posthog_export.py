@@ -109,7 +109,7 @@ async def test_outage_loses_nothing_and_payloads_are_redacted_and_pseudonymised(
     async with start_service(**posthog_settings(host, posthog_interval_seconds=3600)) as service:
         ingest = await service.client.post("/internal/v1/events", json={"events": events})
         assert ingest.json()["accepted"] == 2
-        exporter = service.state["posthog"]
+        exporter = service.state["runtime"].posthog
         fake.failing = True
         assert await exporter.run_once() == 0
         assert fake.requests.count("/batch/") >= 1

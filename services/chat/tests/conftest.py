@@ -96,6 +96,8 @@ class FakeFleet:
     retrieval_down: bool = False
     integrations_down: bool = False
     runner: web.AppRunner | None = None
+    # Curated answers retrieval would match: the exact query -> the match it returns when asked for one.
+    curated: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -122,6 +124,8 @@ class FakeFleet:
             return _error(503, "service_unavailable", "down")
         assert request.headers.get("X-Tenant-ID") == TENANT
         query = SearchRequest.model_validate(body)
+        if query.curated and query.query in self.curated:
+            return web.json_response({"hits": [], "took_ms": 1.0, "curated": self.curated[query.query]})
         probe = re.search(r"probe (\d+)", query.query)
         if probe is not None:  # one passage per probe number: tells which question an answer belongs to
             n = probe.group(1)

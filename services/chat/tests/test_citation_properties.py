@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from switchboard_chat.providers.base import Passage
-from switchboard_chat.turn.service import cited
+from switchboard_chat.turn.citations import cited
 from switchboard_shared.contracts.retrieval import SearchHit
 
 PROPERTY = settings(max_examples=300, deadline=None)

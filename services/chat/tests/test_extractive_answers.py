@@ -3,16 +3,23 @@ answer, and quotations of sources in another language."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
+from switchboard_chat.providers.base import AnswerVerdict, GenerationRequest, Passage, Similarity, TextDelta
 from switchboard_chat.providers.extractive import (
     Candidate,
+    ExtractiveProvider,
+    answer_bonus,
     asks_for_secrets,
     compose,
     logical_lines,
+    question_parts,
     render,
 )
 from switchboard_chat.providers.texts import order_state
+from switchboard_shared.contracts.retrieval import SearchHit
 
 
 @pytest.mark.parametrize(
@@ -82,3 +89,177 @@ def test_order_states_read_in_the_customers_language() -> None:
     assert order_state("ru", "shipped") == "передан в доставку"
     assert order_state("en", "shipped") == "shipped"
     assert order_state("ru", "lost-in-space") == "lost-in-space"
+
+
+# --- Answers by meaning, end to end through the provider, with a stand-in for retrieval's similarity ---
+
+
+def similarity(table: dict[tuple[str, str], float], default: float = 0.1) -> Similarity:
+    """Cosines made up for the test: the largest score of the (query part, text part) pairs both contain."""
+
+    async def compare(kb_id: str, queries: list[str], texts: list[str]) -> list[list[float]]:
+        return [
+            [max((v for (qp, tp), v in table.items() if qp in q and tp in t), default=default) for t in texts]
+            for q in queries
+        ]
+
+    return compare
+
+
+def hit(index: int, text: str, *, heading: str, language: str) -> Passage:
+    return Passage(
+        index,
+        SearchHit(
+            chunk_id=f"c{index}",
+            document_id=f"d{index}",
+            kb_id="kb",
+            source_id="s",
+            title=heading,
+            heading_path=[heading],
+            text=text,
+            snippet=text[:40],
+            score=0.5,
+            language=language,
+        ),
+    )
+
+
+def ask(question: str, language: str, passages: list[Passage], sim: Similarity) -> tuple[str, bool]:
+    request = GenerationRequest(
+        system_prompt="",
+        history=[],
+        question=question,
+        search_query=question,
+        passages=passages,
+        language=language,
+        min_support=0.42,
+        cross_language_discount=0.08,
+        similarity=sim,
+    )
+
+    async def run() -> tuple[str, bool]:
+        parts, refused = [], True
+        async for event in ExtractiveProvider().stream(request):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, AnswerVerdict):
+                refused = event.no_answer
+        return "".join(parts), refused
+
+    return asyncio.run(run())
+
+
+SSL = (
+    "Custom domains\n==============\n\n"
+    "Add your domain on the project's Domains page. Domains are usually validated and a certificate issued "
+    "within 15 minutes. In rare cases the certificate might take up to one hour to be issued.\n\n"
+    "Subprojects cannot have a custom domain of their own."
+)
+
+
+def test_a_russian_question_over_english_pages_quotes_the_sentence_and_the_one_that_completes_it() -> None:
+    sim = similarity({("сертификат", "certificate issued within"): 0.55, ("сертификат", "one hour"): 0.35})
+    answer, refused = ask(
+        "Как долго ждать SSL-сертификат для своего домена?",
+        "ru",
+        [hit(1, SSL, heading="x", language="en")],
+        sim,
+    )
+    assert not refused
+    assert answer.startswith("В нашей базе знаний об этом написано по-английски:")
+    assert "«Domains are usually validated and a certificate issued within 15 minutes.» [1]" in answer
+    assert "up to one hour" in answer  # the next sentence holds the duration asked for
+    assert "Subprojects" not in answer
+
+
+def test_a_question_that_asks_two_things_gets_both_answers() -> None:
+    plus = hit(
+        1,
+        "Подписка «Пеликан Плюс» стоит 199 ₽ в месяц или 1 990 ₽ в год.",
+        heading="Пеликан Плюс",
+        language="ru",
+    )
+    perks = hit(
+        2,
+        "Возврат товара\n\nУчастникам «Пеликан Плюс» курьерская доставка бесплатна для любого заказа.",
+        heading="Привилегии",
+        language="ru",
+    )
+    sim = similarity(
+        {
+            ("Сколько стоит", "199 ₽"): 0.62,
+            ("даёт ли она бесплатную доставку", "доставка бесплатна"): 0.6,
+            ("Сколько стоит подписка", "доставка бесплатна"): 0.3,
+        }
+    )
+    answer, refused = ask(
+        "Сколько стоит подписка Пеликан Плюс и даёт ли она бесплатную доставку?", "ru", [plus, perks], sim
+    )
+    assert not refused
+    assert "199 ₽" in answer and "курьерская доставка бесплатна" in answer
+    assert "[1]" in answer and "[2]" in answer
+
+
+def test_an_unanswerable_question_near_a_real_topic_is_refused() -> None:
+    delivery = hit(
+        1,
+        "Курьером до двери: 349 ₽, бесплатно при заказе от 3 000 ₽. Пункт выдачи хранит посылку 7 дней.",
+        heading="Способы и стоимость доставки",
+        language="ru",
+    )
+    # Same topic (couriers), a shared word, but no sentence means what is asked.
+    sim = similarity({("курьеров", "Курьером"): 0.25, ("курьеров", "Способы"): 0.22}, default=0.15)
+    answer, refused = ask("Какая зарплата у ваших курьеров?", "ru", [delivery], sim)
+    assert refused
+    assert answer.startswith("Я не нашёл ответа")
+
+
+@pytest.mark.parametrize(
+    ("question", "parts"),
+    [
+        (
+            "How do I turn on 2FA, and what happens if I lose my phone afterwards?",
+            ["How do I turn on 2FA", "what happens if I lose my phone afterwards"],
+        ),
+        (
+            "Сколько стоит подписка Пеликан Плюс и даёт ли она бесплатную доставку?",
+            ["Сколько стоит подписка Пеликан Плюс", "даёт ли она бесплатную доставку"],
+        ),
+        ("How do I cancel a build and start it again?", []),
+        ("Сколько стоит доставка?", []),
+    ],
+)
+def test_questions_that_ask_two_things_are_split(question: str, parts: list[str]) -> None:
+    assert question_parts(question) == parts
+
+
+def test_the_sentence_a_colon_introduces_joins_the_best() -> None:
+    best = Candidate(1, 0, "Builds are limited on the free plan:", 0.7, 0.7, 0.5, 0.0, "en")
+    limit = Candidate(1, 1, "- 15 minutes of build time.", 0.3, 0.3, 0.1, 0.0, "en")
+    other = Candidate(2, 0, "Ads are shown on free projects.", 0.35, 0.35, 0.1, 0.0, "en")
+    chosen = compose([best, other, limit], min_support=0.42)
+    assert [c.sentence for c in chosen] == [best.sentence, limit.sentence]
+
+
+@pytest.mark.parametrize(
+    ("question", "sentence", "bonus"),
+    [
+        ("скока стоит доставка курьером?", "Курьером до двери: 349 ₽.", 0.15),
+        ("Какая зарплата у ваших курьеров?", "Курьером до двери: 349 ₽.", 0.0),  # a salary is not a price
+        ("Our university wants a cheaper price", "We offer a 50% discount to academic projects.", 0.15),
+        ("How long until the certificate is issued?", "It might take up to one hour.", 0.15),
+        ("Как долго идёт доставка почтой?", "Почтой России: 299 ₽, 5–14 дней.", 0.15),
+        ("How long until the certificate is issued?", "Certificates are issued automatically.", -0.15),
+        # Compound durations: "12-month warranty", "a 30-day trial", "6-месячная гарантия".
+        ("How long does the warranty last?", "Phones have a **12-month** manufacturer's warranty.", 0.15),
+        ("How long is the trial?", "Every plan starts with a 30-day free trial.", 0.15),
+        ("Какой срок гарантии?", "На технику действует 6-месячная гарантия.", 0.15),
+        (
+            "How long does the warranty last?",
+            "Defective items can be returned within the warranty period.",
+            -0.15,
+        ),
+    ],
+)
+def test_the_kind_of_fact_asked_for(question: str, sentence: str, bonus: float) -> None:
+    assert answer_bonus(question, sentence) == pytest.approx(bonus)

@@ -13,7 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 import switchboard_console
 from switchboard_cli.demo import bootstrap_demo
-from switchboard_cli.fleet import SERVICES, Fleet, ServiceSpec
+from switchboard_cli.fleet import Fleet, ServiceSpec
+from switchboard_shared.registry import SERVICE_NAMES
 from switchboard_shared.testing.servers import free_port
 
 PAGES = Path(switchboard_console.__file__).parent / "pages"
@@ -37,7 +38,7 @@ class RunningFleet:
 @pytest.fixture(scope="session")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningFleet]:
     data_dir = tmp_path_factory.mktemp("console-fleet")
-    specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICES]
+    specs = [ServiceSpec(name, "127.0.0.1", free_port()) for name in SERVICE_NAMES]
     running = Fleet(
         specs,
         data_dir,

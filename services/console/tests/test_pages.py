@@ -425,3 +425,102 @@ def test_reply_to_a_telegram_customer_while_telegram_is_down(page: Page, fleet: 
         assert mine.text_area[0].value == "Second answer"
     finally:
         telegram.stop()
+
+
+def test_curated_answers_add_list_edit_and_threshold(page: Page, fleet: Any) -> None:
+    app = page("curated")
+    assert not app.exception
+    app.text_input[0].set_value("How long is the warranty on a kettle?")
+    app.text_area[0].set_value("What warranty do kettles have?\nКакая гарантия на чайник?")
+    app.text_area[1].set_value("Every kettle has a two-year warranty.")
+    app.text_input[2].set_value("warranty, kettles")
+    button(app, "Add curated answer").click().run()
+    assert not app.exception
+    assert "Saved." in texts(app.success)
+    shown = app.dataframe[0].value
+    assert list(shown["question"]) == ["How long is the warranty on a kettle?"]
+    assert list(shown["language"]) == ["en"] and list(shown["hits"]) == [0]
+
+    # The same question again is refused in plain words.
+    app.text_input[0].set_value("how long is the warranty on a kettle")
+    app.text_area[1].set_value("Two years.")
+    button(app, "Add curated answer").click().run()
+    assert any("already curated" in e for e in texts(app.error)), texts(app.error)
+
+    with fleet.api() as api:
+        entry = api.get("/v1/curated").json()["items"][0]
+    assert entry["variants"] == ["What warranty do kettles have?", "Какая гарантия на чайник?"]
+    assert entry["tags"] == ["warranty", "kettles"]
+
+    button(app, "Save threshold").click().run()  # the default: no threshold of its own
+    assert not app.exception
+    with fleet.api() as api:
+        assert api.get("/v1/curated/settings").json()["threshold"] is None
+
+
+def test_curated_suggestions_are_approved_merged_and_dismissed(page: Page, fleet: Any) -> None:
+    """Operators' replies to questions the bot could not answer wait on the curated page, most asked first;
+    an operator edits and approves one, merges a translation into it first, and dismisses another."""
+    suggestions = [
+        ("s1", "Can I pay with cryptocurrency?", "Not yet."),
+        ("s2", "Is it possible to pay with crypto?", "No, cards and SBP only."),
+        ("s3", "Можно ли оплатить криптовалютой?", "Нет, только карты и СБП."),
+        ("s4", "Do you sell gift cards?", "Ask in the shop."),
+    ]
+    with fleet.api() as api:
+        for conversation, question, answer in suggestions:
+            created = api.post(
+                "/v1/curated/suggestions",
+                json={
+                    "question": question,
+                    "answer": answer,
+                    "conversation_id": conversation,
+                    "reason": "handoff",
+                },
+            )
+            assert created.status_code == 201, created.text
+        groups = {g["question"]: g for g in api.get("/v1/curated/suggestions").json()["items"]}
+    crypto = groups["Can I pay with cryptocurrency?"]
+    russian = groups["Можно ли оплатить криптовалютой?"]
+    gifts = groups["Do you sell gift cards?"]
+    assert crypto["customers"] == 2
+
+    app = page("curated")
+    assert not app.exception
+    assert any("3 suggested answers wait" in w for w in texts(app.warning)), texts(app.warning)
+    assert "Suggestions (3)" in [t.label for t in app.tabs]
+
+    app.selectbox(key=f"suggestion-into-{russian['id']}").set_value(crypto["id"])
+    app.button(key=f"suggestion-merge-{russian['id']}").click().run()
+    assert not app.exception
+    assert "Merged." in texts(app.success)
+    assert "Suggestions (2)" in [t.label for t in app.tabs]
+
+    app.text_input(key=f"suggestion-question-{crypto['id']}").set_value("Do you accept cryptocurrency?")
+    app.text_area(key=f"suggestion-answer-{crypto['id']}").set_value("Not yet: pay by card or SBP.")
+    next(
+        b for b in app.button if b.label == "Approve as curated answer" and crypto["id"] in str(b.form_id)
+    ).click().run()
+    assert not app.exception, app.exception
+    assert any("Approved" in s for s in texts(app.success)), texts(app.success)
+
+    app.button(key=f"suggestion-dismiss-{gifts['id']}").click().run()
+    assert not app.exception
+    assert "Dismissed." in texts(app.success)
+    assert "Suggestions (0)" in [t.label for t in app.tabs]
+
+    with fleet.api() as api:
+        assert api.get("/v1/curated/suggestions").json()["total"] == 0
+        entry = next(
+            e
+            for e in api.get("/v1/curated").json()["items"]
+            if e["question"] == "Do you accept cryptocurrency?"
+        )
+        match = api.post("/v1/curated/match", json={"query": "Можно ли расплатиться криптовалютой?"}).json()
+    assert entry["answer"] == "Not yet: pay by card or SBP."
+    assert set(entry["variants"]) == {
+        "Can I pay with cryptocurrency?",
+        "Is it possible to pay with crypto?",
+        "Можно ли оплатить криптовалютой?",
+    }
+    assert match["match"]["answer_id"] == entry["id"]

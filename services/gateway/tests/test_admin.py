@@ -179,7 +179,7 @@ async def test_concurrent_requests_share_one_key_lookup(env: Env) -> None:
 
     from sqlalchemy import event
 
-    gateway = env.app.state.lifespan_state["gateway"]
+    gateway = env.app.state.lifespan_state["runtime"]
     lookups = 0
 
     def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:

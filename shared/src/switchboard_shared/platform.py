@@ -12,10 +12,9 @@ from switchboard_shared.analytics_client import AnalyticsClient
 from switchboard_shared.db import create_engine, create_sessionmaker, migrate, ping
 from switchboard_shared.health import Readiness
 from switchboard_shared.http_client import Downstream, client_config_from_settings
+from switchboard_shared.registry import BY_NAME
 from switchboard_shared.settings import ServiceSettings
 from switchboard_shared.stores import Stores, create_stores
-
-FLEET_SERVICES = ("gateway", "chat", "retrieval", "integrations", "analytics")
 
 
 @dataclass
@@ -64,7 +63,7 @@ async def open_platform(
         readiness.add_check("redis", stores.ping)
     clients: dict[str, Downstream] = {}
     for name in downstreams:
-        if name not in FLEET_SERVICES:
+        if name not in BY_NAME:
             raise ValueError(f"unknown downstream {name}")
         client = Downstream(
             name,

@@ -39,13 +39,21 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
 def serve_main(
     create_app: Callable[[S], FastAPI], settings_class: type[S], argv: list[str] | None = None
 ) -> None:
-    """The ``python -m switchboard_<name>`` entry: settings from the environment, --host/--port override."""
+    """The ``python -m switchboard_<name>`` entry: settings from the environment, --host/--port override;
+    ``python -m switchboard_<name> migrate`` brings the service's database to the head revision instead."""
     import argparse
+    import sys
 
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["migrate"]:
+        from switchboard_shared.migrate import migrate_main
+
+        migrate_main(settings_class, arguments[1:])
+        return
     parser = argparse.ArgumentParser(prog=f"python -m switchboard_{settings_class.service_name}")
     parser.add_argument("--host", default=None)
     parser.add_argument("--port", type=int, default=None)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     overrides = {key: value for key, value in (("host", args.host), ("port", args.port)) if value is not None}
     settings = settings_class(**overrides)
     serve(create_app, settings)

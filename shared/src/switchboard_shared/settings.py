@@ -9,6 +9,8 @@ from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_INTERNAL_TOKEN = "dev-internal-token-change-me"
+# The gateway's operator token in development (GATEWAY_ADMIN_TOKEN); refused anywhere else.
+DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
 
 
 class Environment(StrEnum):

@@ -15,7 +15,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from switchboard_cli.evaluation.questions import QuestionFileError, load_questions
+from switchboard_cli.evaluation.questions import Question, QuestionFileError, load_questions
+from switchboard_cli.evaluation.replay import ReplayError, captured_turn, chat_view, replay, write_capture
 from switchboard_cli.evaluation.runner import EvalError, GatewayEval
 from switchboard_cli.evaluation.scoring import SUMMARY_KEYS, report
 from switchboard_cli.fleet import Fleet, fleet_specs, probe
@@ -54,7 +55,7 @@ def _eval_key(gateway: str, admin_token: str) -> Iterator[str]:
 @contextmanager
 def _local_fleet(data_dir: Path) -> Iterator[tuple[str, str]]:
     """The gateway URL and a server key: the running local fleet, or one started for the run."""
-    from switchboard_gateway.settings import GatewaySettings
+    from switchboard_cli.operator import admin_token
 
     fleet = None
     with httpx.Client(timeout=2) as client:
@@ -68,7 +69,7 @@ def _local_fleet(data_dir: Path) -> Iterator[tuple[str, str]]:
             fleet.stop()
             raise EvalError(f"the local fleet did not become ready: {ready}; logs in {data_dir / 'logs'}")
     try:
-        with _eval_key(DEFAULT_GATEWAY, GatewaySettings().admin_token) as key:
+        with _eval_key(DEFAULT_GATEWAY, admin_token()) as key:
             yield DEFAULT_GATEWAY, key
     finally:
         if fleet is not None:
@@ -90,8 +91,12 @@ def _print(result: dict[str, Any]) -> None:
 
 
 def eval_command(
-    corpus: Annotated[Path, typer.Option(exists=True, file_okay=False, help="Folder of documents to ingest")],
-    questions: Annotated[Path, typer.Option(exists=True, dir_okay=False, help="Question set (JSON lines)")],
+    corpus: Annotated[
+        Path | None, typer.Option(exists=True, file_okay=False, help="Folder of documents to ingest")
+    ] = None,
+    questions: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="Question set (JSON lines)")
+    ] = None,
     gateway: Annotated[str | None, typer.Option(help="Gateway URL; default: the local fleet")] = None,
     key: Annotated[str | None, typer.Option(help="A server key of the tenant to evaluate")] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the full results here")] = None,
@@ -99,8 +104,27 @@ def eval_command(
         list[str] | None, typer.Option(help="Provider chain for the run (repeatable)")
     ] = None,
     data_dir: Annotated[Path, typer.Option(help="Data folder when the fleet is started here")] = Path("data"),
+    capture: Annotated[
+        Path | None,
+        typer.Option(help="Also store what the extractive answerer was given per question, for --replay"),
+    ] = None,
+    replay_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--replay",
+            exists=True,
+            dir_okay=False,
+            help="Answer a --capture again with this checkout's extractive answerer, offline (no fleet)",
+        ),
+    ] = None,
 ) -> None:
     """Score retrieval (hit@1, hit@5, MRR@10), answers (key phrases), refusals and latency, by kind."""
+    if replay_from is not None:
+        _replay(replay_from, json_out)
+        return
+    if corpus is None or questions is None:
+        console.print("[red]--corpus and --questions are needed (or --replay).[/]")
+        raise typer.Exit(2)
     try:
         question_set = load_questions(questions)
     except QuestionFileError as exc:
@@ -111,10 +135,10 @@ def eval_command(
         raise typer.Exit(2)
     try:
         if gateway and key:
-            result = _run(gateway, key, corpus, question_set, provider)
+            result = _run(gateway, key, corpus, question_set, provider, capture, questions)
         else:
             with _local_fleet(data_dir) as (url, server_key):
-                result = _run(url, server_key, corpus, question_set, provider)
+                result = _run(url, server_key, corpus, question_set, provider, capture, questions)
     except (EvalError, httpx.HTTPError) as exc:
         console.print(f"[red]Evaluation failed: {exc}[/]")
         raise typer.Exit(1) from exc
@@ -124,8 +148,30 @@ def eval_command(
         console.print(f"Results written to {json_out}")
 
 
+def _replay(path: Path, json_out: Path | None) -> None:
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("Replaying")
+            results, same = replay(path, progress=lambda: progress.advance(task))
+    except ReplayError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from exc
+    result = report(results)
+    _print(result)
+    console.print(f"{same}/{len(results)} answers are word for word the fleet's answer at capture time")
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        console.print(f"Results written to {json_out}")
+
+
 def _run(
-    gateway: str, key: str, corpus: Path, question_set: list[Any], providers: list[str] | None
+    gateway: str,
+    key: str,
+    corpus: Path,
+    question_set: list[Question],
+    providers: list[str] | None,
+    capture: Path | None = None,
+    questions_path: Path | None = None,
 ) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {key}"}
     with httpx.Client(base_url=gateway.rstrip("/"), headers=headers, timeout=120) as client:
@@ -134,12 +180,33 @@ def _run(
             kb_id, documents = runner.ensure_kb(corpus, progress=lambda text: status.update(text))
         previous = runner.scope_assistant(kb_id, providers)
         results = []
+        turns: list[dict[str, Any]] = []
         try:
             with Progress(console=console) as progress:
                 task = progress.add_task("Asking", total=len(question_set))
                 for question in question_set:
-                    results.append(runner.ask(question, documents, end_user=f"eval-{uuid.uuid4().hex[:12]}"))
+                    result = runner.ask(question, documents, end_user=f"eval-{uuid.uuid4().hex[:12]}")
+                    results.append(result)
+                    if capture is not None:
+                        language, query = chat_view(question, list(previous.get("languages") or []))
+                        hits = runner.search(
+                            kb_id, query, language=language, top_k=len(result.context or []) or 5
+                        )
+                        turns.append(
+                            captured_turn(question, language=language, query=query, hits=hits, fleet=result)
+                        )
                     progress.advance(task)
         finally:
             runner.restore_assistant(previous)
+        if capture is not None:
+            write_capture(
+                capture,
+                corpus=corpus.name,
+                questions=str(questions_path or ""),
+                kb_id=kb_id,
+                embedding_model=runner.embedding_model(kb_id),
+                documents=documents,
+                turns=turns,
+            )
+            console.print(f"Capture written to {capture}")
     return report(results)

@@ -33,9 +33,9 @@ TenantOption = Annotated[str, typer.Option("--tenant", "-t", help="Tenant id")]
 def _token(token: str | None) -> str:
     if token:
         return token
-    from switchboard_gateway.settings import GatewaySettings
+    from switchboard_cli.operator import admin_token
 
-    return GatewaySettings().admin_token
+    return admin_token()
 
 
 def _call(method: str, gateway: str, token: str | None, path: str, **kwargs: Any) -> Any:

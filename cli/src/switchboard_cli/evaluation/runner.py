@@ -172,3 +172,11 @@ class GatewayEval:
             context=context if turn.get("context") is not None else None,
             support=turn.get("support"),
         )
+
+    def search(self, kb_id: str, query: str, *, language: str, top_k: int) -> list[dict[str, Any]]:
+        """The knowledge base's passages for a query, as chat's search asks for them (hits as JSON)."""
+        body = {"query": query[:4000], "top_k": max(1, top_k), "language": language}
+        return list(_check(self.client.post(f"/v1/kbs/{kb_id}/search", json=body))["hits"])
+
+    def embedding_model(self, kb_id: str) -> str:
+        return str(_check(self.client.get(f"/v1/kbs/{kb_id}"))["embedding_model"])

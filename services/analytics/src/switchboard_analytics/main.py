@@ -10,6 +10,7 @@ from switchboard_analytics.events.endpoints import router as events_router
 from switchboard_analytics.exports.endpoints import router as export_router
 from switchboard_analytics.posthog_export.service import PostHogExporter
 from switchboard_analytics.reports.endpoints import router as reports_router
+from switchboard_analytics.runtime import Runtime
 from switchboard_analytics.settings import AnalyticsSettings
 from switchboard_shared.app import build_app
 from switchboard_shared.platform import open_platform
@@ -33,7 +34,8 @@ def create_app(settings: AnalyticsSettings | None = None) -> FastAPI:
                 exporter = PostHogExporter(settings, platform.sessionmaker)
                 exporter.start()
             try:
-                yield {"platform": platform, "readiness": platform.readiness, "posthog": exporter}
+                runtime = Runtime(settings=settings, platform=platform, posthog=exporter)
+                yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
                 if exporter is not None:
                     await exporter.close()

@@ -12,8 +12,9 @@ from switchboard_chat.assistant.endpoints import router as assistant_router
 from switchboard_chat.conversations.endpoints import router as conversations_router
 from switchboard_chat.conversations.window import RecentWindow
 from switchboard_chat.providers.registry import ProviderRegistry
+from switchboard_chat.runtime import Runtime
 from switchboard_chat.settings import ChatSettings
-from switchboard_chat.turn.service import TurnDeps
+from switchboard_chat.turn.endpoints import router as turn_router
 from switchboard_shared.app import build_app
 from switchboard_shared.platform import open_platform
 
@@ -30,7 +31,7 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
             auto_migrate=settings.auto_migrate,
         ) as platform:
             registry = ProviderRegistry(settings)
-            deps = TurnDeps(
+            runtime = Runtime(
                 settings=settings,
                 platform=platform,
                 registry=registry,
@@ -39,13 +40,13 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
                 ),
             )
             try:
-                yield {"platform": platform, "readiness": platform.readiness, "turn_deps": deps}
+                yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
                 # Turns already running finish (their answers are stored) before the pools close.
-                if deps.tasks:
+                if runtime.tasks:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(
-                            asyncio.gather(*deps.tasks, return_exceptions=True), timeout=30
+                            asyncio.gather(*runtime.tasks, return_exceptions=True), timeout=30
                         )
                 await registry.close()
 
@@ -56,5 +57,6 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(conversations_router)
+    app.include_router(turn_router)
     app.include_router(assistant_router)
     return app

@@ -13,6 +13,7 @@ navigation = st.navigation(
     [
         st.Page(PAGES / "playground.py", title="Playground", icon=":material/chat:", default=True),
         st.Page(PAGES / "knowledge.py", title="Knowledge", icon=":material/menu_book:"),
+        st.Page(PAGES / "curated.py", title="Curated answers", icon=":material/verified:"),
         st.Page(PAGES / "conversations.py", title="Conversations", icon=":material/forum:"),
         st.Page(PAGES / "handoffs.py", title="Handoff queue", icon=":material/support_agent:"),
         st.Page(PAGES / "analytics.py", title="Analytics", icon=":material/monitoring:"),

@@ -220,6 +220,47 @@ class GatewayClient:
         result: dict[str, Any] = self.post(path, body)
         return result
 
+    # --- curated answers (retrieval) ---
+    def curated(self, **filters: Any) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/v1/curated", limit=200, **filters)
+        return result
+
+    def create_curated(self, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.post("/v1/curated", body)
+        return result
+
+    def update_curated(self, answer_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._call("PATCH", f"/v1/curated/{answer_id}", json=body)
+        return result
+
+    def delete_curated(self, answer_id: str) -> bool:
+        self.delete(f"/v1/curated/{answer_id}")
+        return True
+
+    def curated_settings(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/v1/curated/settings")
+        return result
+
+    def save_curated_settings(self, threshold: float | None) -> dict[str, Any]:
+        result: dict[str, Any] = self.put("/v1/curated/settings", {"threshold": threshold})
+        return result
+
+    def curated_suggestions(self) -> dict[str, Any]:
+        result: dict[str, Any] = self.get("/v1/curated/suggestions", limit=100)
+        return result
+
+    def approve_suggestion(self, group_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(f"/v1/curated/suggestions/{group_id}/approve", body)
+        return result
+
+    def dismiss_suggestion(self, group_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(f"/v1/curated/suggestions/{group_id}/dismiss")
+        return result
+
+    def merge_suggestion(self, group_id: str, into: str) -> dict[str, Any]:
+        result: dict[str, Any] = self.post(f"/v1/curated/suggestions/{group_id}/merge", {"into": into})
+        return result
+
     # --- handoff queue (integrations) ---
     def handoffs(self, statuses: list[str] | None = None) -> dict[str, Any]:
         params = [("status", s) for s in statuses or []] + [("limit", "100")]

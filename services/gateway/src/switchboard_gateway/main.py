@@ -15,7 +15,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard_gateway.auth.principal import KeyResolver
-from switchboard_gateway.context import Gateway, GatewayDep
 from switchboard_gateway.demo import mount_demo_sign_in
 from switchboard_gateway.keys.endpoints import router as keys_router
 from switchboard_gateway.limits.service import Limits
@@ -24,6 +23,7 @@ from switchboard_gateway.openapi import OpenAPIAggregator
 from switchboard_gateway.proxy.middleware import GatewayMiddleware, SecurityHeadersMiddleware
 from switchboard_gateway.proxy.routes import PUBLIC_PREFIX, area_of
 from switchboard_gateway.proxy.upstreams import Upstream, Upstreams
+from switchboard_gateway.runtime import Runtime, RuntimeDep
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_gateway.static import FAVICON_URL, mount_static
 from switchboard_gateway.tenants.endpoints import router as tenants_router
@@ -53,7 +53,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             upstreams = Upstreams(settings)
             for name, upstream in upstreams.by_name.items():
                 platform.readiness.add_breaker(f"proxy:{name}", _breaker_state(upstream))
-            gateway = Gateway(
+            runtime = Runtime(
                 settings=settings,
                 platform=platform,
                 resolver=KeyResolver(
@@ -67,7 +67,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 openapi=OpenAPIAggregator(upstreams, cache_seconds=settings.openapi_cache_seconds),
             )
             try:
-                yield {"platform": platform, "readiness": platform.readiness, "gateway": gateway}
+                yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
                 await upstreams.close()
 
@@ -100,8 +100,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     ]
 
     @app.get("/openapi.json", include_in_schema=False)
-    async def openapi_document(gateway: GatewayDep) -> JSONResponse:
-        return JSONResponse(await gateway.openapi.document(app.openapi()))
+    async def openapi_document(runtime: RuntimeDep) -> JSONResponse:
+        return JSONResponse(await runtime.openapi.document(app.openapi()))
 
     mount_static(app, settings.effective_static_dir())
     install_proxy_fast_path(app, settings)

@@ -6,9 +6,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from switchboard_shared.settings import ServiceSettings
+from switchboard_shared.settings import DEV_ADMIN_TOKEN, ServiceSettings
 
-DEV_ADMIN_TOKEN = "dev-admin-token-change-me"
+__all__ = ["DEV_ADMIN_TOKEN", "STATIC_DIR", "GatewaySettings"]
 STATIC_DIR = Path(__file__).parent / "static"
 
 

@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from switchboard_integrations.channels.endpoints import router as channels_router
 from switchboard_integrations.channels.service import run_delivery_retrier
-from switchboard_integrations.chat_client import ChatClient
 from switchboard_integrations.connectors.endpoints import router as connectors_router
 from switchboard_integrations.crm.endpoints import router as crm_router
 from switchboard_integrations.handoff.endpoints import router as handoff_router
@@ -18,6 +17,7 @@ from switchboard_integrations.runtime import ConfigCache, DownstreamPool, Runtim
 from switchboard_integrations.settings import IntegrationsSettings
 from switchboard_integrations.tickets.endpoints import router as tickets_router
 from switchboard_shared.app import build_app
+from switchboard_shared.contracts.chat import ChatClient
 from switchboard_shared.platform import open_platform
 
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from switchboard_integrations.chat_client import ChatClient
 from switchboard_integrations.settings import IntegrationsSettings
+from switchboard_shared.contracts.chat import ChatClient
 from switchboard_shared.http_client import ClientConfig, Downstream, client_config_from_settings
 from switchboard_shared.platform import Platform
 from switchboard_shared.url_guard import AddressGuard, allowlist_with

@@ -14,6 +14,8 @@ import structlog
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from switchboard_retrieval.curated.endpoints import router as curated_router
+from switchboard_retrieval.curated.suggestion_endpoints import router as suggestions_router
 from switchboard_retrieval.embeddings.models import EmbeddingRegistry
 from switchboard_retrieval.index.bm25 import Bm25Store
 from switchboard_retrieval.index.vectors import VectorStore, open_client
@@ -172,4 +174,6 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(search_router)
     app.include_router(similarity_router)
+    app.include_router(suggestions_router)  # before curated_router: its /{answer_id} would take /suggestions
+    app.include_router(curated_router)
     return app

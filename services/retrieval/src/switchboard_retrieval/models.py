@@ -1,23 +1,15 @@
-"""The retrieval service's tables: knowledge bases, sources, documents, chunks and ingestion jobs."""
+"""The retrieval service's tables: knowledge bases, sources, documents, chunks and ingestion jobs (and, from
+``curated/``, curated answers)."""
 
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from switchboard_retrieval.db import Base
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+from switchboard_retrieval.db import Base, new_id, utcnow
 
 
 class KnowledgeBase(Base):
@@ -121,4 +113,16 @@ class IngestionJob(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-__all__ = ["Base", "Chunk", "Document", "IngestionJob", "KnowledgeBase", "Source"]
+# Registered on the same metadata (migrations and the schema check see them).
+from switchboard_retrieval.curated.models import CuratedAnswer, CuratedSettingsRow  # noqa: E402
+
+__all__ = [
+    "Base",
+    "Chunk",
+    "CuratedAnswer",
+    "CuratedSettingsRow",
+    "Document",
+    "IngestionJob",
+    "KnowledgeBase",
+    "Source",
+]

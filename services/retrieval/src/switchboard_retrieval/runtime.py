@@ -1,12 +1,14 @@
-"""What the retrieval service keeps for its lifetime besides the platform: models, indexes, fetcher, jobs."""
+"""What the retrieval service keeps for its lifetime besides the platform: models, indexes, fetcher, jobs,
+curated answers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from switchboard_retrieval.curated.matching import CuratedIndexes
 from switchboard_retrieval.embeddings.models import EmbeddingRegistry
 from switchboard_retrieval.index.bm25 import Bm25Store
 from switchboard_retrieval.index.vectors import VectorStore
@@ -28,3 +30,5 @@ class Runtime:
     fetcher: Fetcher
     chunker: Chunker
     jobs: JobRunner
+    # Curated answers per tenant, in memory, reloaded when the tenant's curated version moves.
+    curated: CuratedIndexes = field(default_factory=CuratedIndexes)

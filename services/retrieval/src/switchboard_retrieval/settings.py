@@ -7,6 +7,8 @@ from pydantic_settings import SettingsConfigDict
 
 from switchboard_shared.settings import ServiceSettings
 
+CURATED_THRESHOLDS = {"use-multilingual": 0.88, "minilm": 0.88, "e5-small": 0.97}
+
 
 class RetrievalSettings(ServiceSettings):
     model_config = SettingsConfigDict(
@@ -104,6 +106,20 @@ class RetrievalSettings(ServiceSettings):
         default=True, description="Correct query words unknown to the knowledge base to its closest word"
     )
     spelling_for_vectors: bool = Field(default=True, description="Embed the spelling-corrected query too")
+
+    # Calibrated with eval/curated/ (bench/curated_threshold.py): the lowest threshold from which precision
+    # stays >= 0.95 on the English and Russian paraphrases and near misses, per model.
+    curated_thresholds: dict[str, float] = Field(
+        default_factory=lambda: dict(CURATED_THRESHOLDS),
+        description="Default cosine similarity a message needs to get a curated answer, per embedding model "
+        "(a tenant may set its own)",
+    )
+    curated_threshold: float = Field(
+        default=0.9,
+        ge=0.0,
+        le=1.0,
+        description="Default curated-answer threshold of a model missing from curated_thresholds",
+    )
 
     demo_kb_dir: str | None = Field(
         default=None,

@@ -1,17 +1,23 @@
-"""Contracts of the chat service's internal API, used by the gateway and integrations."""
+"""Contracts of the chat service's internal API, used by the gateway and integrations; the stream codec
+(``encode_sse`` / ``decode_sse``) and the typed client of that API (``ChatClient``)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from enum import StrEnum
-from itertools import chain
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
-from pydantic import Field, TypeAdapter, ValidationError
+import orjson
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from switchboard_shared.contracts.common import CleanText, Contract
+from switchboard_shared.contracts.routes import TENANT_HEADER
+from switchboard_shared.errors import AppError, ErrorCode
+
+if TYPE_CHECKING:
+    from switchboard_shared.http_client import Downstream
 
 MAX_MESSAGE_CHARS = 4000
 
@@ -250,6 +256,15 @@ class ResetPacket(Contract):
     reason: str = ""
 
 
+class CuratedPacket(Contract):
+    """The answer that follows is one of the tenant's curated answers (no language model wrote it)."""
+
+    type: Literal["curated"] = "curated"
+    answer_id: str
+    score: float = Field(description="How close the message came to the curated question (cosine)")
+    language: str
+
+
 class DonePacket(Contract):
     type: Literal["done"] = "done"
     result: TurnResult
@@ -266,6 +281,7 @@ AnyStreamPacket = (
     | HandoffPacket
     | ErrorPacket
     | ResetPacket
+    | CuratedPacket
     | DonePacket
     | HeartbeatPacket
 )
@@ -282,19 +298,59 @@ def encode_sse(packet: AnyStreamPacket) -> bytes:
     return f"event: {packet.type}\ndata: {packet.model_dump_json().translate(_RAW_LINE_ENDS)}\n\n".encode()
 
 
-def decode_sse(lines: Iterable[str]) -> Iterator[AnyStreamPacket]:
-    """Packets from the lines of a stream, as they arrive; a packet of a type newer than the reader is
-    skipped."""
-    data: list[str] = []
-    for line in chain(lines, [""]):
-        if line.startswith("data:"):
-            data.append(line[5:].removeprefix(" "))
-        elif line == "" and data:
-            raw, data = "\n".join(data), []
-            try:
-                yield STREAM_PACKETS.validate_python(json.loads(raw))
-            except (ValueError, ValidationError):
-                continue
+class SSEDecoder:
+    """The reading side of the stream codec, one line at a time: ``feed`` a line (``str`` or ``bytes``, with
+    or without its line end) and get the packet a blank line completes. A packet of a type newer than the
+    reader, or one cut off, is skipped."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self) -> None:
+        self._data: list[str] = []
+
+    def feed(self, line: str | bytes) -> AnyStreamPacket | None:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        text = text.rstrip("\r\n")
+        if text.startswith("data:"):
+            self._data.append(text[5:].removeprefix(" "))
+            return None
+        if text or not self._data:
+            return None
+        raw, self._data = "\n".join(self._data), []
+        try:
+            return STREAM_PACKETS.validate_json(raw)
+        except (ValueError, ValidationError):
+            return None
+
+    def close(self) -> AnyStreamPacket | None:
+        """The packet of a stream that ended without its last blank line, if any."""
+        return self.feed("")
+
+
+def decode_sse(lines: Iterable[str | bytes]) -> Iterator[AnyStreamPacket]:
+    """Packets from the lines of a stream (httpx's ``iter_lines``), as they arrive."""
+    decoder = SSEDecoder()
+    for line in lines:
+        if (packet := decoder.feed(line)) is not None:
+            yield packet
+    if (packet := decoder.close()) is not None:
+        yield packet
+
+
+async def adecode_sse(lines: AsyncIterable[str | bytes]) -> AsyncIterator[AnyStreamPacket]:
+    """Packets from the lines of a stream read asynchronously (aiohttp's ``response.content``, httpx's
+    ``aiter_lines``), as they arrive."""
+    decoder = SSEDecoder()
+    async for line in lines:
+        if (packet := decoder.feed(line)) is not None:
+            yield packet
+    if (packet := decoder.close()) is not None:
+        yield packet
+
+
+def decode_sse_body(body: bytes) -> list[AnyStreamPacket]:
+    """Every packet of a whole (or cut-off) stream body."""
+    return list(decode_sse(body.split(b"\n")))
 
 
 # --- per-tenant assistant settings (`GET/PUT /internal/v1/assistant`) ---
@@ -376,3 +432,123 @@ class ConversationTransition(Contract):
     actor: str
     reason: str
     created_at: datetime
+
+
+# --- the typed client of chat's internal API ---
+
+M = TypeVar("M", bound=BaseModel)
+# A turn may run retrieval and an LLM; give it longer than a plain call.
+INBOUND_TIMEOUT = 120.0
+
+
+def _validated(model: type[M], payload: Any) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise AppError(ErrorCode.UPSTREAM_ERROR, "The chat service answered an unexpected shape.") from exc
+
+
+class ChatClient:
+    """Chat's internal API on the caller's shared downstream client. ``headers`` carry the caller's identity
+    (tenant, key scope, end user) as the gateway asserts it; the ``tenant_id`` methods send the tenant only."""
+
+    def __init__(self, downstream: Downstream) -> None:
+        self.downstream = downstream
+
+    async def create_conversation(
+        self, body: CreateConversation, *, headers: Mapping[str, str]
+    ) -> Conversation:
+        payload = await self.downstream.json_request(
+            "POST", "/internal/v1/conversations", json=body.model_dump(mode="json"), headers=headers
+        )
+        return _validated(Conversation, payload)
+
+    async def post_message(
+        self,
+        conversation_id: str,
+        body: PostMessage,
+        *,
+        headers: Mapping[str, str],
+        timeout: float | None = None,
+    ) -> TurnResult:
+        """One turn, answered as a whole."""
+        payload = await self.downstream.json_request(
+            "POST",
+            f"/internal/v1/conversations/{conversation_id}/messages",
+            json=body.model_dump(mode="json", exclude_unset=True),
+            headers=headers,
+            timeout=timeout,
+        )
+        return _validated(TurnResult, payload)
+
+    @asynccontextmanager
+    async def stream_turn(
+        self, conversation_id: str, body: PostMessage, *, headers: Mapping[str, str]
+    ) -> AsyncIterator[AsyncIterator[AnyStreamPacket]]:
+        """One turn as its packets arrive. A refused turn raises ``AppError`` with chat's code, message and
+        status before any packet."""
+        async with self.downstream.stream(
+            "POST",
+            f"/internal/v1/conversations/{conversation_id}/messages",
+            json=body.model_dump(mode="json", exclude_unset=True),
+            headers={**headers, "Accept": "text/event-stream"},
+            timeout=None,
+        ) as response:
+            if response.status >= 400:
+                payload = await response.read()
+                try:
+                    error = orjson.loads(payload).get("error") or {}
+                except (orjson.JSONDecodeError, AttributeError):
+                    error = {}
+                code = str(error.get("code", ""))
+                raise AppError(
+                    ErrorCode(code) if code in set(ErrorCode) else ErrorCode.UPSTREAM_ERROR,
+                    str(error.get("message") or f"chat answered {response.status}"),
+                    status=response.status,
+                )
+            yield adecode_sse(response.content)
+
+    async def inbound(self, *, tenant_id: str, message: InboundMessage) -> TurnResult:
+        # Safe to retry: chat deduplicates on the message's idempotency key.
+        payload = await self.downstream.json_request(
+            "POST",
+            "/internal/v1/inbound",
+            json=message.model_dump(mode="json"),
+            headers={TENANT_HEADER: tenant_id},
+            idempotent=True,
+            timeout=INBOUND_TIMEOUT,
+        )
+        return TurnResult.model_validate(payload)
+
+    async def operator_message(
+        self, *, tenant_id: str, conversation_id: str, message: OperatorMessage
+    ) -> str | None:
+        """Store an operator message in the conversation; returns chat's message id."""
+        payload = await self.downstream.json_request(
+            "POST",
+            f"/internal/v1/conversations/{conversation_id}/operator-messages",
+            json=message.model_dump(mode="json"),
+            headers={TENANT_HEADER: tenant_id},
+            idempotent=message.idempotency_key is not None,
+        )
+        message_id = payload.get("id") if isinstance(payload, dict) else None
+        return str(message_id) if message_id is not None else None
+
+    async def set_owner(
+        self, *, tenant_id: str, conversation_id: str, change: OwnerChange, timeout: float | None = None
+    ) -> None:
+        await self.downstream.json_request(
+            "PUT",
+            f"/internal/v1/conversations/{conversation_id}/owner",
+            json=change.model_dump(mode="json"),
+            headers={TENANT_HEADER: tenant_id},
+            timeout=timeout,
+        )
+
+    async def set_status(self, *, tenant_id: str, conversation_id: str, change: StatusChange) -> None:
+        await self.downstream.json_request(
+            "PUT",
+            f"/internal/v1/conversations/{conversation_id}/status",
+            json=change.model_dump(mode="json"),
+            headers={TENANT_HEADER: tenant_id},
+        )

@@ -1,15 +1,20 @@
-"""Contracts of the integrations service's internal API (CRM, tickets, handoff, channel delivery)."""
+"""Contracts of the integrations service's internal API (CRM, tickets, handoff, channel delivery), and its
+typed client (``IntegrationsClient``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from switchboard_shared.contracts.chat import Channel, EndUserProfile, Role
 from switchboard_shared.contracts.common import Contract
+
+if TYPE_CHECKING:
+    from switchboard_shared.http_client import Downstream
 
 
 class Customer(Contract):
@@ -220,3 +225,42 @@ class HandoffReplyResult(Contract):
 
 
 HandoffDetail.model_rebuild()
+
+
+class IntegrationsClient:
+    """Integrations' internal API as chat uses it (CRM lookups, tickets, handoff start and relay), on the
+    caller's shared downstream client. ``headers`` carry the caller's identity (tenant, end user)."""
+
+    def __init__(self, downstream: Downstream, *, timeout: float | None = None) -> None:
+        self.downstream = downstream
+        self.timeout = timeout
+
+    async def customer(self, lookup: CustomerLookup, *, headers: Mapping[str, str]) -> Customer:
+        payload = await self._post("/internal/v1/crm/customers/lookup", lookup, headers, idempotent=True)
+        return Customer.model_validate(payload)
+
+    async def order(self, lookup: OrderLookup, *, headers: Mapping[str, str]) -> Order:
+        payload = await self._post("/internal/v1/crm/orders/lookup", lookup, headers, idempotent=True)
+        return Order.model_validate(payload)
+
+    async def create_ticket(self, ticket: CreateTicket, *, headers: Mapping[str, str]) -> Ticket:
+        """Safe to retry: integrations deduplicates on the ticket's idempotency key."""
+        payload = await self._post("/internal/v1/tickets", ticket, headers, idempotent=True)
+        return Ticket.model_validate(payload)
+
+    async def start_handoff(self, handoff: StartHandoff, *, headers: Mapping[str, str]) -> Handoff:
+        payload = await self._post("/internal/v1/handoffs", handoff, headers, idempotent=False)
+        return Handoff.model_validate(payload)
+
+    async def relay(self, message: RelayCustomerMessage, *, headers: Mapping[str, str]) -> None:
+        await self._post("/internal/v1/handoffs/relay", message, headers, idempotent=True)
+
+    async def _post(self, path: str, body: Contract, headers: Mapping[str, str], *, idempotent: bool) -> Any:
+        return await self.downstream.json_request(
+            "POST",
+            path,
+            json=body.model_dump(mode="json"),
+            headers=headers,
+            idempotent=idempotent,
+            timeout=self.timeout,
+        )

@@ -27,6 +27,7 @@ PUBLIC_AREA_OWNERS: dict[str, str] = {
     "kbs": "retrieval",
     "jobs": "retrieval",
     "search": "retrieval",
+    "curated": "retrieval",
     "handoffs": "integrations",
     "tickets": "integrations",
     "connectors": "integrations",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header
 
 from switchboard_analytics.events import service
 from switchboard_analytics.events.schemas import IngestBatch
+from switchboard_analytics.runtime import RuntimeDep
 from switchboard_analytics.settings import AnalyticsSettings
 from switchboard_shared.contracts.analytics import BatchResult
 from switchboard_shared.contracts.routes import TENANT_HEADER
@@ -35,11 +36,10 @@ def ingest_limits(settings: AnalyticsSettings) -> service.IngestLimits:
 )
 async def ingest_events(
     batch: IngestBatch,
-    request: Request,
+    runtime: RuntimeDep,
     session: SessionDep,
     tenant_id: Annotated[str | None, Header(alias=TENANT_HEADER)] = None,
 ) -> BatchResult:
-    settings: AnalyticsSettings = request.app.state.settings
     return await service.ingest(
-        session=session, raw_events=batch.events, limits=ingest_limits(settings), tenant_id=tenant_id
+        session=session, raw_events=batch.events, limits=ingest_limits(runtime.settings), tenant_id=tenant_id
     )

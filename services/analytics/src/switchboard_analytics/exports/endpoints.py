@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
 
 from switchboard_analytics.exports import service
 from switchboard_analytics.reports.endpoints import RecontactDep, ReportDep, refuse_end_users
-from switchboard_analytics.settings import AnalyticsSettings
-from switchboard_shared.deps import PlatformDep
+from switchboard_analytics.runtime import RuntimeDep
 from switchboard_shared.errors import error_responses
 
 router = APIRouter(
@@ -18,11 +17,6 @@ router = APIRouter(
     dependencies=[Depends(refuse_end_users)],
 )
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
-
-
-def _salt(request: Request) -> str:
-    settings: AnalyticsSettings = request.app.state.settings
-    return settings.pseudonym_salt
 
 
 def _attachment(name: str, report_start: str, report_end: str) -> dict[str, str]:
@@ -35,10 +29,9 @@ def _attachment(name: str, report_start: str, report_end: str) -> dict[str, str]
     summary="Every stored event of the range as CSV (properties as JSON)",
     responses={200: {"content": {"text/csv": {}}}},
 )
-async def export_events(platform: PlatformDep, report: ReportDep, request: Request) -> StreamingResponse:
-    assert platform.sessionmaker is not None
+async def export_events(runtime: RuntimeDep, report: ReportDep) -> StreamingResponse:
     return StreamingResponse(
-        service.events_csv(platform.sessionmaker, report, salt=_salt(request)),
+        service.events_csv(runtime.sessionmaker, report, salt=runtime.settings.pseudonym_salt),
         media_type=CSV_MEDIA_TYPE,
         headers=_attachment("events", report.start.isoformat(), report.end.isoformat()),
     )
@@ -51,12 +44,11 @@ async def export_events(platform: PlatformDep, report: ReportDep, request: Reque
     responses={200: {"content": {"text/csv": {}}}},
 )
 async def export_conversations(
-    platform: PlatformDep, report: ReportDep, recontact_days: RecontactDep, request: Request
+    runtime: RuntimeDep, report: ReportDep, recontact_days: RecontactDep
 ) -> StreamingResponse:
-    assert platform.sessionmaker is not None
     return StreamingResponse(
         service.conversations_csv(
-            platform.sessionmaker, report, recontact_days=recontact_days, salt=_salt(request)
+            runtime.sessionmaker, report, recontact_days=recontact_days, salt=runtime.settings.pseudonym_salt
         ),
         media_type=CSV_MEDIA_TYPE,
         headers=_attachment("conversations", report.start.isoformat(), report.end.isoformat()),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query
 
 from switchboard_analytics.reports import service
 from switchboard_analytics.reports.schemas import (
@@ -19,6 +19,7 @@ from switchboard_analytics.reports.schemas import (
     UnansweredReport,
     VolumeReport,
 )
+from switchboard_analytics.runtime import RuntimeDep
 from switchboard_analytics.settings import AnalyticsSettings
 from switchboard_shared.contracts.routes import END_USER_HEADER, KEY_SCOPE_HEADER
 from switchboard_shared.deps import SessionDep, TenantDep
@@ -42,9 +43,8 @@ router = APIRouter(
 )
 
 
-def settings_of(request: Request) -> AnalyticsSettings:
-    settings: AnalyticsSettings = request.app.state.settings
-    return settings
+def settings_of(runtime: RuntimeDep) -> AnalyticsSettings:
+    return runtime.settings
 
 
 SettingsDep = Annotated[AnalyticsSettings, Depends(settings_of)]

@@ -237,3 +237,13 @@ async def csat_for(session: AsyncSession, *, conversation_id: str) -> CsatRow | 
     query = select(CsatRow).where(CsatRow.conversation_id == conversation_id)
     result: CsatRow | None = (await session.execute(query)).scalar_one_or_none()
     return result
+
+
+async def thumbs_down(session: AsyncSession, *, conversation_id: str) -> set[str]:
+    """Ids of the conversation's answers the customer rated down."""
+    result = await session.execute(
+        select(FeedbackRow.message_id).where(
+            FeedbackRow.conversation_id == conversation_id, FeedbackRow.rating == "down"
+        )
+    )
+    return set(result.scalars())

@@ -1,9 +1,10 @@
-"""Conversation logic: create, read, list, owner/status transitions, feedback, CSAT, operator messages."""
+"""Conversation logic: create, read, list, messages, owner/status transitions, feedback, CSAT, operator messages,
+the conversation a messenger's message belongs to."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -34,13 +35,20 @@ from switchboard_shared.contracts.chat import (
     Csat,
     EndUserProfile,
     Feedback,
+    InboundMessage,
     Message,
+    OperatorMessage,
     Owner,
+    OwnerChange,
     Role,
+    StatusChange,
 )
 from switchboard_shared.contracts.routes import WIDGET_SCOPE
 from switchboard_shared.deps import EndUser
 from switchboard_shared.errors import AppError, ErrorCode
+
+if TYPE_CHECKING:
+    from switchboard_chat.runtime import Runtime
 
 log = structlog.get_logger(__name__)
 
@@ -95,13 +103,57 @@ def transition_out(row: TransitionRow) -> ConversationTransition:
 
 
 async def get_or_404(
-    *, session: AsyncSession, tenant_id: str, conversation_id: str, end_user: EndUser | None = None
+    *,
+    session: AsyncSession,
+    tenant_id: str,
+    conversation_id: str,
+    end_user: EndUser | None = None,
+    missing: str = "No such conversation.",
 ) -> ConversationRow:
     """The tenant's conversation; a widget end user only sees their own (else 404, not 403)."""
     row = await repository.get_conversation(session, tenant_id=tenant_id, conversation_id=conversation_id)
     if row is None or (end_user is not None and end_user.id is not None and row.end_user_id != end_user.id):
-        raise AppError(ErrorCode.NOT_FOUND, "No such conversation.")
+        raise AppError(ErrorCode.NOT_FOUND, missing)
     return row
+
+
+async def message_by_client_id(
+    *, session: AsyncSession, conversation_id: str, client_message_id: str
+) -> MessageRow | None:
+    """The message already stored under the client's id (a retried request), if any."""
+    return await repository.message_by_client_id(
+        session, conversation_id=conversation_id, client_message_id=client_message_id
+    )
+
+
+async def reply_to(*, session: AsyncSession, conversation_id: str, message_id: str) -> MessageRow | None:
+    """The answer stored for a customer message, if any."""
+    return await repository.reply_to(session, conversation_id=conversation_id, message_id=message_id)
+
+
+async def last_message(*, session: AsyncSession, conversation_id: str) -> MessageRow | None:
+    rows = await repository.messages(session, conversation_id=conversation_id, last=1)
+    return rows[0] if rows else None
+
+
+def add_message(
+    *, session: AsyncSession, conversation: ConversationRow, role: str, text: str, **values: Any
+) -> MessageRow:
+    """Append a message in the conversation's order (the caller holds the conversation's lock)."""
+    return repository.add_message(session, conversation, role=role, text=text, **values)
+
+
+async def end_user_profile(
+    *, session: AsyncSession, tenant_id: str, end_user_id: str
+) -> EndUserProfile | None:
+    return profile_of(await repository.get_profile(session, tenant_id=tenant_id, end_user_id=end_user_id))
+
+
+async def remember_crm_id(*, session: AsyncSession, tenant_id: str, end_user_id: str, crm_id: str) -> None:
+    """The CRM customer a verified lookup found, for the end user's later conversations."""
+    await repository.upsert_profile(
+        session, tenant_id=tenant_id, end_user_id=end_user_id, values={"crm_id": crm_id}
+    )
 
 
 async def create(
@@ -139,16 +191,7 @@ async def create(
         meta=body.metadata,
     )
     session.add(row)
-    profile = None
-    if body.profile is not None:
-        profile = await repository.upsert_profile(
-            session,
-            tenant_id=tenant_id,
-            end_user_id=body.end_user_id,
-            values=body.profile.model_dump(),
-        )
-    else:
-        profile = await repository.get_profile(session, tenant_id=tenant_id, end_user_id=body.end_user_id)
+    profile = await _profile_for_new_conversation(session=session, tenant_id=tenant_id, body=body)
     await session.flush()
     await _greet(session=session, conversation=row, locale=body.profile.locale if body.profile else None)
     analytics.emit(
@@ -160,6 +203,17 @@ async def create(
         properties={"verified": verified},
     )
     return conversation_out(row, profile)
+
+
+async def _profile_for_new_conversation(
+    *, session: AsyncSession, tenant_id: str, body: CreateConversation
+) -> EndUserRow | None:
+    """The end user's stored profile, updated with the one the new conversation brings."""
+    if body.profile is not None:
+        return await repository.upsert_profile(
+            session, tenant_id=tenant_id, end_user_id=body.end_user_id, values=body.profile.model_dump()
+        )
+    return await repository.get_profile(session, tenant_id=tenant_id, end_user_id=body.end_user_id)
 
 
 def _channel_of_new_conversation(body: CreateConversation, *, scope: str | None, opened_by: str) -> Channel:
@@ -398,3 +452,116 @@ async def record_csat(
         channel=conversation.channel,
         properties={"score": body.score, "has_comment": bool(body.comment), "owner": conversation.owner},
     )
+
+
+def require_operator(end_user: EndUser) -> None:
+    """Operators and services only: a widget end user may not do this."""
+    if end_user.id is not None:
+        raise AppError(ErrorCode.FORBIDDEN, "Only operators and services may do this.")
+
+
+async def transition(
+    *,
+    session: AsyncSession,
+    analytics: AnalyticsClient,
+    tenant_id: str,
+    conversation_id: str,
+    change: OwnerChange | StatusChange,
+) -> tuple[Conversation, bool]:
+    """An operator's or a service's owner or status change, recorded with who and why; and whether it
+    changed anything."""
+    conversation = await get_or_404(session=session, tenant_id=tenant_id, conversation_id=conversation_id)
+    if isinstance(change, OwnerChange):
+        changed = change_owner(
+            session=session,
+            analytics=analytics,
+            conversation=conversation,
+            owner=change.owner,
+            actor=change.actor,
+            reason=change.reason,
+        )
+    else:
+        changed = change_status(
+            session=session,
+            analytics=analytics,
+            conversation=conversation,
+            status=change.status,
+            actor=change.actor,
+            reason=change.reason,
+        )
+    await session.flush()
+    return conversation_out(conversation), changed
+
+
+async def open_inbound(
+    *,
+    session: AsyncSession,
+    analytics: AnalyticsClient,
+    tenant_id: str,
+    body: InboundMessage,
+    end_user: EndUser,
+) -> str:
+    """The id of the messenger chat's conversation among those ``/inbound`` opened, opened when there is
+    none (a conversation opened through the public API never receives a messenger's messages)."""
+    conversation = await repository.find_by_external_key(
+        session, tenant_id=tenant_id, channel=body.channel.value, external_key=body.external_key
+    )
+    if conversation is not None:
+        return conversation.id
+    created = await create(
+        session=session,
+        analytics=analytics,
+        tenant_id=tenant_id,
+        body=CreateConversation(
+            channel=body.channel,
+            end_user_id=body.end_user_id,
+            verified=False,
+            profile=body.profile,
+            external_key=body.external_key,
+        ),
+        end_user=end_user,
+        scope=None,
+        opened_by=OPENED_BY_INBOUND,
+    )
+    return created.id
+
+
+async def post_operator_message(
+    *, runtime: Runtime, tenant_id: str, conversation_id: str, body: OperatorMessage
+) -> Message:
+    """An operator's reply (from integrations): stored in order with the customer's messages, under the
+    conversation's lock; a repeated ``idempotency_key`` returns the stored message."""
+    async with runtime.lock(conversation_id):
+        async with runtime.sessionmaker() as session, session.begin():
+            conversation = await get_or_404(
+                session=session, tenant_id=tenant_id, conversation_id=conversation_id
+            )
+            if body.idempotency_key:
+                existing = await repository.message_by_client_id(
+                    session, conversation_id=conversation_id, client_message_id=body.idempotency_key
+                )
+                if existing is not None:
+                    return message_out(existing)
+            window = await runtime.window.load(session, conversation)
+            row = repository.add_message(
+                session,
+                conversation,
+                role="operator",
+                text=body.text,
+                operator_id=body.operator_id,
+                client_message_id=body.idempotency_key,
+            )
+            await session.flush()
+            seq = conversation.last_seq
+            channel = conversation.channel
+            end_user_id = conversation.end_user_id
+        await runtime.window.append(conversation_id, seq, window, [row])
+    runtime.platform.analytics.emit(
+        EventType.OPERATOR_REPLIED,
+        tenant_id=tenant_id,
+        conversation_id=conversation_id,
+        end_user_id=end_user_id,
+        channel=channel,
+        properties={"operator_id": body.operator_id, "message_id": row.id},
+    )
+    return message_out(row)

@@ -42,10 +42,24 @@ ACCOUNT = re.compile(
 )
 HOW_TO = re.compile(r"^\s*(?:how (?:do|can|should) i|как\b)", re.IGNORECASE)
 # What kind of answer a question wants, and what a sentence that gives it contains.
+# Amounts written in words ("one hour", "шесть недель", "a few minutes").
+NUMBER_WORDS = (
+    r"(?:\d+(?:[.,]\d+)?|a few|a couple of|an?|one|two|three|four|five|six|seven|eight|nine|ten|twelve"
+    r"|fifteen|twenty|thirty|sixty|ninety|hundred|half an?|several|один|одн\w+|два|две|тр[иеё]\w*|четыр\w+"
+    r"|пят\w*|шест\w*|сем\w*|восем\w*|девят\w*|десят\w*|несколько|пару|полчаса|полгода)"
+)
 ANSWER_TYPES = (
     (
-        re.compile(r"how much|cost|price|fee|charge|pay for|сколько стоит|стоимост|цен[аыу]|плат[аиу]", re.I),
-        re.compile(r"\d[\d\s.,]*\s?(?:₽|руб|rub|\$|€|usd|eur)|(?:₽|\$|€)\s?\d|free|бесплатн", re.I),
+        re.compile(
+            r"how much|cost|price|fee|charge|pay for|cheaper|discount|(?:сколько|скока)\s+(?:\w+\s+){0,2}сто[ия]т|почём|\bпочем\b"
+            r"|стоимост|\bцен[аыу]|\bплат[аиу]"
+            r"|дешевле|скидк",
+            re.I,
+        ),
+        re.compile(
+            r"\d[\d\s.,]*\s?(?:₽|руб|rub|\$|€|usd|eur)|(?:₽|\$|€)\s?\d|\d\s?%|free|discount|бесплатн|скидк",
+            re.I,
+        ),
     ),
     (
         re.compile(
@@ -53,10 +67,20 @@ ANSWER_TYPES = (
             re.I,
         ),
         re.compile(
-            r"\d+\s*(?:-|–)?\s*\d*\s*(?:day|hour|week|month|year|minute|дн|день|час|недел|месяц|год|лет|минут)",
+            # "3-5 days", and the compound "12-month" / "30-day" / "6-месячная".
+            NUMBER_WORDS + r"(?:\s*[-–]\s*\d+)?\s*[-‐]?\s*(?:(?:working|business|calendar|рабоч\w*"
+            r"|календарн\w*|банковск\w*)\s+)?(?:day|hour|week|month|year|minute|second|дн|день|час|недел"
+            r"|месяц|месяч|год|лет|минут|секунд)",
             re.I,
         ),
     ),
+)
+# Facts a sentence next to the chosen one may carry that complete the answer (a figure, a limit, a time of
+# day, a place in the interface), whatever kind of answer the question asked for.
+DETAIL = re.compile(
+    r"\d|→|\*[^*\s][^*]*\*|`[^`]+`|\b(?:free|only|at most|at least|never|not|cannot|can't|must)\b"
+    r"|бесплатн|только|не более|не менее|нельзя|не\s",
+    re.IGNORECASE,
 )
 QUESTION_LINE = re.compile(r"^\s*(?:[-*]\s*)?(?:\*\*)?(?:Q|В|Вопрос|Question)\s*[:.]", re.IGNORECASE)
 ANSWER_PREFIX = re.compile(r"^\s*(?:\*\*)?(?:A|О|Ответ|Answer)\s*[:.]\s*(?:\*\*)?\s*", re.IGNORECASE)
@@ -77,7 +101,14 @@ RANK_PRIOR = 0.05
 CONTEXT_SHARE = 0.5
 # A sentence joins the best one only when its own relevance is close to it (it answers the question on its
 # own, not merely shares its topic).
-JOIN_MARGIN = 0.06
+# The margins below were chosen with ``switchboard eval --replay`` on the evaluation's main sets (README,
+# "Answer quality"); the support threshold stays the one chosen on the ``*_holdout`` sets.
+JOIN_MARGIN = 0.1
+# The sentences right before and after the best one (same passage, same section) join it when they are
+# nearly as relevant, when they hold the kind of fact asked for or a detail that completes the answer, or
+# when the best one introduces them (ends with a colon): documentation states a rule, then its figure.
+NEIGHBOUR_MARGIN = 0.2
+DETAIL_MARGIN = 0.25
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 700
 SIMILARITY_TEXT_CHARS = 600
@@ -132,6 +163,8 @@ class Candidate:
     lexical: float = 0.0
     language: str = "en"
     fits: bool = True  # False: the question asks for a kind of fact (a price, a duration) it does not hold
+    heading: str = ""
+    carries: bool = False  # the question asks for a kind of fact and the sentence holds it
 
 
 def split_sentences(passage_text: str) -> list[str]:
@@ -310,6 +343,8 @@ def rank_units(
                 lex,
                 unit.language,
                 bonus >= 0,
+                unit.heading,
+                bonus > 0,
             )
         )
     ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
@@ -347,8 +382,31 @@ def compose(candidates: list[Candidate], min_support: float) -> list[Candidate]:
             continue
         chosen.append(candidate)
         length += len(candidate.sentence)
+    chosen += neighbours(best, candidates, chosen, MAX_ANSWER_CHARS - length)
     chosen.sort(key=lambda c: (c.passage, c.position))
     return chosen
+
+
+def neighbours(
+    best: Candidate, candidates: list[Candidate], chosen: list[Candidate], room: int
+) -> list[Candidate]:
+    """The sentences right after and before the best one that complete it (see ``NEIGHBOUR_MARGIN``)."""
+    at = {(c.passage, c.position): c for c in candidates}
+    taken = {(c.passage, c.position) for c in chosen}
+    out: list[Candidate] = []
+    for offset in (1, -1):
+        near = at.get((best.passage, best.position + offset))
+        if near is None or (near.passage, near.position) in taken or near.heading != best.heading:
+            continue
+        if len(near.sentence) > room or near.sentence == best.sentence:
+            continue
+        introduced = offset == 1 and best.sentence.rstrip().endswith(":")
+        close = near.score >= best.score - NEIGHBOUR_MARGIN
+        detail = near.fits and DETAIL.search(near.sentence) is not None
+        if introduced or close or near.carries or (detail and near.score >= best.score - DETAIL_MARGIN):
+            out.append(near)
+            room -= len(near.sentence)
+    return out
 
 
 def render(language: str, chosen: list[Candidate]) -> str:
@@ -428,7 +486,8 @@ class ExtractiveProvider(ChatProvider):
 
 async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
     """The sentences that answer the question (none when the best has too little support), and the best
-    support found."""
+    support found. A question that asks two things ("how much is it, and is delivery free?") is answered
+    part by part too, each part's best supported sentence joining the answer."""
     units = units_of(
         [
             (
@@ -450,32 +509,77 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
         # A follow-up ("and to Kazakhstan?") is read with the earlier question's words too.
         borrowed = lexical_support(request.search_query, units, contexts)
         lexical = [max(own, 0.8 * other) for own, other in zip(lexical, borrowed, strict=True)]
-    meaning = await _meaning(request, units)
-    semantic, topical = meaning if meaning is not None else (None, None)
+    parts = question_parts(request.question)
+    queries = [request.question, *([request.search_query] if follow_up else [])]
+    meaning = await _meaning(request, units, [*queries, *parts])
+    if meaning is None:
+        ranked = rank_units(request.question, units, lexical, None)
+        return compose(ranked, request.lexical_min_support), ranked[0].support if ranked else None
+    sentences, sections = meaning
+    semantic = [max(row[i] for row in sentences[: len(queries)]) for i in range(len(units))]
+    topical = [max(row[i] for row in sections[: len(queries)]) for i in range(len(units))]
     ranked = rank_units(request.question, units, lexical, semantic, topical)
     best = ranked[0].support if ranked else None
-    if semantic is None:
-        return compose(ranked, request.lexical_min_support), best
+    chosen = compose(ranked, _threshold(request, ranked))
+    if not chosen:
+        return [], best
+    taken = {(c.passage, c.position) for c in chosen}
+    room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
+    for k, part in enumerate(parts):
+        offset = len(queries) + k
+        part_ranked = rank_units(
+            part, units, lexical_support(part, units, contexts), sentences[offset], sections[offset]
+        )
+        answer = compose(part_ranked, _threshold(request, part_ranked))
+        if not answer or any((c.passage, c.position) in taken for c in answer):
+            continue  # the answer already says it (or this part has no answer of its own)
+        for candidate in answer:
+            if len(candidate.sentence) <= room:
+                chosen.append(candidate)
+                taken.add((candidate.passage, candidate.position))
+                room -= len(candidate.sentence)
+    chosen.sort(key=lambda c: (c.passage, c.position))
+    return chosen, best
+
+
+def _threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
     threshold = request.min_support
     if ranked and ranked[0].language != request.language:
         # Across languages there are no shared words and the cosine runs lower for the same meaning.
         threshold -= request.cross_language_discount
-    return compose(ranked, threshold), best
+    return threshold
 
 
-async def _meaning(request: GenerationRequest, units: list[Unit]) -> tuple[list[float], list[float]] | None:
-    """Each unit's similarity to the question (and to the condensed query of a follow-up), and its
-    section heading's, in its knowledge base's embedding space; None when no comparison is available."""
+# Where a question that asks two things splits: a second question mark, or "and"/"и" before a question
+# word (or a Russian "… ли" clause).
+CLAUSE = re.compile(
+    r"\?\s+(?=\S)|,?\s+(?:and|и|а)\s+(?=(?:how|what|when|where|which|who|why|can|could|do|does|is|are|will"
+    r"|would|should|if)\b|(?:что|как|куда|где|когда|сколько|какой|какая|какие|можно|нужно|если|почему|зачем)"
+    r"\b|\w+\s+ли\b)",
+    re.IGNORECASE,
+)
+MAX_PARTS = 2
+
+
+def question_parts(question: str) -> list[str]:
+    """The questions a customer asked in one message, when there are two (else none)."""
+    parts = [part.strip(" ,?") for part in CLAUSE.split(question)]
+    parts = [part for part in parts if len(terms(part)) >= 2]
+    return parts[:MAX_PARTS] if len(parts) >= 2 else []
+
+
+async def _meaning(
+    request: GenerationRequest, units: list[Unit], queries: list[str]
+) -> tuple[list[list[float]], list[list[float]]] | None:
+    """Per query, each unit's similarity to it and its section heading's, in its knowledge base's embedding
+    space; None when no comparison is available."""
     if request.similarity is None:
         return None
-    queries = [request.question]
-    if request.search_query != request.question:
-        queries.append(request.search_query)
     by_kb: dict[str, list[int]] = {}
     for i, unit in enumerate(units):
         by_kb.setdefault(unit.kb_id, []).append(i)
-    sentences = [0.0] * len(units)
-    sections = [0.0] * len(units)
+    sentences = [[0.0] * len(units) for _ in queries]
+    sections = [[0.0] * len(units) for _ in queries]
     for kb_id, members in by_kb.items():
         # The heading tells what a list item is about ("Delivery: - Courier: 349 ₽").
         texts = [_with_heading(units[i]) for i in members]
@@ -483,12 +587,11 @@ async def _meaning(request: GenerationRequest, units: list[Unit]) -> tuple[list[
         rows = await request.similarity(kb_id, queries, texts + headings)
         if rows is None:
             return None
-        heading_scores = {
-            heading: max(row[len(texts) + j] for row in rows) for j, heading in enumerate(headings)
-        }
-        for column, i in enumerate(members):
-            sentences[i] = max(row[column] for row in rows)
-            sections[i] = heading_scores.get(units[i].heading, sentences[i])
+        for q, row in enumerate(rows):
+            heading_scores = {heading: row[len(texts) + j] for j, heading in enumerate(headings)}
+            for column, i in enumerate(members):
+                sentences[q][i] = row[column]
+                sections[q][i] = heading_scores.get(units[i].heading, row[column])
     return sentences, sections
 
 

@@ -25,6 +25,7 @@ from switchboard_chat.providers.base import (
     TextDelta,
     ToolEvent,
 )
+from switchboard_chat.providers.plugins import register
 
 MAX_TOOL_ROUNDS = 3
 
@@ -223,3 +224,30 @@ async def _threaded_stream(runnable: Any, messages: list[BaseMessage]) -> AsyncI
         stop.set()
         if worker.done():
             worker.result()
+
+
+register(
+    "openai",
+    lambda o: build_openai(name="openai", compatible=False, **o.model_options()),
+    fleet=lambda s: (s.openai_api_key, s.openai_base_url, s.openai_model),
+    requires={"api_key": "openai needs an API key."},
+)
+register(
+    "openai-compatible",
+    lambda o: build_openai(name="openai-compatible", compatible=True, **o.model_options()),
+    fleet=lambda s: (s.openai_compatible_api_key, s.openai_compatible_base_url, s.openai_compatible_model),
+    requires={"base_url": "openai-compatible needs a base URL."},
+    tenant_url_needs_key=False,
+)
+register(
+    "anthropic",
+    lambda o: build_anthropic(**o.model_options()),
+    fleet=lambda s: (s.anthropic_api_key, s.anthropic_base_url, s.anthropic_model),
+    requires={"api_key": "anthropic needs an API key."},
+)
+register(
+    "google",
+    lambda o: build_google(**o.model_options()),
+    fleet=lambda s: (s.google_api_key, s.google_base_url, s.google_model),
+    requires={"api_key": "google needs an API key."},
+)

@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest, TextDelta
+from switchboard_chat.providers.plugins import register
 from switchboard_shared.errors import AppError, ErrorCode
 
 _DONE = object()
@@ -104,3 +105,14 @@ class LocalLlamaProvider(ChatProvider):
             finally:
                 stop.set()
                 await worker
+
+
+register(
+    "local",
+    lambda o: LocalLlamaProvider(
+        key=o.key, model_path=o.model, n_ctx=o.settings.local_n_ctx, first_token_timeout=o.timeout
+    ),
+    fleet=lambda s: (None, None, s.local_model_path or ""),
+    requires={"model": "local needs CHAT_LOCAL_MODEL_PATH (a GGUF file)."},
+    tenant_model=False,  # the model file is the fleet's: a tenant never chooses a path on this disk
+)

@@ -1,5 +1,6 @@
-"""The provider registry: builds each tenant's chain, keeps one breaker per provider configuration, and
-streams from the first provider that produces a first token in time.
+"""The provider registry: builds each tenant's chain from the registered provider plugins (and the built-in
+extractive provider), keeps one breaker per provider configuration, and streams from the first provider
+that produces a first token in time.
 
 A provider that fails or goes silent for longer than its timeout after its first token is dropped too: the
 chain yields ``ProviderAbandoned`` (the text streamed so far must be discarded) and the next provider
@@ -17,10 +18,11 @@ from datetime import timedelta
 import structlog
 from aiobreaker import CircuitBreaker, CircuitBreakerError
 
+import switchboard_chat.providers.langchain
+import switchboard_chat.providers.local  # noqa: F401  (provider plugins register themselves)
 from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest, ToolEvent
 from switchboard_chat.providers.extractive import ExtractiveProvider
-from switchboard_chat.providers.langchain import build_anthropic, build_google, build_openai
-from switchboard_chat.providers.local import LocalLlamaProvider
+from switchboard_chat.providers.plugins import PLUGINS, ProviderOptions
 from switchboard_chat.settings import ChatSettings
 from switchboard_shared.contracts.chat import AssistantSettings, ProviderConfig
 from switchboard_shared.contracts.routes import TENANT_SECRET_SCOPES
@@ -28,7 +30,6 @@ from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.url_guard import AddressGuard, UrlRefused
 
 log = structlog.get_logger(__name__)
-KNOWN = ("extractive", "openai", "openai-compatible", "anthropic", "google", "local")
 
 
 @dataclass(slots=True)
@@ -67,24 +68,14 @@ class ProviderRegistry:
         otherwise). The local model file is the fleet's: a tenant never chooses a path on this disk."""
         s = self.settings
         config = config or ProviderConfig()
-        defaults: dict[str, tuple[str | None, str | None, str]] = {
-            "openai": (s.openai_api_key, s.openai_base_url, s.openai_model),
-            "openai-compatible": (
-                s.openai_compatible_api_key,
-                s.openai_compatible_base_url,
-                s.openai_compatible_model,
-            ),
-            "anthropic": (s.anthropic_api_key, s.anthropic_base_url, s.anthropic_model),
-            "google": (s.google_api_key, s.google_base_url, s.google_model),
-            "local": (None, None, s.local_model_path or ""),
-        }
-        fleet_key, fleet_url, model = defaults.get(name, (None, None, ""))
+        plugin = PLUGINS.get(name)
+        fleet_key, fleet_url, model = plugin.fleet(s) if plugin is not None else (None, None, "")
         tenant_url = tenant_base_url(config.base_url, fleet_url)
         resolved: dict[str, object] = {
             "api_key": config.api_key if tenant_url else (config.api_key or fleet_key),
             "base_url": tenant_url or fleet_url,
             "tenant_url": tenant_url is not None,
-            "model": model if name == "local" else (config.model or model),
+            "model": (config.model or model) if plugin is None or plugin.tenant_model else model,
             "timeout": config.timeout_seconds or s.provider_timeout_seconds,
         }
         fingerprint = hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
@@ -101,55 +92,42 @@ class ProviderRegistry:
         except UrlRefused as exc:
             raise AppError(ErrorCode.BAD_REQUEST, f"The {name} base URL is refused: {exc}") from exc
 
+    @property
+    def known(self) -> set[str]:
+        """The providers a chain may name: the built-in extractive one and every registered plugin."""
+        return {"extractive", *PLUGINS}
+
     def get(self, name: str, config: ProviderConfig | None = None) -> ChatProvider:
         if name == "extractive":
             return self.extractive
-        if name not in KNOWN:
+        plugin = PLUGINS.get(name)
+        if plugin is None:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown provider {name!r}.")
         key, r = self._resolve(name, config)
         provider = self.providers.get(key)
         if provider is not None:
             return provider
         s = self.settings
-        timeout = float(r["timeout"])  # type: ignore[arg-type]
-        api_key = r["api_key"] if isinstance(r["api_key"], str) else None
-        base_url = r["base_url"] if isinstance(r["base_url"], str) else None
-        model = str(r["model"])
-        common = {
-            "key": key,
-            "api_key": api_key,
-            "base_url": base_url,
-            "model": model,
-            "timeout": timeout,
-            "total_timeout": s.provider_total_timeout_seconds,
-            "max_tokens": s.max_output_tokens,
-            "temperature": s.temperature,
-        }
-        if r["tenant_url"] and not api_key and name != "openai-compatible":
+        options = ProviderOptions(
+            key=key,
+            api_key=r["api_key"] if isinstance(r["api_key"], str) else None,
+            base_url=r["base_url"] if isinstance(r["base_url"], str) else None,
+            model=str(r["model"]),
+            timeout=float(r["timeout"]),  # type: ignore[arg-type]
+            total_timeout=s.provider_total_timeout_seconds,
+            max_tokens=s.max_output_tokens,
+            temperature=s.temperature,
+            settings=s,
+        )
+        if r["tenant_url"] and not options.api_key and plugin.tenant_url_needs_key:
             raise AppError(
                 ErrorCode.BAD_REQUEST,
                 f"{name} with the tenant's own base URL needs the tenant's own API key.",
             )
-        if name in ("openai", "openai-compatible"):
-            if name == "openai-compatible" and not base_url:
-                raise AppError(ErrorCode.BAD_REQUEST, "openai-compatible needs a base URL.")
-            if name == "openai" and not api_key:
-                raise AppError(ErrorCode.BAD_REQUEST, "openai needs an API key.")
-            provider = build_openai(name=name, compatible=name == "openai-compatible", **common)  # type: ignore[arg-type]
-        elif name == "anthropic":
-            if not api_key:
-                raise AppError(ErrorCode.BAD_REQUEST, "anthropic needs an API key.")
-            provider = build_anthropic(**common)  # type: ignore[arg-type]
-        elif name == "google":
-            if not api_key:
-                raise AppError(ErrorCode.BAD_REQUEST, "google needs an API key.")
-            provider = build_google(**common)  # type: ignore[arg-type]
-        else:
-            if not model:
-                raise AppError(ErrorCode.BAD_REQUEST, "local needs CHAT_LOCAL_MODEL_PATH (a GGUF file).")
-            provider = LocalLlamaProvider(
-                key=key, model_path=model, n_ctx=s.local_n_ctx, first_token_timeout=timeout
-            )
+        for requirement, message in plugin.requires.items():
+            if not getattr(options, requirement):
+                raise AppError(ErrorCode.BAD_REQUEST, message)
+        provider = plugin.factory(options)
         self.providers[key] = provider
         return provider
 
@@ -172,7 +150,7 @@ class ProviderRegistry:
         the tenant allows (its chain, the providers it configured, and the offline ``extractive``)."""
         configured = list(assistant.providers or self.settings.default_providers)
         names = list(override or configured)
-        unknown = [name for name in names if name not in KNOWN]
+        unknown = [name for name in names if name not in self.known]
         if unknown:
             raise AppError(ErrorCode.VALIDATION_ERROR, f"Unknown provider(s): {', '.join(unknown)}.")
         if not override:
@@ -197,7 +175,7 @@ class ProviderRegistry:
         for name in [*names, *([] if "extractive" in names else ["extractive"])]:
             config = assistant.provider_configs.get(name)  # type: ignore[call-overload]
             try:
-                if name in KNOWN:
+                if name in self.known:
                     await self.check_base_url(name, config)
                 provider = self.get(name, config)
             except AppError as exc:
@@ -205,26 +183,9 @@ class ProviderRegistry:
                 continue
             breaker = self.breaker(provider.key)
             events = provider.stream(request)
-            try:
-                first = await breaker.call_async(
-                    lambda p=provider, e=events: asyncio.wait_for(
-                        e.__anext__(), timeout=p.first_token_timeout
-                    )
-                )
-            except CircuitBreakerError:
-                await events.aclose()
-                yield ProviderSkipped(name, "circuit open")
-                continue
-            except StopAsyncIteration:
-                yield ProviderSkipped(name, "empty answer")
-                continue
-            except Exception as exc:
-                await _close_quietly(events)
-                reason = (
-                    "timeout" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {str(exc)[:200]}"
-                )
-                log.warning("provider_failed", provider=name, reason=reason)
-                yield ProviderSkipped(name, reason)
+            first = await _first_event(name, provider, breaker, events)
+            if isinstance(first, ProviderSkipped):
+                yield first
                 continue
             yield ProviderSelected(name)
             yield first
@@ -265,6 +226,31 @@ def tenant_base_url(chosen: str | None, fleet_url: str | None) -> str | None:
     if fleet_url and chosen.strip().rstrip("/") == fleet_url.strip().rstrip("/"):
         return None
     return chosen.strip()
+
+
+async def _first_event(
+    name: str,
+    provider: ChatProvider,
+    breaker: CircuitBreaker,
+    events: AsyncGenerator[GenerationEvent, None],
+) -> GenerationEvent | ProviderSkipped:
+    """The provider's first event within its first-token timeout, through its breaker; else why it is
+    skipped (its stream closed)."""
+    try:
+        first: GenerationEvent = await breaker.call_async(
+            lambda: asyncio.wait_for(events.__anext__(), timeout=provider.first_token_timeout)
+        )
+    except CircuitBreakerError:
+        await events.aclose()
+        return ProviderSkipped(name, "circuit open")
+    except StopAsyncIteration:
+        return ProviderSkipped(name, "empty answer")
+    except Exception as exc:
+        await _close_quietly(events)
+        reason = "timeout" if isinstance(exc, TimeoutError) else f"{type(exc).__name__}: {str(exc)[:200]}"
+        log.warning("provider_failed", provider=name, reason=reason)
+        return ProviderSkipped(name, reason)
+    return first
 
 
 async def _count_failure(breaker: CircuitBreaker, exc: Exception) -> None:

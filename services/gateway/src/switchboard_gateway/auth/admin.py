@@ -7,23 +7,23 @@ from typing import Annotated
 from fastapi import Depends, Header
 
 from switchboard_gateway.auth.principal import Principal, presented_credential
-from switchboard_gateway.context import GatewayDep
 from switchboard_gateway.keys.secrets import KeyScope
+from switchboard_gateway.runtime import RuntimeDep
 from switchboard_shared.errors import AppError, ErrorCode
 
 
 async def get_admin(
-    gateway: GatewayDep,
+    runtime: RuntimeDep,
     authorization: Annotated[str | None, Header()] = None,
     x_api_key: Annotated[str | None, Header()] = None,
 ) -> Principal:
-    principal = await gateway.resolver.resolve(presented_credential(authorization, x_api_key))
+    principal = await runtime.resolver.resolve(presented_credential(authorization, x_api_key))
     if principal.key is not None:
         if principal.key.scope != KeyScope.ADMIN:
             raise AppError(
                 ErrorCode.FORBIDDEN, "The admin API needs an admin key (ak_) or the operator token."
             )
-        await gateway.limits.check_request(principal.key, None)
+        await runtime.limits.check_request(principal.key, None)
     return principal
 
 

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from switchboard_gateway.auth.admin import AdminDep, ensure_tenant_access
-from switchboard_gateway.context import GatewayDep
 from switchboard_gateway.keys import repository, service
 from switchboard_gateway.keys.models import ApiKey
 from switchboard_gateway.keys.schemas import KeyCreate, KeyCreated, KeyOut
+from switchboard_gateway.runtime import RuntimeDep
 from switchboard_gateway.tenants import service as tenants
 from switchboard_shared.deps import SessionDep
 from switchboard_shared.errors import error_responses
@@ -59,10 +59,10 @@ async def list_keys(
 
 @router.delete("/{key_id}", summary="Revoke an API key")
 async def revoke_key(
-    tenant_id: str, key_id: str, session: SessionDep, principal: AdminDep, gateway: GatewayDep
+    tenant_id: str, key_id: str, session: SessionDep, principal: AdminDep, runtime: RuntimeDep
 ) -> KeyOut:
     ensure_tenant_access(principal, tenant_id)
     key = await service.revoke(session, tenant_id=tenant_id, key_id=key_id)
     await session.commit()
-    gateway.resolver.forget_tenant(tenant_id)
+    runtime.resolver.forget_tenant(tenant_id)
     return _out(key)

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import StreamingResponse
 
 from switchboard_gateway.auth.principal import Principal
-from switchboard_gateway.context import GatewayDep
 from switchboard_gateway.openai_compat.errors import OpenAIRoute
 from switchboard_gateway.openai_compat.schemas import (
     MODEL_ID,
@@ -23,6 +22,8 @@ from switchboard_gateway.openai_compat.schemas import (
     openai_error_responses,
 )
 from switchboard_gateway.openai_compat.service import CompletionService
+from switchboard_gateway.runtime import RuntimeDep
+from switchboard_shared.contracts.chat import ChatClient
 from switchboard_shared.errors import AppError, ErrorCode
 
 router = APIRouter(
@@ -62,15 +63,15 @@ async def get_model(model_id: str, _: PrincipalDep) -> Model:
     responses={200: {"content": {"text/event-stream": {}}}, **openai_error_responses(400, 404, 502, 504)},
 )
 async def chat_completions(
-    body: ChatCompletionRequest, principal: PrincipalDep, gateway: GatewayDep
+    body: ChatCompletionRequest, principal: PrincipalDep, runtime: RuntimeDep
 ) -> ChatCompletion | StreamingResponse:
-    assert gateway.platform.sessionmaker is not None
+    assert runtime.platform.sessionmaker is not None
     service = CompletionService(
-        chat=gateway.platform.downstream("chat"),
-        sessionmaker=gateway.platform.sessionmaker,
-        limits=gateway.limits,
+        chat=ChatClient(runtime.platform.downstream("chat")),
+        sessionmaker=runtime.platform.sessionmaker,
+        limits=runtime.limits,
         principal=principal,
-        turn_timeout=gateway.settings.stream_timeout_seconds,
+        turn_timeout=runtime.settings.stream_timeout_seconds,
     )
     if not body.stream:
         return await service.complete(body)

@@ -26,9 +26,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
 import orjson
-from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_gateway.auth.principal import Principal
@@ -48,13 +46,21 @@ from switchboard_shared.contracts.chat import (
     MAX_EARLIER_TURN_CHARS,
     MAX_EARLIER_TURNS,
     MAX_MESSAGE_CHARS,
+    AnyStreamPacket,
     Channel,
+    ChatClient,
     Citation,
-    Conversation,
+    CitationPacket,
     CreateConversation,
+    DonePacket,
     EarlierTurn,
+    ErrorPacket,
     HandoffInfo,
+    HandoffPacket,
+    HeartbeatPacket,
     PostMessage,
+    ResetPacket,
+    TokenPacket,
     TurnResult,
 )
 from switchboard_shared.contracts.routes import (
@@ -63,8 +69,7 @@ from switchboard_shared.contracts.routes import (
     KEY_SCOPE_HEADER,
     TENANT_HEADER,
 )
-from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import Downstream
+from switchboard_shared.errors import AppError
 
 NO_CLIENT_TOOLS = (
     "Client tools are not supported: the assistant answers from the tenant's knowledge base and runs only "
@@ -87,11 +92,10 @@ class Target:
     history: list[EarlierTurn] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
 
-    def turn(self, question: str) -> dict[str, Any]:
-        body = (
+    def turn(self, question: str) -> PostMessage:
+        return (
             PostMessage(text=question, history=self.history) if self.history else PostMessage(text=question)
         )
-        return body.model_dump(mode="json", exclude_unset=True)
 
 
 def refuse_unsupported(request: ChatCompletionRequest) -> None:
@@ -167,7 +171,7 @@ class CompletionService:
     def __init__(
         self,
         *,
-        chat: Downstream,
+        chat: ChatClient,
         sessionmaker: async_sessionmaker[AsyncSession],
         limits: Limits,
         principal: Principal,
@@ -200,15 +204,7 @@ class CompletionService:
                 **({"earlier_turns": len(target.history)} if target.history else {}),
             },
         )
-        data = await self.chat.json_request(
-            "POST", "/internal/v1/conversations", json=body.model_dump(mode="json"), headers=target.headers
-        )
-        try:
-            conversation = Conversation.model_validate(data)
-        except ValidationError as exc:
-            raise AppError(
-                ErrorCode.UPSTREAM_ERROR, "The chat service answered an unexpected shape."
-            ) from exc
+        conversation = await self.chat.create_conversation(body, headers=target.headers)
         if target.thread_key:
             async with self.sessionmaker() as session:
                 await repository.save(
@@ -248,10 +244,9 @@ class CompletionService:
         return target
 
     async def _post(self, target: Target, text: str) -> TurnResult:
-        path = f"/internal/v1/conversations/{target.conversation_id}/messages"
         try:
-            data = await self.chat.json_request(
-                "POST", path, json=target.turn(text), headers=target.headers, timeout=self.turn_timeout
+            return await self.chat.post_message(
+                target.conversation_id, target.turn(text), headers=target.headers, timeout=self.turn_timeout
             )
         except AppError as exc:
             if exc.status != 404 or target.fresh or target.thread_key is None:
@@ -260,12 +255,6 @@ class CompletionService:
             target.conversation_id = await self._create_conversation(target)
             target.fresh = True
             return await self._post(target, text)
-        try:
-            return TurnResult.model_validate(data)
-        except ValidationError as exc:
-            raise AppError(
-                ErrorCode.UPSTREAM_ERROR, "The chat service answered an unexpected shape."
-            ) from exc
 
     async def complete(self, request: ChatCompletionRequest) -> ChatCompletion:
         refuse_unsupported(request)
@@ -301,46 +290,31 @@ class CompletionService:
         await self.limits.spend_message(self.key)
         stack = AsyncExitStack()
         try:
-            response = await self._open(stack, target, question)
+            packets = await self._open(stack, target, question)
         except BaseException:
             await stack.aclose()
             raise
-        return self._chunks(stack, response, request, target)
+        return self._chunks(stack, packets, request, target)
 
-    async def _open(self, stack: AsyncExitStack, target: Target, question: str) -> aiohttp.ClientResponse:
-        path = f"/internal/v1/conversations/{target.conversation_id}/messages"
-        response = await stack.enter_async_context(
-            self.chat.stream(
-                "POST",
-                path,
-                json=target.turn(question),
-                headers={**target.headers, "Accept": "text/event-stream"},
-                timeout=None,
+    async def _open(
+        self, stack: AsyncExitStack, target: Target, question: str
+    ) -> AsyncIterator[AnyStreamPacket]:
+        try:
+            return await stack.enter_async_context(
+                self.chat.stream_turn(target.conversation_id, target.turn(question), headers=target.headers)
             )
-        )
-        if response.status == 404 and not target.fresh and target.thread_key is not None:
-            await stack.aclose()
-            target.conversation_id = await self._create_conversation(target)
-            target.fresh = True
-            return await self._open(stack, target, question)
-        if response.status >= 400:
-            payload = await response.read()
-            try:
-                error = orjson.loads(payload).get("error") or {}
-            except (orjson.JSONDecodeError, AttributeError):
-                error = {}
-            code = str(error.get("code", ""))
-            raise AppError(
-                ErrorCode(code) if code in set(ErrorCode) else ErrorCode.UPSTREAM_ERROR,
-                str(error.get("message") or f"chat answered {response.status}"),
-                status=response.status,
-            )
-        return response
+        except AppError as exc:
+            if exc.status != 404 or target.fresh or target.thread_key is None:
+                raise
+        # The kept conversation is gone: start a new one for this thread.
+        target.conversation_id = await self._create_conversation(target)
+        target.fresh = True
+        return await self._open(stack, target, question)
 
     async def _chunks(
         self,
         stack: AsyncExitStack,
-        response: aiohttp.ClientResponse,
+        packets: AsyncIterator[AnyStreamPacket],
         request: ChatCompletionRequest,
         target: Target,
     ) -> AsyncIterator[bytes]:
@@ -352,24 +326,17 @@ class CompletionService:
         result: TurnResult | None = None
         try:
             yield _sse(chunk(completion_id, created, model, {"role": "assistant", "content": ""}))
-            async for event, data in _sse_events(response):
-                if event == "heartbeat":
+            async for packet in packets:
+                if isinstance(packet, HeartbeatPacket):
                     yield b": heartbeat\n\n"
-                    continue
-                try:
-                    packet: dict[str, Any] = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue
-                kind = packet.get("type", event)
-                if kind == "token":
-                    text = str(packet.get("text", ""))
-                    streamed.append(text)
-                    yield _sse(chunk(completion_id, created, model, {"content": text}))
-                elif kind == "citation":
-                    target.citations.append(Citation.model_validate(packet["citation"]))
-                elif kind == "handoff":
-                    handoff = HandoffInfo.model_validate(packet["handoff"])
-                elif kind == "reset":
+                elif isinstance(packet, TokenPacket):
+                    streamed.append(packet.text)
+                    yield _sse(chunk(completion_id, created, model, {"content": packet.text}))
+                elif isinstance(packet, CitationPacket):
+                    target.citations.append(packet.citation)
+                elif isinstance(packet, HandoffPacket):
+                    handoff = packet.handoff
+                elif isinstance(packet, ResetPacket):
                     # A provider failed mid-answer and the next one starts over. Sent text cannot be taken
                     # back in OpenAI's format: end with an error rather than glue a second answer to it.
                     if "".join(streamed):
@@ -382,15 +349,12 @@ class CompletionService:
                         return
                     streamed.clear()
                     target.citations.clear()
-                elif kind == "error":
-                    yield _error_chunk(
-                        str(packet.get("message", "The assistant failed.")),
-                        str(packet.get("code", "upstream_error")),
-                    )
+                elif isinstance(packet, ErrorPacket):
+                    yield _error_chunk(packet.message, packet.code)
                     yield b"data: [DONE]\n\n"
                     return
-                elif kind == "done":
-                    result = TurnResult.model_validate(packet["result"])
+                elif isinstance(packet, DonePacket):
+                    result = packet.result
                     break
             reply = result.reply if result else None
             if reply is not None and not streamed and reply.text:
@@ -429,27 +393,3 @@ def _sse(payload: dict[str, Any]) -> bytes:
 def _error_chunk(message: str, code: str) -> bytes:
     """An error in the stream, as OpenAI sends one (the SDKs raise ``APIError`` on it)."""
     return _sse({"error": {"message": message, "type": "server_error", "param": None, "code": code}})
-
-
-async def _sse_events(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, bytes]]:
-    """Server-sent events of a response as (event, data) pairs."""
-    event = "message"
-    data: list[bytes] = []
-    async for raw in response.content:
-        line = raw.rstrip(b"\r\n")
-        if not line:
-            if data:
-                yield event, b"\n".join(data)
-            event, data = "message", []
-            continue
-        if line.startswith(b":"):
-            continue
-        name, _, value = line.partition(b":")
-        if value.startswith(b" "):
-            value = value[1:]
-        if name == b"event":
-            event = value.decode("utf-8", "replace")
-        elif name == b"data":
-            data.append(value)
-    if data:
-        yield event, b"\n".join(data)

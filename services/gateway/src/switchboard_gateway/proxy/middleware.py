@@ -15,12 +15,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from switchboard_gateway.auth.identity import InvalidIdentity, valid_subject, verify_identity
 from switchboard_gateway.auth.origins import origin_allowed
 from switchboard_gateway.auth.principal import Principal, presented_credential
-from switchboard_gateway.context import Gateway
 from switchboard_gateway.keys.secrets import KeyScope
 from switchboard_gateway.limits.service import estimate_tokens
 from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
 from switchboard_gateway.proxy.routes import ProxyRoute, area_of, resolve, safe_path, widget_allowed
+from switchboard_gateway.runtime import Runtime
+from switchboard_shared.contracts.chat import DonePacket, TokenPacket, decode_sse_body
 from switchboard_shared.contracts.common import strip_control_characters
 from switchboard_shared.contracts.routes import (
     END_USER_CLAIMS_HEADER,
@@ -111,7 +112,7 @@ class GatewayMiddleware:
         if area == ADMIN_AREA or (route is None and area not in OWN_AREAS):
             await self.app(scope, receive, send)
             return
-        gateway: Gateway = scope["state"]["gateway"]
+        runtime: Runtime = scope["state"]["runtime"]
         cors: dict[str, str] = {}
         principal: Principal | None = None
         body_limit = self._body_limit(path)
@@ -123,26 +124,26 @@ class GatewayMiddleware:
             if not safe_path(path):
                 raise AppError(ErrorCode.BAD_REQUEST, "The path has empty or dot segments.")
             if route is None:
-                principal = await self._authenticate(gateway, scope, method, path, origin, None, cors)
+                principal = await self._authenticate(runtime, scope, method, path, origin, None, cors)
                 scope["state"]["principal"] = principal
                 await self.app(scope, receive, self._with_headers(send, _raw(cors)) if cors else send)
                 return
             identity: dict[str, str] = {}
             body: bytes | None = None
             if not route.webhook:
-                principal = await self._authenticate(gateway, scope, method, path, origin, route, cors)
+                principal = await self._authenticate(runtime, scope, method, path, origin, route, cors)
                 identity = self._identity_headers(principal)
                 if route.message_turn and principal.key is not None:
                     body = normalise_message(await read_body(receive, body_limit))
-                    await gateway.limits.spend_message(principal.key)
+                    await runtime.limits.spend_message(principal.key)
             result = await forward(
                 scope,
                 receive,
                 send,
-                upstream=gateway.upstreams[route.upstream],
+                upstream=runtime.upstreams[route.upstream],
                 route=route,
                 identity=identity,
-                internal_token=gateway.settings.internal_token,
+                internal_token=runtime.settings.internal_token,
                 extra_response_headers=[*self.response_headers, *_raw(cors)]
                 if cors
                 else self.response_headers,
@@ -163,11 +164,11 @@ class GatewayMiddleware:
             tokens = estimate_tokens(_text_of_post(body)) + estimate_tokens(
                 _generated_text(result.content_type, result.body)
             )
-            await gateway.limits.spend_tokens(principal.key.tenant_id, tokens)
+            await runtime.limits.spend_tokens(principal.key.tenant_id, tokens)
 
     async def _authenticate(
         self,
-        gateway: Gateway,
+        runtime: Runtime,
         scope: Scope,
         method: str,
         path: str,
@@ -176,7 +177,7 @@ class GatewayMiddleware:
         cors: dict[str, str],
     ) -> Principal:
         credential = presented_credential(header(scope, b"authorization"), header(scope, b"x-api-key"))
-        principal = await gateway.resolver.resolve(credential)
+        principal = await runtime.resolver.resolve(credential)
         key = principal.key
         if key is None:
             raise AppError(
@@ -206,7 +207,7 @@ class GatewayMiddleware:
                     )
                 principal.end_user_id = ANONYMOUS_PREFIX + anonymous
                 client = scope.get("client")
-                await gateway.limits.check_anonymous(key, client[0] if client else None)
+                await runtime.limits.check_anonymous(key, client[0] if client else None)
         elif token:
             self._verify(principal, key.identity_secret, token)
         else:
@@ -219,7 +220,7 @@ class GatewayMiddleware:
                     )
                 principal.end_user_id = asserted
                 principal.end_user_verified = header(scope, b"x-end-user-verified") == "1"
-        await gateway.limits.check_request(key, principal.end_user_id)
+        await runtime.limits.check_request(key, principal.end_user_id)
         return principal
 
     @staticmethod
@@ -306,20 +307,12 @@ def _generated_text(content_type: str, body: bytes | None) -> str:
         if content_type.startswith("text/event-stream"):
             tokens: list[str] = []
             reply = ""
-            for block in body.split(b"\n\n"):
-                event = b"token" if b"event: token" in block else b"done" if b"event: done" in block else None
-                if event is None:
-                    continue
-                data = b"".join(line[5:].strip() for line in block.split(b"\n") if line.startswith(b"data:"))
-                try:
-                    packet = orjson.loads(data)
-                except orjson.JSONDecodeError:
-                    continue  # a block cut off by the tee's size limit
-                if event == b"token":
-                    tokens.append(str(packet.get("text") or ""))
-                else:
-                    result = packet.get("result") or {}
-                    reply = str((result.get("reply") or {}).get("text") or "")
+            # A packet cut off by the tee's size limit is skipped by the decoder.
+            for packet in decode_sse_body(body):
+                if isinstance(packet, TokenPacket):
+                    tokens.append(packet.text)
+                elif isinstance(packet, DonePacket):
+                    reply = packet.result.reply.text if packet.result.reply is not None else ""
             generated = "".join(tokens)
             return generated if len(generated) >= len(reply) else reply
         payload = orjson.loads(body)

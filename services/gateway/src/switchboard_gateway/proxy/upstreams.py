@@ -1,4 +1,6 @@
-"""One pooled aiohttp session and one circuit breaker per upstream service, for the proxy path.
+"""One connection pool and one circuit breaker per upstream service, for the proxy path: the h1 pool
+(``GATEWAY_PROXY_CLIENT=h1``, the default) or a pooled aiohttp session (``aiohttp``). In h1 mode the aiohttp
+session is opened only if something outside the proxy path asks for it (the aggregated OpenAPI document).
 
 Beside ``switchboard_shared.http_client.Downstream`` rather than on it: a proxy session must not keep
 cookies (users would share them), must not decompress (bodies pass through byte for byte), must not add
@@ -20,7 +22,7 @@ from switchboard_gateway.proxy.h1 import H1Pool
 from switchboard_gateway.proxy.routes import Timeout
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_shared.metrics import BREAKER_STATE
-from switchboard_shared.platform import FLEET_SERVICES
+from switchboard_shared.registry import SERVICE_NAMES
 
 log = structlog.get_logger(__name__)
 GAUGE = {CircuitBreakerState.CLOSED: 0, CircuitBreakerState.HALF_OPEN: 1, CircuitBreakerState.OPEN: 2}
@@ -42,16 +44,8 @@ class Upstream:
     def __init__(self, name: str, base_url: str, settings: GatewaySettings) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(
-                limit=settings.upstream_pool_size,
-                limit_per_host=settings.upstream_pool_size,
-                keepalive_timeout=POOL_KEEPALIVE_SECONDS,
-                ttl_dns_cache=300,
-            ),
-            cookie_jar=aiohttp.DummyCookieJar(),
-            auto_decompress=False,
-        )
+        self.pool_size = settings.upstream_pool_size
+        self._session: aiohttp.ClientSession | None = None
         self.breaker = CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             timeout_duration=timedelta(seconds=settings.breaker_reset_seconds),
@@ -90,6 +84,22 @@ class Upstream:
             )
 
     @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pooled aiohttp session, opened on first use (inside the running loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    limit=self.pool_size,
+                    limit_per_host=self.pool_size,
+                    keepalive_timeout=POOL_KEEPALIVE_SECONDS,
+                    ttl_dns_cache=300,
+                ),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                auto_decompress=False,
+            )
+        return self._session
+
+    @property
     def breaker_state(self) -> str:
         state: str = self.breaker.current_state.name.lower().replace("_", "-")
         if state == "open" and self.breaker.time_until_open <= timedelta(0):
@@ -99,14 +109,15 @@ class Upstream:
     async def close(self) -> None:
         if self.pool is not None:
             self.pool.close()
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
 
 
 class Upstreams:
     def __init__(self, settings: GatewaySettings) -> None:
         self.by_name = {
             name: Upstream(name, getattr(settings, f"{name}_url"), settings)
-            for name in FLEET_SERVICES
+            for name in SERVICE_NAMES
             if name != "gateway"
         }
 

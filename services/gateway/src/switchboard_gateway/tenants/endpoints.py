@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from switchboard_gateway.auth.admin import AdminDep, OperatorDep, ensure_tenant_access
 from switchboard_gateway.auth.identity import sign_identity, verify_identity
-from switchboard_gateway.context import GatewayDep
+from switchboard_gateway.runtime import RuntimeDep
 from switchboard_gateway.tenants import repository, service
 from switchboard_gateway.tenants.models import Tenant
 from switchboard_gateway.tenants.schemas import (
@@ -69,14 +69,14 @@ async def get_tenant(tenant_id: str, session: SessionDep, principal: AdminDep) -
     responses=error_responses(404),
 )
 async def update_tenant(
-    tenant_id: str, data: TenantUpdate, session: SessionDep, principal: AdminDep, gateway: GatewayDep
+    tenant_id: str, data: TenantUpdate, session: SessionDep, principal: AdminDep, runtime: RuntimeDep
 ) -> TenantOut:
     ensure_tenant_access(principal, tenant_id)
     if not principal.is_operator and OPERATOR_ONLY_FIELDS & data.model_fields_set:
         raise AppError(ErrorCode.FORBIDDEN, "Only the fleet operator may change budgets.")
     tenant = await service.update(session, tenant_id=tenant_id, data=data)
     await session.commit()
-    gateway.resolver.forget_tenant(tenant_id)
+    runtime.resolver.forget_tenant(tenant_id)
     return _out(tenant)
 
 
@@ -97,12 +97,12 @@ async def get_identity_secret(tenant_id: str, session: SessionDep, principal: Ad
     responses=error_responses(404),
 )
 async def rotate_identity_secret(
-    tenant_id: str, session: SessionDep, principal: AdminDep, gateway: GatewayDep
+    tenant_id: str, session: SessionDep, principal: AdminDep, runtime: RuntimeDep
 ) -> IdentitySecret:
     ensure_tenant_access(principal, tenant_id)
     tenant = await service.rotate_identity_secret(session, tenant_id=tenant_id)
     await session.commit()
-    gateway.resolver.forget_tenant(tenant_id)
+    runtime.resolver.forget_tenant(tenant_id)
     return IdentitySecret(identity_secret=tenant.identity_secret)
 
 
@@ -128,11 +128,11 @@ async def issue_identity_token(
 
 
 @router.get("/tenants/{tenant_id}/usage", summary="Today's usage against the budgets")
-async def usage(tenant_id: str, session: SessionDep, principal: AdminDep, gateway: GatewayDep) -> UsageOut:
+async def usage(tenant_id: str, session: SessionDep, principal: AdminDep, runtime: RuntimeDep) -> UsageOut:
     ensure_tenant_access(principal, tenant_id)
     tenant = await service.get_or_404(session, tenant_id=tenant_id)
-    today = await gateway.limits.usage(tenant_id)
-    settings = gateway.settings
+    today = await runtime.limits.usage(tenant_id)
+    settings = runtime.settings
     return UsageOut(
         tenant_id=tenant_id,
         day=today.day,

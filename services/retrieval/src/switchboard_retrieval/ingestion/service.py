@@ -18,6 +18,12 @@ from switchboard_retrieval.index.text import detect_language
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.chunking import ChunkDraft, compose_indexed_text
 from switchboard_retrieval.ingestion.connectors import FetchFailure, make_connector
+from switchboard_retrieval.ingestion.duplicates import (
+    chunk_keys,
+    kept_copies,
+    passage_key,
+    reconcile_copies,
+)
 from switchboard_retrieval.ingestion.fetching import SourceError
 from switchboard_retrieval.ingestion.parsing import FetchedDocument, ParseError, parse_document
 from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
@@ -91,6 +97,8 @@ class SourceSync:
         self.last_report = 0.0
         self.changed = False
         self.only: frozenset[str] | None = None
+        # Passage keys whose copies this sync added or removed: their indexed copy is settled at the end.
+        self.affected: set[str] = set()
 
     async def _wait_for_running_sync(self, source_id: str | None) -> None:
         """One sync per source at a time: a job queued while another runs starts when that one ends."""
@@ -151,6 +159,12 @@ class SourceSync:
             if job.document_id is not None:
                 self.only = frozenset(self.known)
             chunk_rows = (await session.execute(chunks)).all()
+            self.key_of = await chunk_keys(session, kb.id)
+        # Passage key → the copy indexed for it (the smallest chunk id), as far as this sync knows.
+        self.kept: dict[str, str] = {}
+        for chunk_id, key in self.key_of.items():
+            if key not in self.kept or chunk_id < self.kept[key]:
+                self.kept[key] = chunk_id
         self.chunks_by_doc: dict[str, set[str]] = {}
         for doc_id, chunk_id in chunk_rows:
             self.chunks_by_doc.setdefault(doc_id, set()).add(chunk_id)
@@ -162,6 +176,7 @@ class SourceSync:
             seen = await self._ingest()
             await self._flush()
             await self._prune(seen)
+            await self._reconcile()
         except SourceError as exc:
             status, error = "failed", str(exc)
         except EmbeddingUnavailable as exc:
@@ -271,10 +286,14 @@ class SourceSync:
         if not self.pending:
             return
         batch, self.pending, self.pending_chunks = self.pending, [], 0
-        to_embed: list[tuple[ChunkDraft, str]] = []
+        new_drafts = [(d, p.doc_id) for p in batch for d in p.drafts if d.id not in p.old_ids]
+        for draft, _ in new_drafts:
+            self._note_copy(draft)
+        # Only the indexed copy of each text is embedded (decided over the whole batch first).
+        to_embed = [(d, doc_id) for d, doc_id in new_drafts if self.kept[self.key_of[d.id]] == d.id]
         for pending in batch:
             new_ids = {d.id for d in pending.drafts}
-            to_embed.extend((d, pending.doc_id) for d in pending.drafts if d.id not in pending.old_ids)
+            self.affected.update(self.key_of[cid] for cid in pending.old_ids - new_ids if cid in self.key_of)
             added = len(new_ids - pending.old_ids)
             removed = len(pending.old_ids - new_ids)
             updated = min(added, removed)
@@ -349,12 +368,22 @@ class SourceSync:
         self.progress.documents_done += len(batch)
         self.changed = True
 
+    def _note_copy(self, draft: ChunkDraft) -> None:
+        """Record a new chunk's text; it becomes the copy to index when no copy with a smaller id is known."""
+        key = passage_key(draft.text)
+        self.key_of[draft.id] = key
+        self.affected.add(key)
+        kept = self.kept.get(key)
+        if kept is None or draft.id < kept:
+            self.kept[key] = draft.id
+
     async def _prune(self, seen: set[str]) -> None:
         vanished = {uri: v for uri, v in self.known.items() if uri not in seen}
         if not vanished:
             return
         doc_ids = [doc_id for doc_id, _, _ in vanished.values()]
         chunk_ids = [cid for doc_id in doc_ids for cid in self.chunks_by_doc.get(doc_id, set())]
+        self.affected.update(self.key_of[cid] for cid in chunk_ids if cid in self.key_of)
         await self.rt.vectors.delete(self.collection, chunk_ids)
         async with self.rt.sessionmaker() as session:
             for start in range(0, len(doc_ids), 500):
@@ -365,6 +394,23 @@ class SourceSync:
         self.progress.counts["deleted"] += len(chunk_ids)
         self.progress.counts["documents_deleted"] += len(doc_ids)
         self.changed = True
+
+    async def _reconcile(self) -> None:
+        """Settle the indexed copy of every passage this sync touched against the committed chunk rows: a
+        kept copy removed here (or by a sync of another source meanwhile) hands over to the next one."""
+        if not self.affected:
+            return
+        async with self.rt.sessionmaker() as session:
+            embedded = await reconcile_copies(
+                session,
+                self.rt.vectors,
+                self.embedder.embed_documents,
+                kb_id=self.kb_id,
+                collection=self.collection,
+                keys=self.affected,
+            )
+        self.progress.chunks_embedded += embedded
+        self.affected = set()
 
     async def _rebuild_bm25(self) -> None:
         async with self.rt.sessionmaker() as session:
@@ -438,12 +484,16 @@ class SourceSync:
 
 
 async def load_index_rows(session: Any, kb_id: str) -> list[tuple[str, str, str]]:
+    """The BM25 rows of a knowledge base: one per passage text, its indexed copy (the smallest chunk id)."""
     result = await session.execute(
         select(Chunk.id, Chunk.source_id, Chunk.title, Chunk.heading_path, Chunk.text)
         .where(Chunk.kb_id == kb_id)
         .order_by(Chunk.id)
     )
+    rows = result.all()
+    kept = set(kept_copies((cid, text) for cid, _, _, _, text in rows).values())
     return [
         (cid, source_id, compose_indexed_text(title, list(path or []), text))
-        for cid, source_id, title, path, text in result.all()
+        for cid, source_id, title, path, text in rows
+        if cid in kept
     ]

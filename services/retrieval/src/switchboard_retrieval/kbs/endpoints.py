@@ -126,7 +126,7 @@ async def update_source(
     )
 
 
-@router.delete("/{kb_id}/sources/{source_id}", status_code=204, responses=error_responses(404))
+@router.delete("/{kb_id}/sources/{source_id}", status_code=204, responses=error_responses(404, 503))
 async def delete_source(
     kb: KnowledgeBaseDep, source_id: str, session: SessionDep, rt: RuntimeDep
 ) -> Response:
@@ -253,7 +253,7 @@ async def list_documents(
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.delete("/{kb_id}/documents/{document_id}", status_code=204, responses=error_responses(404, 409))
+@router.delete("/{kb_id}/documents/{document_id}", status_code=204, responses=error_responses(404, 409, 503))
 async def delete_document(
     kb: KnowledgeBaseDep, document_id: str, session: SessionDep, rt: RuntimeDep
 ) -> Response:

@@ -14,9 +14,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from switchboard_retrieval.curated import repository as curated_repository
 from switchboard_retrieval.embeddings.models import missing_setting
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config, safe_upload_name
+from switchboard_retrieval.ingestion.duplicates import hand_over_copies, passage_key
 from switchboard_retrieval.ingestion.fetching import SourceError
 from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.ingestion.paths import PathPolicy, PathRefused
@@ -168,6 +170,9 @@ async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) ->
     await session.execute(delete(Chunk).where(Chunk.kb_id == kb.id))
     await session.execute(delete(Document).where(Document.kb_id == kb.id))
     await session.execute(delete(Source).where(Source.kb_id == kb.id))
+    # Curated answers outlive their knowledge base, unlinked (they keep answering on their own vectors).
+    if await curated_repository.unlink_kb(session, kb_id=kb.id):
+        await curated_repository.bump_version(session, tenant_id=kb.tenant_id)
     await session.delete(kb)
     await session.flush()
 
@@ -281,14 +286,16 @@ async def update_source(
 
 
 async def delete_source(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, source: Source) -> None:
-    chunk_ids = list((await session.execute(select(Chunk.id).where(Chunk.source_id == source.id))).scalars())
-    await rt.vectors.delete(collection_name(kb.tenant_id, kb.id), chunk_ids)
+    rows = (await session.execute(select(Chunk.id, Chunk.text).where(Chunk.source_id == source.id))).all()
     await session.execute(delete(IngestionJob).where(IngestionJob.source_id == source.id))
     await session.execute(delete(Chunk).where(Chunk.source_id == source.id))
     await session.execute(delete(Document).where(Document.source_id == source.id))
     await session.delete(source)
     kb.index_version += 1
     await session.flush()
+    # Texts this source held the indexed copy of go on under another source's copy.
+    await hand_over_copies(session, rt, kb=kb, keys={passage_key(text) for _, text in rows})
+    await rt.vectors.delete(collection_name(kb.tenant_id, kb.id), [chunk_id for chunk_id, _ in rows])
     if source.type == "upload":
         for folder in upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id):
             await asyncio.to_thread(shutil.rmtree, folder / source.id, True)
@@ -405,13 +412,13 @@ async def delete_document(
             ErrorCode.CONFLICT, "A sync of this document's source is running; delete it when that sync ends."
         )
     source = await session.get(Source, document.source_id)
-    chunk_ids = list(
-        (await session.execute(select(Chunk.id).where(Chunk.document_id == document.id))).scalars()
-    )
-    await rt.vectors.delete(collection_name(kb.tenant_id, kb.id), chunk_ids)
+    rows = (await session.execute(select(Chunk.id, Chunk.text).where(Chunk.document_id == document.id))).all()
     await session.execute(delete(Chunk).where(Chunk.document_id == document.id))
     await session.execute(delete(Document).where(Document.id == document.id))
     kb.index_version += 1
     await session.flush()
+    # Texts this document held the indexed copy of go on under another document's copy.
+    await hand_over_copies(session, rt, kb=kb, keys={passage_key(text) for _, text in rows})
+    await rt.vectors.delete(collection_name(kb.tenant_id, kb.id), [chunk_id for chunk_id, _ in rows])
     if source is not None and source.type == "upload":
         await asyncio.to_thread(_remove_stored, Path(source.config["path"]), [document.uri])

@@ -1,18 +1,22 @@
 """Hybrid search over a tenant's knowledge bases: vector (Chroma) and BM25 rankings fused with RRF,
-optionally reranked, returned with component scores and a highlighted snippet."""
+optionally reranked, returned with component scores and a highlighted snippet; and, for a customer's turn,
+the curated answer the query matches (checked with the query vectors the search computed)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, missing_setting
+from switchboard_retrieval.curated import repository as curated_repository
+from switchboard_retrieval.curated import service as curated
+from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, Vectors, missing_setting
 from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
 from switchboard_retrieval.index.spelling import Speller
@@ -80,13 +84,18 @@ async def search(
         else await _knowledge_bases(session, tenant_id, request.kb_ids)
     )
     language = request.language or detect_language(request.query)
+    # The query vector of each model, kept for the curated check (which needs no embedding of its own).
+    query_vectors: dict[str, Vectors] = {}
     if not kbs:
-        return SearchResponse(hits=[], query_language=language, took_ms=0.0)
+        return await _with_curated(
+            session, rt, tenant_id, request, language, query_vectors, SearchResponse(hits=[], took_ms=0.0)
+        )
     allowed = await _allowed_sources(
         session, [kb.id for kb in kbs], request.filters.source_ids, request.filters.tags
     )
     if allowed is not None and not allowed:
-        return SearchResponse(hits=[], query_language=language, took_ms=_ms(started))
+        empty = SearchResponse(hits=[], took_ms=_ms(started))
+        return await _with_curated(session, rt, tenant_id, request, language, query_vectors, empty)
     depth = max(request.top_k * 4, 30)
     settings = rt.settings
     indexes = (
@@ -102,7 +111,9 @@ async def search(
     bm25_hits: list[tuple[str, float]] = []
     if request.mode in ("hybrid", "vector"):
         # The query embedding runs in a worker thread; BM25 scoring meanwhile (a sparse-matrix lookup).
-        vector_task = asyncio.ensure_future(_vector_rankings(rt, kbs, vector_query, depth, allowed))
+        vector_task = asyncio.ensure_future(
+            _vector_rankings(rt, kbs, vector_query, depth, allowed, query_vectors)
+        )
         await asyncio.sleep(0)  # let the task hand the embedding to its worker thread first
         if request.mode == "hybrid":
             bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
@@ -138,7 +149,41 @@ async def search(
         rerank_scores = {hit.chunk_id: s for hit, s in zip(candidates, scores, strict=True)}
         candidates.sort(key=lambda hit: -rerank_scores[hit.chunk_id])
     hits = [_hit(chunks[hit.chunk_id], hit, query, rerank_scores.get(hit.chunk_id)) for hit in candidates]
-    return SearchResponse(hits=hits[: request.top_k], query_language=language, took_ms=_ms(started))
+    response = SearchResponse(hits=hits[: request.top_k], took_ms=_ms(started))
+    return await _with_curated(session, rt, tenant_id, request, language, query_vectors, response)
+
+
+async def _with_curated(
+    session: AsyncSession,
+    rt: Runtime,
+    tenant_id: str,
+    request: SearchRequest,
+    language: str | None,
+    query_vectors: dict[str, Vectors],
+    response: SearchResponse,
+) -> SearchResponse:
+    """The response with its query language, and the curated answer the query matched when asked for one
+    (a match asked for by a customer's turn counts as a hit of its entry)."""
+    response.query_language = language
+    if not request.curated:
+        return response
+    started = time.perf_counter()
+    found = await curated.tenant_index(session, rt, tenant_id=tenant_id)
+    if found is None:
+        return response
+    index, threshold = found
+    missing = index.models - set(query_vectors)
+    if missing:
+        query_vectors = {**query_vectors, **await curated.embed_query(rt, missing, request.query)}
+    match = curated.match(rt, index, threshold, query_vectors, language=language, kb_ids=request.kb_ids)
+    if match is not None:
+        await curated_repository.record_hit(
+            session, tenant_id=tenant_id, answer_id=match.answer_id, at=datetime.now(UTC)
+        )
+        log.info("curated_answer_matched", answer_id=match.answer_id, score=match.score)
+    response.curated = match
+    response.took_ms = round(response.took_ms + _ms(started), 2)
+    return response
 
 
 def _distinct_passages(candidates: list[FusedHit], chunks: dict[str, Chunk]) -> list[FusedHit]:
@@ -178,7 +223,12 @@ def _hit(chunk: Chunk, fused: FusedHit, query: str, rerank: float | None) -> Sea
 
 
 async def _vector_rankings(
-    rt: Runtime, kbs: list[KnowledgeBase], query: str, depth: int, allowed: set[str] | None
+    rt: Runtime,
+    kbs: list[KnowledgeBase],
+    query: str,
+    depth: int,
+    allowed: set[str] | None,
+    query_vectors: dict[str, Vectors],
 ) -> list[tuple[str, float]]:
     where: dict[str, Any] | None = None
     if allowed is not None:
@@ -200,6 +250,7 @@ async def _vector_rankings(
         # One worker-thread hop per model: embed the query, then query each of its collections.
         embedder = rt.embeddings.get(model)
         vector = embedder.embed_query(query)
+        query_vectors[model] = vector
         return [
             (hit.chunk_id, hit.similarity)
             for kb in group

@@ -1,4 +1,5 @@
-"""The gateway's pooled resources, opened once by the lifespan and read by middleware and endpoints."""
+"""The gateway's pooled resources (``Runtime``), opened once by the lifespan and read by middleware and
+endpoints through ``RuntimeDep``."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class Gateway:
+class Runtime:
     settings: GatewaySettings
     platform: Platform
     resolver: KeyResolver
@@ -27,9 +28,9 @@ class Gateway:
     openapi: OpenAPIAggregator
 
 
-def get_gateway(request: Request) -> Gateway:
-    gateway: Gateway = request.state.gateway
-    return gateway
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.state.runtime
+    return runtime
 
 
-GatewayDep = Annotated[Gateway, Depends(get_gateway)]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
