@@ -1,0 +1,5 @@
+"""Streamlit page script: renders `switchboard_console.views.curated`."""
+
+from switchboard_console.views import curated
+
+curated.render()
