@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from switchboard_gateway.proxy.upstreams import POOL_KEEPALIVE_SECONDS
+from switchboard_shared.http_client import POOL_IDLE_SECONDS
+from switchboard_shared.settings import ServiceSettings
 from switchboard_shared.testing.processes import ServiceProcess
 from switchboard_shared.testing.servers import free_port
 
@@ -105,3 +109,48 @@ def test_free_port_is_free() -> None:
     port = free_port()
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+
+
+def _get(sock: socket.socket, path: str) -> bytes:
+    """One keep-alive GET on an open socket; the response's bytes (empty when the server had closed it)."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nhost: relay\r\n\r\n".encode())
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head
+
+
+def test_an_idle_connection_outlives_the_idle_limit_of_the_clients_in_front(
+    pair: tuple[ServiceProcess, ServiceProcess],
+) -> None:
+    """The gateway's pool reuses a connection idle up to 4 s, the services' clients up to 10 s. A service that
+    closed idle connections sooner (uvicorn's own default is 5 s) closes some under a request already on its
+    way: under load that surfaced as a rare 503 on a customer's message."""
+    assert ServiceSettings().keep_alive_seconds > max(POOL_IDLE_SECONDS, POOL_KEEPALIVE_SECONDS) + 5
+    upstream, _ = pair
+    with socket.create_connection(("127.0.0.1", upstream.port), timeout=10) as sock:
+        assert _get(sock, "/healthz").startswith(b"HTTP/1.1 200")
+        time.sleep(POOL_KEEPALIVE_SECONDS + 2.5)  # past the gateway's idle limit and uvicorn's default
+        assert _get(sock, "/healthz").startswith(b"HTTP/1.1 200")
+
+
+def test_the_keep_alive_setting_reaches_the_server() -> None:
+    relay = ServiceProcess(RELAY, {"SWITCHBOARD_KEEP_ALIVE_SECONDS": "1"}, name="short-keep-alive").start()
+    try:
+        with socket.create_connection(("127.0.0.1", relay.port), timeout=10) as sock:
+            assert _get(sock, "/healthz").startswith(b"HTTP/1.1 200")
+            time.sleep(2.5)
+            assert sock.recv(1) == b""  # closed by the server
+    finally:
+        relay.stop()

@@ -76,6 +76,7 @@ async def post_once(
 
 
 RETRIES: list[str] = []
+FAILED: list[str] = []  # status, route and error body of each failed request, for the report
 
 
 async def customer(
@@ -103,6 +104,8 @@ async def customer(
                     headers,
                 )
             results.append((started, time.monotonic() - started, response.status_code))
+            if response.status_code not in (200, 201):
+                FAILED.append(f"{response.status_code} {response.request.url.path}: {response.text[:300]}")
         except httpx.HTTPError as exc:
             results.append((started, time.monotonic() - started, type(exc).__name__))
         await asyncio.sleep(rng.uniform(*THINK_SECONDS))
@@ -171,6 +174,7 @@ def test_soak(fleet: ReliabilityFleet, output_dir: str) -> None:
         "requests": len(measured),
         "throughput_per_s": round(len(measured) / SECONDS, 1),
         "errors": dict(errors),
+        "error_bodies": FAILED[:10],
         "resent_after_dropped_connection": len(RETRIES),
         "latency_s": {
             "p50": round(percentile(latencies, 0.50), 3),

@@ -64,6 +64,11 @@ class UpstreamStatusError(Exception):
         self.response = response
 
 
+# Idle pooled connections are dropped after this long: below the fleet services' keep-alive (30 s by
+# default, ``SWITCHBOARD_KEEP_ALIVE_SECONDS``), so a request never goes out on a connection being closed.
+POOL_IDLE_SECONDS = 10.0
+
+
 @dataclass(slots=True)
 class ClientConfig:
     connect_timeout: float = 2.0
@@ -134,6 +139,7 @@ class Downstream:
         self.session = session or aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self.config.pool_size,
+                keepalive_timeout=POOL_IDLE_SECONDS,
                 ttl_dns_cache=300,
                 resolver=guard.resolver() if guard is not None else None,
             ),

@@ -31,6 +31,7 @@ def serve(create_app: Callable[[S], FastAPI], settings: S) -> None:
         log_config=None,
         access_log=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.keep_alive_seconds,
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips,
     )

@@ -64,6 +64,14 @@ class ServiceSettings(BaseSettings):
         "forwarded_allow_ips",
     )
 
+    keep_alive_seconds: int = fleet_field(
+        30,
+        "Seconds an idle HTTP connection to this service stays open. Keep it above the idle limit of every "
+        "client in front (the gateway's pool: 4 s, the services' clients: 10 s, a load balancer's idle "
+        "timeout), or a request sent on a connection being closed fails",
+        "keep_alive_seconds",
+    )
+
     host: str = Field(default="127.0.0.1", description="Bind address")
     port: int = Field(default=8000, description="Listen port")
     database_url: str | None = Field(

@@ -256,7 +256,7 @@ class DisconnectWatch:
 async def _open(
     upstream: Upstream, open_response: Callable[[], Awaitable[ProxyResponse]], *, idempotent: bool
 ) -> ProxyResponse:
-    attempts = 2 if idempotent else 1
+    attempts = 2
     for attempt in range(attempts):
         try:
             response: ProxyResponse = await upstream.breaker.call_async(open_response)
@@ -272,12 +272,13 @@ async def _open(
                 ErrorCode.UPSTREAM_TIMEOUT, f"The {upstream.name} service did not answer in time."
             ) from exc
         except UpstreamConnectionError as exc:
-            # A pooled connection the upstream closed while idle: safe to retry an idempotent call once.
-            if attempt + 1 < attempts and exc.before_response and exc.reused:
+            # A pooled connection the upstream closed while idle: an idempotent call is sent once more, and
+            # so is any call none of whose bytes left.
+            if attempt + 1 < attempts and exc.before_response and exc.reused and (idempotent or not exc.sent):
                 continue
             raise _unavailable(upstream) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            if attempt + 1 < attempts and not isinstance(exc, aiohttp.ClientConnectorError):
+            if idempotent and attempt + 1 < attempts and not isinstance(exc, aiohttp.ClientConnectorError):
                 continue
             raise _unavailable(upstream) from exc
         except (aiohttp.ClientError, OSError) as exc:

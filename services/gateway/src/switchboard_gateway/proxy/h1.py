@@ -25,10 +25,11 @@ MAX_BUFFERED = 1 << 20  # pause reading the upstream when this much body waits f
 class UpstreamConnectionError(Exception):
     """The connection failed or closed before the response was complete."""
 
-    def __init__(self, message: str, *, before_response: bool, reused: bool) -> None:
+    def __init__(self, message: str, *, before_response: bool, reused: bool, sent: bool = True) -> None:
         super().__init__(message)
         self.before_response = before_response
         self.reused = reused
+        self.sent = sent  # False: no byte of the request left, so any method may be sent again
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +280,10 @@ class H1Pool:
         try:
             if connection.closed or connection.transport is None:
                 raise UpstreamConnectionError(
-                    "connection closed before the request", before_response=True, reused=connection.uses > 1
+                    "connection closed before the request",
+                    before_response=True,
+                    reused=connection.uses > 1,
+                    sent=False,
                 )
             connection.transport.write(b"".join(head))
             async with asyncio.timeout(timeouts.read):

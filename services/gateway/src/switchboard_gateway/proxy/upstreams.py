@@ -5,7 +5,7 @@ session is opened only if something outside the proxy path asks for it (the aggr
 Beside ``switchboard_shared.http_client.Downstream`` rather than on it: a proxy session must not keep
 cookies (users would share them), must not decompress (bodies pass through byte for byte), must not add
 its own Accept-Encoding (``forward`` sends the client's, or ``identity``), and must drop pooled connections before the upstream's
-keep-alive timeout (uvicorn: 5 s) closes them under it.
+keep-alive timeout (``SWITCHBOARD_KEEP_ALIVE_SECONDS``, 30 s by default) closes them under it.
 """
 
 from __future__ import annotations
