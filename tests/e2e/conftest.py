@@ -77,6 +77,9 @@ def fleet() -> Iterator[Fleet]:
         INTEGRATIONS_DEMO_CRM_URL=f"http://127.0.0.1:{crm_port}",
         # Tenants of these tests point their openai-compatible provider at a llama.cpp server on loopback.
         CHAT_URL_ALLOWLIST='["127.0.0.1"]',
+        # Suggestions that could not reach retrieval are retried within seconds, not minutes.
+        CHAT_SUGGESTION_RETRY_SECONDS="0.5",
+        CHAT_SUGGESTION_RETRY_MAX_SECONDS="2",
     )
     processes = {name: ServiceProcess.of(name, env, port=ports[name]) for name in SERVICE_NAMES}
     # The demo CRM (integrations' stand-in for a company's CRM), wired to the demo tenant.

@@ -23,6 +23,8 @@ ORIGIN = "https://shop.example"
 REPLY_EN = "Not yet: we accept bank cards and SBP."
 REPLY_RU = "Пока нет: принимаем банковские карты и СБП."
 APPROVED = "We do not accept cryptocurrency yet: pay by bank card or SBP."
+OUTBOX_TENANT = "e2e-suggest-outbox"
+OUTBOX_REPLY = "We do not ship to Antarctica, sorry."
 
 
 class Customer:
@@ -70,10 +72,11 @@ def _operator_answers(api: httpx.Client, conversation_id: str, reply: str, key: 
     assert resolved.status_code == 200, resolved.text
 
 
-def _pending(api: httpx.Client, count: int) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + 30
+def _pending(api: httpx.Client, count: int, seconds: float = 30) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + seconds
     while True:
-        groups: list[dict[str, Any]] = api.get("/v1/curated/suggestions").json()["items"]
+        listed = api.get("/v1/curated/suggestions")
+        groups: list[dict[str, Any]] = listed.json()["items"] if listed.status_code == 200 else []
         if len(groups) >= count or time.monotonic() > deadline:
             return groups
         time.sleep(0.2)
@@ -143,3 +146,30 @@ def test_an_operators_reply_becomes_a_curated_answer_once_approved(fleet: Fleet)
         text, curated = Customer(gateway, widget_key, visitor).ask(question)
         assert curated is not None and curated.answer_id == entry["id"], (question, text)
         assert text == APPROVED
+
+
+def test_a_suggestion_made_while_retrieval_is_down_arrives_once_retrieval_is_back(fleet: Fleet) -> None:
+    """The resolution does not depend on retrieval; what the operator answered waits in chat's outbox and
+    reaches retrieval when it is back (chat retries every CHAT_SUGGESTION_RETRY_SECONDS, doubling)."""
+    fleet.require("chat", "retrieval", "integrations")
+    gateway = fleet.gateway
+    server = {"Authorization": f"Bearer {tenant_server_key(gateway, OUTBOX_TENANT)}"}
+    customer = Customer(gateway, tenant_widget_key(gateway, OUTBOX_TENANT, ORIGIN), "outbox-en")
+    customer.ask("Do you ship to Antarctica?")
+    customer.ask("I want to talk to a human")
+    retrieval = fleet.processes["retrieval"]
+    with httpx.Client(base_url=gateway, headers=server, timeout=60.0) as api:
+        retrieval.stop()
+        try:
+            _operator_answers(api, customer.conversation_id, OUTBOX_REPLY, "outbox-1")
+            deadline = time.monotonic() + 30  # chat's attempt fails and is scheduled again
+            while "curated_suggestions_retry" not in fleet.logs("chat") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert "curated_suggestions_retry" in fleet.logs("chat")
+        finally:
+            retrieval.start()
+        groups = _pending(api, 1, seconds=60)
+        assert [(g["question"], g["answer"]) for g in groups] == [
+            ("Do you ship to Antarctica?", OUTBOX_REPLY)
+        ]
+        assert groups[0]["suggestions"][0]["conversation_id"] == customer.conversation_id

@@ -98,6 +98,8 @@ class FakeFleet:
     runner: web.AppRunner | None = None
     # Curated answers retrieval would match: the exact query -> the match it returns when asked for one.
     curated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Suggested curated answers retrieval accepted (it answers 503 to them while retrieval_down).
+    suggestions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -223,6 +225,16 @@ class FakeFleet:
         RelayCustomerMessage.model_validate(body)
         return web.json_response({"delivered": True}, status=202)
 
+    async def suggest(self, request: web.Request) -> web.Response:
+        body = await self._record(request)
+        if self.retrieval_down:
+            return _error(503, "service_unavailable", "down")
+        assert request.headers.get("X-Tenant-ID") == TENANT
+        key = (body["conversation_id"], body["question"])
+        if all((s["conversation_id"], s["question"]) != key for s in self.suggestions):
+            self.suggestions.append(body)  # once per conversation and question, as retrieval records them
+        return web.json_response({"id": f"sg-{len(self.suggestions)}", **body}, status=201)
+
     async def ingest(self, request: web.Request) -> web.Response:
         body = await self._record(request)
         batch = EventBatch.model_validate(body)
@@ -245,6 +257,7 @@ class FakeFleet:
         app.router.add_post("/internal/v1/handoffs", self.handoffs)
         app.router.add_post("/internal/v1/handoffs/relay", self.relay)
         app.router.add_post("/internal/v1/events", self.ingest)
+        app.router.add_post("/internal/v1/curated/suggestions", self.suggest)
         self.runner = await serve_app(app, self.port)
         return self
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from switchboard_chat.assistant.endpoints import router as assistant_router
+from switchboard_chat.conversations import suggestions
 from switchboard_chat.conversations.endpoints import router as conversations_router
 from switchboard_chat.conversations.window import RecentWindow
 from switchboard_chat.providers.registry import ProviderRegistry
@@ -39,9 +40,13 @@ def create_app(settings: ChatSettings | None = None) -> FastAPI:
                     platform.stores.cache, size=settings.history_window, ttl=settings.window_cache_ttl_seconds
                 ),
             )
+            outbox = asyncio.create_task(suggestions.run_outbox(runtime), name="suggestion-outbox")
             try:
                 yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
+                outbox.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await outbox
                 # Turns already running finish (their answers are stored) before the pools close.
                 if runtime.tasks:
                     with contextlib.suppress(TimeoutError):

@@ -93,6 +93,15 @@ class ChatSettings(ServiceSettings):
         "search query (0: always the offline query)",
     )
     window_cache_ttl_seconds: float = Field(default=3600.0, description="TTL of the recent-window cache")
+    suggestion_retry_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="How often resolved conversations' suggested curated answers that could not reach retrieval "
+        "are looked for, and the first wait after a failed attempt (doubling after each failure)",
+    )
+    suggestion_retry_max_seconds: float = Field(
+        default=600.0, gt=0, description="The longest wait between two attempts to send suggestions"
+    )
     lock_ttl_seconds: float = Field(default=180.0, description="Per-conversation lock TTL (a dead holder)")
     lock_wait_seconds: float = Field(
         default=150.0, description="How long a message waits for the turn before it is refused (409)"

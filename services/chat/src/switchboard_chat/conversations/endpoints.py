@@ -198,6 +198,8 @@ async def put_status(
         change=body,
     )
     if changed and body.status is ConversationStatus.RESOLVED:
-        # What operators answered in it becomes suggested curated answers (after this response).
-        suggestions.suggest_later(runtime, tenant_id=tenant_id, conversation_id=conversation_id)
+        # What operators answered in it becomes suggested curated answers: sent now in the background, and
+        # from the outbox later if retrieval cannot take them now.
+        await session.commit()
+        suggestions.send_later(runtime, conversation_id=conversation_id)
     return conversation

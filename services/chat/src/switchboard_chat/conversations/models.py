@@ -1,4 +1,5 @@
-"""Tables of conversations: the conversation, its messages, owner/status transitions, profiles, feedback."""
+"""Tables of conversations: the conversation, its messages, owner/status transitions, profiles, feedback, and
+the outbox of resolved conversations whose operator answers still have to reach retrieval."""
 
 from __future__ import annotations
 
@@ -156,4 +157,21 @@ class CsatRow(Base):
     tenant_id: Mapped[str] = mapped_column(String(64))
     score: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SuggestionOutboxRow(Base):
+    """A resolved conversation whose operator answers have not reached retrieval as suggestions yet. Written in
+    the transaction that resolves the conversation, removed once retrieval has them all: retrieval being down,
+    or the process stopping, delays suggestions but never loses them."""
+
+    __tablename__ = "chat_suggestion_outbox"
+
+    conversation_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("chat_conversations.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(300), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -1,4 +1,4 @@
-"""All SQL of conversations, messages, transitions, profiles, feedback and CSAT."""
+"""All SQL of conversations, messages, transitions, profiles, feedback, CSAT and the suggestion outbox."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_chat.conversations.models import (
@@ -16,6 +16,7 @@ from switchboard_chat.conversations.models import (
     EndUserRow,
     FeedbackRow,
     MessageRow,
+    SuggestionOutboxRow,
     TransitionRow,
     utcnow,
 )
@@ -247,3 +248,71 @@ async def thumbs_down(session: AsyncSession, *, conversation_id: str) -> set[str
         )
     )
     return set(result.scalars())
+
+
+async def enqueue_suggestions(session: AsyncSession, conversation: ConversationRow) -> None:
+    """Put the conversation in the suggestion outbox, due now (again, if it was resolved before)."""
+    entry = await session.get(SuggestionOutboxRow, conversation.id)
+    if entry is None:
+        session.add(SuggestionOutboxRow(conversation_id=conversation.id, tenant_id=conversation.tenant_id))
+    else:
+        entry.due_at, entry.attempts, entry.last_error = utcnow(), 0, None
+
+
+async def due_suggestions(session: AsyncSession, *, limit: int) -> Sequence[SuggestionOutboxRow]:
+    rows = await session.scalars(
+        select(SuggestionOutboxRow)
+        .where(SuggestionOutboxRow.due_at <= utcnow())
+        .order_by(SuggestionOutboxRow.due_at)
+        .limit(limit)
+    )
+    return rows.all()
+
+
+async def claim_suggestions(
+    session: AsyncSession, *, conversation_id: str, lease_until: datetime
+) -> SuggestionOutboxRow | None:
+    """Take a due outbox entry for one attempt (its due time moves to ``lease_until``, so other replicas leave
+    it alone until then); None when it is not due or another replica took it first."""
+    entry = await session.get(SuggestionOutboxRow, conversation_id, populate_existing=True)
+    if entry is None:
+        return None
+    claimed = await session.execute(
+        update(SuggestionOutboxRow)
+        .where(
+            SuggestionOutboxRow.conversation_id == conversation_id,
+            SuggestionOutboxRow.due_at == entry.due_at,
+            SuggestionOutboxRow.due_at <= utcnow(),
+        )
+        .values(due_at=lease_until)
+        .execution_options(synchronize_session=False)
+    )
+    return entry if getattr(claimed, "rowcount", 0) == 1 else None
+
+
+async def suggestions_sent(session: AsyncSession, *, conversation_id: str, lease_until: datetime) -> None:
+    """Remove the outbox entry of an attempt that delivered everything, unless a new resolution re-armed it
+    meanwhile (its due time is then no longer the attempt's lease)."""
+    await session.execute(
+        delete(SuggestionOutboxRow).where(
+            SuggestionOutboxRow.conversation_id == conversation_id, SuggestionOutboxRow.due_at == lease_until
+        )
+    )
+
+
+async def suggestions_failed(
+    session: AsyncSession,
+    *,
+    conversation_id: str,
+    lease_until: datetime,
+    attempts: int,
+    retry_at: datetime,
+    error: str,
+) -> None:
+    await session.execute(
+        update(SuggestionOutboxRow)
+        .where(
+            SuggestionOutboxRow.conversation_id == conversation_id, SuggestionOutboxRow.due_at == lease_until
+        )
+        .values(attempts=attempts, due_at=retry_at, last_error=error[:300])
+    )

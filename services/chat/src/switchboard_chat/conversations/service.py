@@ -489,6 +489,10 @@ async def transition(
             actor=change.actor,
             reason=change.reason,
         )
+        if changed and change.status is ConversationStatus.RESOLVED:
+            # What operators answered in it goes to retrieval as suggestions, through the outbox (in this
+            # transaction, so a resolution is never stored without it).
+            await repository.enqueue_suggestions(session, conversation)
     await session.flush()
     return conversation_out(conversation), changed
 
