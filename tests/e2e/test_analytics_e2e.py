@@ -105,3 +105,21 @@ def test_a_conversation_shows_up_in_the_reports(fleet: Fleet) -> None:
             "cited": 1,
             "cited_in_negative": 1,
         }, documents
+
+        # Content gaps, per knowledge base: the refused question and the rated-down one with its document.
+        kb_id = httpx.get(f"{fleet.gateway}/v1/kbs", headers=operator, timeout=30).json()["items"][0]["id"]
+        content = _eventually(
+            lambda: report("content-gaps"),
+            lambda r: sum(kb["refused"] + kb["rated_down"] for kb in r["knowledge_bases"]) >= 2,
+        )
+        assert [kb["kb_id"] for kb in content["knowledge_bases"]] == [kb_id], content
+        kb = content["knowledge_bases"][0]
+        assert (kb["refused"], kb["rated_down"]) == (1, 1), kb
+        by_question = {gap["question"]: gap for gap in kb["gaps"]}
+        shipping = by_question["how long does shipping take"]
+        assert (shipping["rated_down"], shipping["documents"]) == (
+            1,
+            [{"document_id": cited_document, "rated_down": 1}],
+        ), shipping
+        balloons = by_question["do you rent out hot air balloons"]
+        assert (balloons["refused"], balloons["documents"]) == (1, []), balloons

@@ -101,6 +101,7 @@ async def test_outage_loses_nothing_and_payloads_are_redacted_and_pseudonymised(
                 "question": "My card 4111 1111 1111 1111 and mail jane@example.com, call +1 415 555 0100",
                 "api_token": "sk-live-123",
                 "provider": "extractive",
+                "kb_ids": ["kb-shop"],
             },
         ),
         make_event("conversation_started", at=at, conversation_id="c2"),
@@ -135,10 +136,12 @@ async def test_outage_loses_nothing_and_payloads_are_redacted_and_pseudonymised(
     assert answer["properties"]["api_token"] == "[secret]"
     assert answer["properties"]["tenant_id"] == "t1"
     assert answer["properties"]["$process_person_profile"] is True
+    assert answer["properties"]["content_gap"] == "refused" and answer["properties"]["kb_ids"] == ["kb-shop"]
     assert answer["uuid"] == str(uuid.uuid5(EVENT_UUID_NAMESPACE, events[0]["id"]))
     assert datetime.fromisoformat(answer["timestamp"]) == at
     assert sent["conversation_started"]["distinct_id"] == "tenant:t1"
     assert sent["conversation_started"]["properties"]["$process_person_profile"] is False
+    assert "content_gap" not in sent["conversation_started"]["properties"]
 
 
 @pytest.mark.asyncio

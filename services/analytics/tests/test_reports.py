@@ -318,3 +318,70 @@ async def test_widget_keys_and_end_users_cannot_read_reports(client: httpx.Async
         "/internal/v1/analytics/overview", params=params, headers={**TENANT, "X-Key-Scope": "admin"}
     )
     assert ok.status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_content_gaps_group_refused_and_rated_down_questions_per_knowledge_base(
+    client: httpx.AsyncClient, make_event: Factory
+) -> None:
+    def refused(text: str, kbs: list[str]) -> dict[str, Any]:
+        return make_event(
+            "answer_sent", at=BASE, properties={"no_answer": True, "question": text, "kb_ids": kbs}
+        )
+
+    def rated_down(text: str, kbs: list[str], sources: list[str]) -> dict[str, Any]:
+        properties = {"rating": "down", "question": text, "kb_ids": kbs, "sources": sources}
+        return make_event("feedback", at=BASE, properties=properties)
+
+    events = [
+        refused("Do you ship to Kazakhstan?", ["kb-shop"]),
+        refused("do you ship to kazakhstan", ["kb-shop"]),
+        refused("Доставляете в Казахстан?", ["kb-shop"]),
+        rated_down("Do you ship to Kazakhstan?", ["kb-shop"], ["doc-delivery"]),
+        rated_down("How long is the warranty?", ["kb-shop"], ["doc-returns", "doc-warranty"]),
+        rated_down("how long is the warranty", ["kb-shop"], ["doc-returns"]),
+        refused("How do I rotate an API token? Mail me at jane@example.com", ["kb-dev"]),
+        refused("Can I pay in bitcoin?", ["*"]),
+        # A thumbs-up, an answered question and another tenant's gap are not gaps.
+        make_event(
+            "feedback",
+            at=BASE,
+            properties={"rating": "up", "question": "Hours?", "kb_ids": ["kb-shop"], "sources": ["doc-x"]},
+        ),
+        make_event(
+            "answer_sent", at=BASE, properties={"no_answer": False, "question": "Hi", "kb_ids": ["kb-shop"]}
+        ),
+        make_event(
+            "answer_sent",
+            at=BASE,
+            tenant_id="other",
+            properties={"no_answer": True, "question": "Do you ship to Kazakhstan?", "kb_ids": ["kb-shop"]},
+        ),
+    ]
+    await post(client, events)
+    day = BASE.date()
+    gaps = await report(client, "content-gaps", day, day)
+    by_kb = {kb["kb_id"]: kb for kb in gaps["knowledge_bases"]}
+    assert list(by_kb) == ["kb-shop", "*", "kb-dev"]
+    shop = by_kb["kb-shop"]
+    assert (shop["refused"], shop["rated_down"]) == (3, 3)
+    shipping, warranty = shop["gaps"][:2]
+    assert shipping["question"] == "do you ship to kazakhstan"
+    assert (shipping["count"], shipping["refused"], shipping["rated_down"]) == (3, 2, 1)
+    assert shipping["documents"] == [{"document_id": "doc-delivery", "rated_down": 1}]
+    assert (warranty["count"], warranty["refused"], warranty["rated_down"]) == (2, 0, 2)
+    assert warranty["documents"] == [
+        {"document_id": "doc-returns", "rated_down": 2},
+        {"document_id": "doc-warranty", "rated_down": 1},
+    ]
+    # The Russian wording is its own gap (grouping is by characters, not meaning), with no documents.
+    assert [g["question"] for g in shop["gaps"][2:]] == ["доставляете в казахстан"]
+    assert "@" not in by_kb["kb-dev"]["gaps"][0]["question"]
+    only_dev = await report(client, "content-gaps", day, day, kb_id="kb-dev")
+    assert [kb["kb_id"] for kb in only_dev["knowledge_bases"]] == ["kb-dev"]
+    bad = await client.get(
+        "/internal/v1/analytics/content-gaps",
+        params={"start": day.isoformat(), "end": day.isoformat(), "limit": 0},
+        headers=TENANT,
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "validation_error"

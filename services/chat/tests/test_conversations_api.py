@@ -216,11 +216,14 @@ async def test_feedback_and_csat_are_stored_and_emitted_with_sources(
     await chat.stop()  # flushes the analytics buffer
     feedback = fleet.events_of("feedback")
     assert feedback[0]["properties"]["rating"] == "down" and feedback[0]["properties"]["sources"] == ["d1"]
+    # What the content-gap report needs of a thumbs-down: the question and the knowledge bases drawn on.
+    assert feedback[0]["properties"]["question"] == "What is the build memory limit?"
+    assert feedback[0]["properties"]["kb_ids"] == ["kb1"]
     assert fleet.events_of("csat")[0]["properties"]["score"] == 4
     answer = fleet.events_of("answer_sent")[0]["properties"]
     assert answer["provider"] == "extractive" and answer["sources"] == ["d1"] and answer["no_answer"] is False
     assert set(answer["latency_ms"]) == {"retrieval", "generation", "total"}  # as analytics reads them
-    assert answer["question"]
+    assert answer["question"] and answer["kb_ids"] == ["kb1"]
     assert fleet.events_of("message_received") and fleet.events_of("conversation_started")
     assert all(h.get("X-Tenant-ID") == "t-acme" for h in fleet.headers_of("/internal/v1/search"))
 

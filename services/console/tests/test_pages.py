@@ -247,6 +247,7 @@ def test_analytics_reports_render_over_a_range(page: Page, fleet: Any) -> None:
     assert {"Conversations", "Resolution", "Escalation", "Deflection", "CSAT", "Latency p95"} <= set(metrics)
     assert int(metrics["Conversations"]) >= 1
     assert any(s == "Volume" for s in texts(app.subheader))
+    assert "Content gaps" in texts(app.subheader)
 
 
 def test_unreachable_gateway_is_said_plainly(fleet: Any) -> None:

@@ -11,12 +11,14 @@ Missing properties are tolerated: the metric that needs them simply does not cou
   "generation": float, "total": float}`` (milliseconds), ``provider`` (str, the provider that answered),
   ``no_answer`` (bool: the bot said it does not know), ``question`` (str: the customer's question, needed
   for the unanswered-questions report; PII is redacted by analytics), ``sources`` (list of document ids
-  cited by the answer).
+  cited by the answer), ``kb_ids`` (list: the knowledge bases the answer drew on, those of its passages,
+  else those searched, ``ALL_KNOWLEDGE_BASES`` when that was all of the tenant's; the content-gap report).
 - ``provider_fallback``: ``from_provider``, ``to_provider`` (str), ``error`` (short reason).
 - ``tool_called``: ``tool`` (str), ``ok`` (bool).
 - ``handoff``: ``reason`` (str, e.g. ``customer_request``, ``repeated_failure``, ``frustration``, ``rule``).
 - ``feedback``: ``rating`` (``"up"`` | ``"down"``), ``message_id`` (the rated answer), ``sources``
-  (document ids cited by the rated answer, so negative feedback can point at documents to fix).
+  (document ids cited by the rated answer, so negative feedback can point at documents to fix),
+  ``question`` (str: what the customer asked) and ``kb_ids`` (the rated answer's, as on ``answer_sent``).
 - ``csat``: ``score`` (int 1..5; 1 and 2 count as negative feedback).
 - ``conversation_resolved``: ``by`` (``"bot"`` | ``"human"``).
 - ``operator_replied``, ``handoff_returned``, ``ticket_created`` (``ticket_id``, ``system``),
@@ -38,6 +40,8 @@ MAX_BATCH_EVENTS = 1000
 NEGATIVE_CSAT_MAX = 2
 FEEDBACK_RATINGS = ("up", "down")
 LATENCY_PARTS = ("retrieval", "generation", "total")
+# ``kb_ids`` of an answer drawn from no passage while the assistant searches every knowledge base.
+ALL_KNOWLEDGE_BASES = "*"
 
 
 class EventType(StrEnum):

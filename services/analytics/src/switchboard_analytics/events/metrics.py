@@ -35,6 +35,39 @@ class Metric:
     CSAT = "csat"
     TOOL = "tool"
     CONVERSATION = "conversation"  # key: the conversation's outcome signature, bucket: its start
+    # Content gaps per knowledge base. GAP key: gap_key(kb, "refused" | "down", question); GAP_SOURCE key:
+    # gap_key(kb, document id, question), a document cited in an answer that got a thumbs-down.
+    GAP = "gap"
+    GAP_SOURCE = "gap_source"
+
+
+GAP_REFUSED = "refused"
+GAP_RATED_DOWN = "down"
+_GAP_SEPARATOR = "\t"  # never in a normalised question, a KB id or a document id
+
+
+def gap_key(kb_id: str, part: str, question: str) -> str:
+    return f"{kb_id}{_GAP_SEPARATOR}{part}{_GAP_SEPARATOR}{question}"[:MAX_KEY_LENGTH]
+
+
+def content_gap(event_type: str, properties: dict[str, Any]) -> str | None:
+    """GAP_REFUSED or GAP_RATED_DOWN when the event is a content gap (an answer refused, a thumbs-down)."""
+    if event_type == EventType.ANSWER_SENT and properties.get("no_answer") is True:
+        return GAP_REFUSED
+    if event_type == EventType.FEEDBACK and properties.get("rating") == "down":
+        return GAP_RATED_DOWN
+    return None
+
+
+def gap_prefix(kb_id: str) -> str:
+    """What every GAP and GAP_SOURCE key of one knowledge base starts with."""
+    return f"{kb_id}{_GAP_SEPARATOR}"
+
+
+def parse_gap_key(key: str) -> tuple[str, str, str] | None:
+    """(knowledge base id, part, question) of a GAP or GAP_SOURCE key; None for a malformed one."""
+    parts = key.split(_GAP_SEPARATOR, 2)
+    return (parts[0], parts[1], parts[2]) if len(parts) == 3 and all(parts) else None
 
 
 def latency_bucket(ms: float) -> int:
@@ -106,6 +139,8 @@ def increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[st
             normalised = normalise_question(question) if isinstance(question, str) else ""
             if normalised:
                 yield Metric.UNANSWERED, normalised, 0.0
+                for kb_id in _sources(properties.get("kb_ids")):
+                    yield Metric.GAP, gap_key(kb_id, GAP_REFUSED, normalised), 0.0
         for source in _sources(properties.get("sources")):
             yield Metric.CITED, source, 0.0
     elif event_type == EventType.PROVIDER_FALLBACK:
@@ -120,8 +155,16 @@ def increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[st
         if rating in ("up", "down"):
             yield Metric.FEEDBACK, rating, 0.0
         if rating == "down":
-            for source in _sources(properties.get("sources")):
+            sources = _sources(properties.get("sources"))
+            for source in sources:
                 yield Metric.CITED_NEGATIVE, source, 0.0
+            question = properties.get("question")
+            normalised = normalise_question(question) if isinstance(question, str) else ""
+            if normalised:
+                for kb_id in _sources(properties.get("kb_ids")):
+                    yield Metric.GAP, gap_key(kb_id, GAP_RATED_DOWN, normalised), 0.0
+                    for source in sources:
+                        yield Metric.GAP_SOURCE, gap_key(kb_id, source, normalised), 0.0
     elif event_type == EventType.CSAT:
         score = properties.get("score")
         if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5:

@@ -24,6 +24,7 @@ import structlog
 from posthog import Posthog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from switchboard_analytics.events.metrics import content_gap
 from switchboard_analytics.events.models import StoredEvent
 from switchboard_analytics.posthog_export import repository
 from switchboard_analytics.settings import AnalyticsSettings
@@ -38,6 +39,10 @@ def capture_payload(event: StoredEvent, *, salt: str) -> dict[str, Any]:
     """The arguments of ``Posthog.capture`` for one stored event: no raw end-user id, no PII."""
     properties = redact_value("properties", event.properties)
     assert isinstance(properties, dict)
+    gap = content_gap(event.type, event.properties)
+    if gap is not None:
+        # Content gaps in PostHog: filter on content_gap, break down by kb_ids, question or sources.
+        properties["content_gap"] = gap
     properties.update(
         {
             "tenant_id": event.tenant_id,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query
 
 from switchboard_analytics.reports import service
 from switchboard_analytics.reports.schemas import (
+    ContentGapReport,
     DocumentReport,
     EscalationReport,
     LatencyReport,
@@ -130,6 +131,22 @@ async def providers(session: SessionDep, report: ReportDep) -> ProviderReport:
 @router.get("/unanswered", response_model=UnansweredReport, summary="Top unanswered questions, grouped")
 async def unanswered(session: SessionDep, report: ReportDep, limit: LimitQuery = 20) -> UnansweredReport:
     return await service.unanswered(session, report, limit=limit)
+
+
+@router.get(
+    "/content-gaps",
+    response_model=ContentGapReport,
+    summary="Per knowledge base: questions refused or rated down, grouped, with the documents cited",
+)
+async def content_gaps(
+    session: SessionDep,
+    report: ReportDep,
+    limit: LimitQuery = 20,
+    kb_id: Annotated[
+        str | None, Query(min_length=1, max_length=64, description="Only this knowledge base")
+    ] = None,
+) -> ContentGapReport:
+    return await service.content_gaps(session, report, kb_id=kb_id, limit=limit)
 
 
 @router.get(

@@ -100,11 +100,21 @@ async def rollup_sums(
 
 
 async def top_keys(
-    session: AsyncSession, *, tenant_id: str, window: Window, metric: str, limit: int
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    window: Window,
+    metric: str,
+    limit: int,
+    prefix: str | None = None,
 ) -> list[tuple[str, int]]:
+    """The metric's most counted keys in the window (only those starting with ``prefix``, if given)."""
     rows = _window_rows(tenant_id, window, [metric])
     total = func.sum(rows.c.count).label("n")
-    query = select(rows.c.key, total).group_by(rows.c.key).order_by(total.desc(), rows.c.key).limit(limit)
+    query = select(rows.c.key, total)
+    if prefix:
+        query = query.where(rows.c.key.startswith(prefix, autoescape=True))
+    query = query.group_by(rows.c.key).order_by(total.desc(), rows.c.key).limit(limit)
     return [(key, int(count)) for key, count in (await session.execute(query)).all()]
 
 

@@ -113,6 +113,34 @@ class UnansweredReport(BaseModel):
     questions: list[UnansweredQuestion]
 
 
+class GapDocument(BaseModel):
+    document_id: str
+    rated_down: int = Field(description="Thumbs-down answers to the gap's questions that cited this document")
+
+
+class ContentGap(BaseModel):
+    question: str = Field(description="The most asked wording of the cluster")
+    count: int = Field(description="Turns refused or rated down, all wordings together")
+    refused: int
+    rated_down: int
+    variants: list[str]
+    documents: list[GapDocument] = Field(
+        description="Documents cited when the bot answered these questions wrongly: the pages to fix"
+    )
+
+
+class KnowledgeBaseGaps(BaseModel):
+    kb_id: str
+    refused: int
+    rated_down: int
+    gaps: list[ContentGap]
+
+
+class ContentGapReport(BaseModel):
+    range: ReportRange
+    knowledge_bases: list[KnowledgeBaseGaps]
+
+
 class DocumentCount(BaseModel):
     document_id: str
     cited: int

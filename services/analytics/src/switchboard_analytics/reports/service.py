@@ -9,14 +9,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_analytics.events.metrics import LATENCY_GAMMA, Metric, latency_bucket_value
+from switchboard_analytics.events.metrics import (
+    GAP_RATED_DOWN,
+    GAP_REFUSED,
+    LATENCY_GAMMA,
+    Metric,
+    gap_prefix,
+    latency_bucket_value,
+    parse_gap_key,
+)
 from switchboard_analytics.reports import repository
 from switchboard_analytics.reports.clustering import cluster_questions
 from switchboard_analytics.reports.schemas import (
+    ContentGap,
+    ContentGapReport,
     DayVolume,
     DocumentCount,
     DocumentReport,
     EscalationReport,
+    GapDocument,
+    KnowledgeBaseGaps,
     LatencyReport,
     LatencyStats,
     ProviderReport,
@@ -31,6 +43,8 @@ from switchboard_shared.contracts.analytics import LATENCY_PARTS, EventType
 from switchboard_shared.errors import AppError, ErrorCode
 
 UNANSWERED_CANDIDATES = 400
+GAP_CANDIDATES = 2000  # (knowledge base, refused or rated down, question) keys read per report
+GAP_DOCUMENTS = 5  # documents listed per gap
 RESOLUTION_DEFINITION = (
     "A conversation started in the range is resolved by the bot when the bot answered at least once, "
     "it was never handed off, it got no negative feedback (thumbs down or CSAT 1-2), the bot's last "
@@ -381,6 +395,67 @@ async def unanswered(session: AsyncSession, report: Report, *, limit: int) -> Un
             for cluster in clusters
         ],
     )
+
+
+async def content_gaps(
+    session: AsyncSession, report: Report, *, kb_id: str | None, limit: int
+) -> ContentGapReport:
+    """Per knowledge base, the questions the bot refused or was rated down for, grouped by meaning (the
+    unanswered-question clustering), most asked first, each with the documents its wrong answers cited."""
+    prefix = gap_prefix(kb_id) if kb_id else None
+    counted, cited = [
+        await repository.top_keys(
+            session,
+            tenant_id=report.tenant_id,
+            window=report.window,
+            metric=metric,
+            limit=GAP_CANDIDATES,
+            prefix=prefix,
+        )
+        for metric in (Metric.GAP, Metric.GAP_SOURCE)
+    ]
+    # kb -> question -> {part: count}; kb -> question -> {document: count}
+    parts: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for key, count in counted:
+        parsed = parse_gap_key(key)
+        if parsed is not None and parsed[1] in (GAP_REFUSED, GAP_RATED_DOWN):
+            parts[parsed[0]][parsed[2]][parsed[1]] = count
+    sources: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(dict))
+    for key, count in cited:
+        parsed = parse_gap_key(key)
+        if parsed is not None:
+            sources[parsed[0]][parsed[2]][parsed[1]] = count
+    out = []
+    for kb, questions in parts.items():
+        clusters = cluster_questions([(q, sum(by_part.values())) for q, by_part in questions.items()])
+        gaps = []
+        for cluster in clusters[:limit]:
+            members = [text for text, _ in cluster.variants]
+            documents: dict[str, int] = defaultdict(int)
+            for member in members:
+                for document_id, count in sources[kb].get(member, {}).items():
+                    documents[document_id] += count
+            ranked = sorted(documents.items(), key=lambda item: (-item[1], item[0]))[:GAP_DOCUMENTS]
+            gaps.append(
+                ContentGap(
+                    question=cluster.text,
+                    count=cluster.count,
+                    refused=sum(questions[m].get(GAP_REFUSED, 0) for m in members),
+                    rated_down=sum(questions[m].get(GAP_RATED_DOWN, 0) for m in members),
+                    variants=members[:10],
+                    documents=[GapDocument(document_id=d, rated_down=n) for d, n in ranked],
+                )
+            )
+        out.append(
+            KnowledgeBaseGaps(
+                kb_id=kb,
+                refused=sum(q.get(GAP_REFUSED, 0) for q in questions.values()),
+                rated_down=sum(q.get(GAP_RATED_DOWN, 0) for q in questions.values()),
+                gaps=gaps,
+            )
+        )
+    out.sort(key=lambda kb: (-(kb.refused + kb.rated_down), kb.kb_id))
+    return ContentGapReport(range=report.range, knowledge_bases=out)
 
 
 async def documents(session: AsyncSession, report: Report, *, limit: int) -> DocumentReport:

@@ -410,6 +410,11 @@ async def record_feedback(
         row.rating = body.rating
         row.comment = body.comment
     await session.flush()
+    asked = (
+        await repository.get_message(session, conversation_id=conversation.id, message_id=message.reply_to)
+        if message.reply_to
+        else None
+    )
     analytics.emit(
         EventType.FEEDBACK,
         tenant_id=conversation.tenant_id,
@@ -423,6 +428,9 @@ async def record_feedback(
             "provider": message.provider,
             "no_answer": message.no_answer,
             "sources": sorted({c.get("document_id", "") for c in message.citations or []}),
+            # What was asked and where the answer came from: the content-gap report of a thumbs-down.
+            "question": asked.text if asked is not None else None,
+            "kb_ids": (message.meta or {}).get("kb_ids", []),
         },
     )
 

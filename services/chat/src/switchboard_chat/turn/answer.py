@@ -37,7 +37,7 @@ from switchboard_chat.turn.prompt import budget_history, passages_block, system_
 from switchboard_chat.turn.query import history_aware_query, search_query
 from switchboard_chat.turn.reply import Reply, finish
 from switchboard_chat.turn.stream import TurnHandle
-from switchboard_shared.contracts.analytics import EventType
+from switchboard_shared.contracts.analytics import ALL_KNOWLEDGE_BASES, EventType
 from switchboard_shared.contracts.chat import (
     ContextPassage,
     ErrorPacket,
@@ -288,7 +288,7 @@ async def _conclude(
             handoff=info,
             handoff_reason=reason,
             streak=0 if info else streak,
-            meta=_meta(knowledge, context, generation),
+            meta=_meta(knowledge, context, generation, prepared.assistant.kb_ids),
             crm_id=context.crm_id,
             context=_context_passages(passages) if prepared.operator else None,
         ),
@@ -307,11 +307,18 @@ async def _hand_off(
     return info, note
 
 
-def _meta(knowledge: Knowledge, context: ToolContext, generation: Generation) -> dict[str, Any]:
-    """What is stored with the answer besides its text: for replays, evaluation and a pending action."""
+def _meta(
+    knowledge: Knowledge, context: ToolContext, generation: Generation, searched: list[str] | None
+) -> dict[str, Any]:
+    """What is stored with the answer besides its text: for replays, evaluation, content gaps and a pending
+    action. ``kb_ids``: the knowledge bases the answer drew on (its passages'; without passages, those the
+    assistant searched, ``*`` for all of the tenant's)."""
     return {
         "query": knowledge.query,
         "retrieved": list(dict.fromkeys(p.hit.document_id for p in knowledge.passages)),
+        "kb_ids": list(dict.fromkeys(p.hit.kb_id for p in knowledge.passages))
+        or searched
+        or [ALL_KNOWLEDGE_BASES],
         "fallbacks": generation.skipped,
         "tools": generation.tool_calls,
         "kb_unavailable": knowledge.kb_unavailable,

@@ -90,6 +90,7 @@ async def finish(runtime: Runtime, prepared: Prepared, handle: TurnHandle, reply
             "provider": reply.provider,
             "no_answer": reply.no_answer,
             "sources": sources,
+            "kb_ids": reply.meta.get("kb_ids", []),
             "question": prepared.text,
             "latency_ms": {
                 "retrieval": reply.retrieval_ms,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from switchboard_console import ui
 from switchboard_console.client import GatewayClient, GatewayError
+from switchboard_shared.contracts.analytics import ALL_KNOWLEDGE_BASES
 
 
 def _ms(value: float | None) -> str:
@@ -125,6 +126,46 @@ def _lists(gateway: GatewayClient, start: date, end: date, tz: str) -> None:
                 st.caption("No cited document received a thumbs-down.")
 
 
+def _content_gaps(gateway: GatewayClient, start: date, end: date, tz: str) -> None:
+    """Per knowledge base, what customers asked that the bot refused or got a thumbs-down for, with the
+    documents its wrong answers cited: the pages a writer should fix (or, without documents, add)."""
+    st.subheader("Content gaps")
+    try:
+        report = gateway.report("content-gaps", start, end, tz, limit=10)
+        names = {kb["id"]: kb["name"] for kb in gateway.kbs()}
+    except GatewayError as exc:
+        ui.show_error(exc, "Content gaps")
+        return
+    if not report["knowledge_bases"]:
+        st.caption("No question was refused or rated down in this range.")
+        return
+    for kb in report["knowledge_bases"]:
+        kb_id = kb["kb_id"]
+        title = "All knowledge bases" if kb_id == ALL_KNOWLEDGE_BASES else names.get(kb_id, kb_id)
+        with st.expander(f"{title}: {kb['refused']} refused, {kb['rated_down']} rated down"):
+            documents: dict[str, str] = {}
+            if kb_id in names:
+                try:
+                    documents = {d["id"]: d["name"] for d in gateway.documents(kb_id)["items"]}
+                except GatewayError:
+                    documents = {}
+            rows = [
+                {
+                    "question": gap["question"],
+                    "asked": gap["count"],
+                    "refused": gap["refused"],
+                    "rated down": gap["rated_down"],
+                    "documents cited": ", ".join(
+                        documents.get(d["document_id"], d["document_id"]) for d in gap["documents"]
+                    )
+                    or "none: a page to add",
+                    "other wordings": " · ".join(v for v in gap["variants"] if v != gap["question"]),
+                }
+                for gap in kb["gaps"]
+            ]
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+
+
 def render() -> None:
     st.title("Analytics")
     gateway = ui.client()
@@ -144,6 +185,7 @@ def render() -> None:
     _headline(overview)
     _charts(overview)
     _lists(gateway, start, end, tz)
+    _content_gaps(gateway, start, end, tz)
     st.caption(
         f"Range {overview['range']['start']} – {overview['range']['end']} ({overview['range']['tz']})."
     )
