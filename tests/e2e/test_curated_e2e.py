@@ -5,11 +5,15 @@ answers; a widget key cannot manage them; bad input is a clear 4xx."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from typer.testing import CliRunner
 
+from switchboard_cli.main import app
 from switchboard_shared.contracts.chat import CuratedPacket, DonePacket, TokenPacket, decode_sse
 
 from .conftest import Fleet, tenant_server_key, tenant_widget_key
@@ -122,3 +126,39 @@ def test_curated_answers_reach_their_tenants_customers_only(fleet: Fleet) -> Non
         listed = {e["id"]: e for e in client.get("/v1/curated", headers=server).json()["items"]}
     assert listed[english_id]["hit_count"] == 1 and listed[english_id]["last_hit_at"] is not None
     assert listed[russian_id]["hit_count"] == 1
+
+
+def test_switchboard_eval_counts_curated_wordings_that_no_longer_reach_their_answer(
+    fleet: Fleet, tmp_path: Path
+) -> None:
+    """`switchboard eval --curated` asks every wording of the tenant's curated answers with its live assistant
+    settings: all reach their entry, until the assistant stops searching the knowledge base one is tied to."""
+    fleet.require("chat", "retrieval")
+    tenant = "e2e-curated-eval"
+    key = tenant_server_key(fleet.gateway, tenant)
+    with httpx.Client(base_url=fleet.gateway, headers={"Authorization": f"Bearer {key}"}, timeout=60) as api:
+        shop, other = (api.post("/v1/kbs", json={"name": name}).json()["id"] for name in ("shop", "other"))
+        tied = api.post("/v1/curated", json={**WARRANTY_EN, "kb_id": shop})
+        assert tied.status_code == 201, tied.text
+        assert api.post("/v1/curated", json=WARRANTY_RU).status_code == 201
+        assistant = api.get("/v1/assistant").json()
+        assert api.put("/v1/assistant", json={**assistant, "kb_ids": [shop]}).status_code == 200
+
+        def evaluate(name: str) -> dict[str, Any]:
+            out = tmp_path / f"{name}.json"
+            args = ["eval", "--gateway", fleet.gateway, "--key", key, "--curated", "--json", str(out)]
+            result = CliRunner().invoke(app, args)
+            assert result.exit_code == 0, result.output
+            report: dict[str, Any] = json.loads(out.read_text())["curated"]
+            return report
+
+        before = evaluate("before")
+        assert (before["entries"], before["wordings"], before["matched"], before["missed"]) == (2, 3, 3, 0)
+        assert api.put("/v1/assistant", json={**assistant, "kb_ids": [other]}).status_code == 200
+        after = evaluate("after")
+        assert (after["wordings"], after["matched"], after["missed"]) == (3, 1, 2), after
+        assert {m["wording"] for m in after["not_matched"]} == {
+            WARRANTY_EN["question"],
+            *WARRANTY_EN["variants"],
+        }
+        assert all(m["entry_id"] == tied.json()["id"] for m in after["not_matched"])

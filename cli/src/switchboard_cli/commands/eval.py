@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from switchboard_cli.evaluation.curated import ask_curated, curated_cases, curated_report
 from switchboard_cli.evaluation.questions import Question, QuestionFileError, load_questions
 from switchboard_cli.evaluation.replay import ReplayError, captured_turn, chat_view, replay, write_capture
 from switchboard_cli.evaluation.runner import EvalError, GatewayEval
@@ -117,35 +118,83 @@ def eval_command(
             help="Answer a --capture again with this checkout's extractive answerer, offline (no fleet)",
         ),
     ] = None,
+    curated: Annotated[
+        bool,
+        typer.Option(
+            "--curated",
+            help="Also ask every wording of the tenant's curated answers, with its own assistant settings, "
+            "and count those not answered with their entry",
+        ),
+    ] = False,
 ) -> None:
     """Score retrieval (hit@1, hit@5, MRR@10), answers (key phrases), refusals and latency, by kind."""
     if replay_from is not None:
         _replay(replay_from, json_out)
         return
-    if corpus is None or questions is None:
-        console.print("[red]--corpus and --questions are needed (or --replay).[/]")
+    if (corpus is None) != (questions is None) or (questions is None and not curated):
+        console.print("[red]--corpus and --questions are needed together (or --curated, or --replay).[/]")
         raise typer.Exit(2)
     try:
-        question_set = load_questions(questions)
+        question_set = load_questions(questions) if questions is not None else []
     except QuestionFileError as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from exc
     if (gateway is None) != (key is None):
         console.print("[red]--gateway and --key go together.[/]")
         raise typer.Exit(2)
+
+    def evaluate(url: str, server_key: str) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        if corpus is not None and question_set:
+            result = _run(url, server_key, corpus, question_set, provider, capture, questions)
+        if curated:
+            result["curated"] = _run_curated(url, server_key)
+        return result
+
     try:
         if gateway and key:
-            result = _run(gateway, key, corpus, question_set, provider, capture, questions)
+            result = evaluate(gateway, key)
         else:
             with _local_fleet(data_dir) as (url, server_key):
-                result = _run(url, server_key, corpus, question_set, provider, capture, questions)
+                result = evaluate(url, server_key)
     except (EvalError, httpx.HTTPError) as exc:
         console.print(f"[red]Evaluation failed: {exc}[/]")
         raise typer.Exit(1) from exc
-    _print(result)
+    if question_set:
+        _print(result)
+    if curated:
+        _print_curated(result["curated"])
     if json_out:
         json_out.write_text(json.dumps(result, indent=2, ensure_ascii=False))
         console.print(f"Results written to {json_out}")
+
+
+def _run_curated(gateway: str, key: str) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {key}"}
+    with httpx.Client(base_url=gateway.rstrip("/"), headers=headers, timeout=120) as client:
+        cases = curated_cases(client)
+        outcomes = []
+        with Progress(console=console) as progress:
+            task = progress.add_task("Curated answers", total=len(cases))
+            for case in cases:
+                outcomes.append(ask_curated(client, case))
+                progress.advance(task)
+    return curated_report(outcomes)
+
+
+def _print_curated(report: dict[str, Any]) -> None:
+    table = Table(title="Curated answers")
+    for column in ("entries", "wordings", "matched", "other", "missed", "match_rate"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            "—" if report[c] is None else str(report[c])
+            for c in ("entries", "wordings", "matched", "other", "missed", "match_rate")
+        )
+    )
+    console.print(table)
+    for miss in report["not_matched"]:
+        console.print(f"[yellow]{miss['outcome']}[/]: {miss['wording']!r} (entry {miss['entry_id']})")
 
 
 def _replay(path: Path, json_out: Path | None) -> None:

@@ -34,7 +34,8 @@ def content_hash(files: Iterable[Path], root: Path) -> str:
     return digest.hexdigest()
 
 
-def _check(response: httpx.Response) -> Any:
+def check_response(response: httpx.Response) -> Any:
+    """The JSON body of a successful response; EvalError with the error's code and request id otherwise."""
     if response.status_code >= 400:
         try:
             error = response.json()["error"]
@@ -61,7 +62,7 @@ class GatewayEval:
         if not files:
             raise EvalError(f"{corpus} has no files")
         name = f"eval-{content_hash(files, corpus)[:16]}"
-        page = _check(self.client.get("/v1/kbs", params={"name": name}))
+        page = check_response(self.client.get("/v1/kbs", params={"name": name}))
         existing = [kb for kb in page["items"] if kb["name"] == name]
         if existing and existing[0].get("document_count", 0) >= len(files):
             kb_id = existing[0]["id"]
@@ -70,7 +71,7 @@ class GatewayEval:
             kb_id = (
                 existing[0]["id"]
                 if existing
-                else _check(
+                else check_response(
                     self.client.post(
                         "/v1/kbs", json={"name": name, "description": f"evaluation corpus {corpus.name}"}
                     )
@@ -80,7 +81,7 @@ class GatewayEval:
             for start in range(0, len(files), UPLOAD_BATCH):
                 batch = files[start : start + UPLOAD_BATCH]
                 upload = [("files", (path.name, path.read_bytes())) for path in batch]
-                accepted = _check(self.client.post(f"/v1/kbs/{kb_id}/files", files=upload))
+                accepted = check_response(self.client.post(f"/v1/kbs/{kb_id}/files", files=upload))
                 jobs.append(accepted["job"]["id"])
                 progress(f"uploaded {start + len(batch)}/{len(files)} files")
             for job_id in dict.fromkeys(jobs):
@@ -92,7 +93,7 @@ class GatewayEval:
     ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            job = _check(self.client.get(f"/v1/jobs/{job_id}"))
+            job = check_response(self.client.get(f"/v1/jobs/{job_id}"))
             progress(
                 f"job {job_id[:8]}: {job['status']} {job['documents_done']}/{job['documents_seen']} documents"
             )
@@ -107,7 +108,7 @@ class GatewayEval:
         names: dict[str, str] = {}
         offset = 0
         while True:
-            page = _check(
+            page = check_response(
                 self.client.get(f"/v1/kbs/{kb_id}/documents", params={"limit": 500, "offset": offset})
             )
             for doc in page["items"]:
@@ -118,26 +119,26 @@ class GatewayEval:
 
     def scope_assistant(self, kb_id: str, providers: list[str] | None) -> dict[str, Any]:
         """Point the tenant's assistant at the evaluation KB (and providers); returns the old settings."""
-        previous: dict[str, Any] = _check(self.client.get("/v1/assistant"))
+        previous: dict[str, Any] = check_response(self.client.get("/v1/assistant"))
         updated = {**previous, "kb_ids": [kb_id]}
         if providers:
             updated["providers"] = providers
-        _check(self.client.put("/v1/assistant", json=updated))
+        check_response(self.client.put("/v1/assistant", json=updated))
         return previous
 
     def restore_assistant(self, previous: dict[str, Any]) -> None:
-        _check(self.client.put("/v1/assistant", json=previous))
+        check_response(self.client.put("/v1/assistant", json=previous))
 
     def ask(self, question: Question, documents: dict[str, str], *, end_user: str) -> QuestionResult:
-        conversation = _check(
+        conversation = check_response(
             self.client.post("/v1/conversations", json={"channel": "api", "end_user_id": end_user})
         )
         path = f"/v1/conversations/{conversation['id']}/messages"
         for earlier in question.history:
-            _check(self.client.post(path, json={"text": earlier}))
+            check_response(self.client.post(path, json={"text": earlier}))
         started = time.perf_counter()
         try:
-            turn = _check(self.client.post(path, json={"text": question.question}))
+            turn = check_response(self.client.post(path, json={"text": question.question}))
         except EvalError as exc:
             return QuestionResult(
                 question, [], "", False, (time.perf_counter() - started) * 1000, error=str(exc)
@@ -176,7 +177,7 @@ class GatewayEval:
     def search(self, kb_id: str, query: str, *, language: str, top_k: int) -> list[dict[str, Any]]:
         """The knowledge base's passages for a query, as chat's search asks for them (hits as JSON)."""
         body = {"query": query[:4000], "top_k": max(1, top_k), "language": language}
-        return list(_check(self.client.post(f"/v1/kbs/{kb_id}/search", json=body))["hits"])
+        return list(check_response(self.client.post(f"/v1/kbs/{kb_id}/search", json=body))["hits"])
 
     def embedding_model(self, kb_id: str) -> str:
-        return str(_check(self.client.get(f"/v1/kbs/{kb_id}"))["embedding_model"])
+        return str(check_response(self.client.get(f"/v1/kbs/{kb_id}"))["embedding_model"])
