@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from switchboard_cli.evaluation.questions import Question
 from switchboard_cli.evaluation.replay import (
     ReplayError,
     captured_turn,
@@ -17,7 +16,8 @@ from switchboard_cli.evaluation.replay import (
     replay_turns,
     write_capture,
 )
-from switchboard_cli.evaluation.scoring import QuestionResult, report
+from switchboard_shared.evaluation.questions import Question
+from switchboard_shared.evaluation.scoring import QuestionResult, report
 
 
 def hit(index: int, text: str, document: str) -> dict[str, object]:

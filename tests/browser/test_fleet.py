@@ -4,6 +4,7 @@ analytics as processes), the demo tenant and its demo knowledge base. Screenshot
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -315,3 +316,45 @@ def test_an_operator_approves_a_suggestion_in_the_console_and_the_next_customer_
         shots.take(customer, "widget-curated-answer-in-russian")
     finally:
         later.close()
+
+    # The thumbs-down is a content gap of the demo knowledge base on the Analytics page.
+    console.goto(f"{console_server}/analytics")
+    expect(console.get_by_role("heading", name="Content gaps")).to_be_visible(timeout=60_000)
+    gap = console.get_by_text(re.compile(r"\d+ refused, [1-9]\d* rated down")).first
+    expect(gap).to_be_visible(timeout=30_000)
+    gap.click()
+    expect(console.get_by_test_id("stDataFrame").last).to_be_visible()
+    console.wait_for_timeout(1500)  # the grid draws itself after it appears
+    shots.take(console, "console-content-gaps")
+
+
+def test_an_operator_runs_an_uploaded_question_set_in_the_console_twice(
+    context: BrowserContext, console_server: str, shots: Shots, tmp_path: Path
+) -> None:
+    questions = tmp_path / "my-questions.jsonl"
+    questions.write_text(
+        "\n".join(
+            json.dumps(q, ensure_ascii=False)
+            for q in (
+                {
+                    "id": "d1",
+                    "question": "How much does courier delivery cost?",
+                    "expected_sources": ["delivery.md"],
+                },
+                {"id": "d2", "question": "Сколько хранится посылка в пункте выдачи?", "key_phrases": ["7"]},
+                {"id": "d3", "question": "Do you have physical stores in Moscow?", "kind": "unanswerable"},
+            )
+        )
+    )
+    console = context.new_page()
+    console.goto(f"{console_server}/evaluation")
+    expect(console.get_by_role("heading", name="Evaluation")).to_be_visible(timeout=30_000)
+    console.locator("input[type=file]").set_input_files(str(questions))
+    expect(console.get_by_text("my-questions.jsonl")).to_be_visible()
+    for name in ("before", "after"):
+        console.get_by_label("Name of this run").fill(name)
+        console.get_by_label("Name of this run").press("Enter")
+        console.get_by_role("button", name="Run the evaluation").click()
+        expect(console.get_by_role("heading", name=f"Questions of {name}")).to_be_visible(timeout=120_000)
+    expect(console.get_by_text(re.compile(r"after against before"))).to_be_visible()
+    shots.take(console, "console-evaluation-two-runs")

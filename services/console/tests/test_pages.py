@@ -525,3 +525,37 @@ def test_curated_suggestions_are_approved_merged_and_dismissed(page: Page, fleet
         "Можно ли оплатить криптовалютой?",
     }
     assert match["match"]["answer_id"] == entry["id"]
+
+
+EVALUATION_SET = "\n".join(
+    json.dumps(q)
+    for q in (
+        {"id": "e1", "question": "How much does courier delivery cost?", "expected_sources": ["delivery.md"]},
+        {"id": "e2", "question": "How long will a pickup point keep my parcel?", "key_phrases": ["7 days"]},
+        {"id": "e3", "question": "Do you have physical stores in Moscow?", "kind": "unanswerable"},
+    )
+)
+
+
+def test_an_evaluation_runs_a_pasted_question_set_and_compares_two_runs(page: Page) -> None:
+    app = page("evaluation")
+    assert any("No run yet" in i for i in texts(app.info))
+    app.text_area[0].input("not json\n").run()
+    next(b for b in app.button if b.label == "Run the evaluation").click().run()
+    assert any("cannot be read: pasted set:1" in e for e in texts(app.error)), texts(app.error)
+
+    app.text_area[0].input(EVALUATION_SET).run()
+    app.text_input[0].input("before").run()
+    next(b for b in app.button if b.label == "Run the evaluation").click().run()
+    assert not app.exception, app.exception
+    runs = app.dataframe[0].value
+    assert list(runs["questions"]) == [3]
+    assert runs["hit@5"][0] == 1.0 and runs["unanswerable refused"][0] == 1.0, runs
+    questions = app.dataframe[1].value
+    assert list(questions["id"]) == ["e1", "e2", "e3"] and list(questions["refused"]) == [False, False, True]
+
+    app.text_input[0].input("after").run()
+    next(b for b in app.button if b.label == "Run the evaluation").click().run()
+    assert not app.exception, app.exception
+    assert len(app.dataframe[0].value) == 2
+    assert any("**after** against **before**" in m for m in texts(app.markdown)), texts(app.markdown)

@@ -16,11 +16,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from switchboard_cli.evaluation.curated import ask_curated, curated_cases, curated_report
-from switchboard_cli.evaluation.questions import Question, QuestionFileError, load_questions
 from switchboard_cli.evaluation.replay import ReplayError, captured_turn, chat_view, replay, write_capture
 from switchboard_cli.evaluation.runner import EvalError, GatewayEval
-from switchboard_cli.evaluation.scoring import SUMMARY_KEYS, report
 from switchboard_cli.fleet import Fleet, fleet_specs, probe
+from switchboard_shared.evaluation.questions import Question, QuestionFileError, load_questions
+from switchboard_shared.evaluation.scoring import SUMMARY_KEYS, report
 
 console = Console()
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"

@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from switchboard_cli.evaluation.questions import Question
-from switchboard_cli.evaluation.scoring import QuestionResult
+from switchboard_shared.evaluation.questions import Question
+from switchboard_shared.evaluation.scoring import QuestionResult
 
 if TYPE_CHECKING:
     from switchboard_retrieval.embeddings.models import Embedder

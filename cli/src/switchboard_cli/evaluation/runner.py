@@ -10,8 +10,8 @@ from typing import Any
 
 import httpx
 
-from switchboard_cli.evaluation.questions import Question
-from switchboard_cli.evaluation.scoring import QuestionResult
+from switchboard_shared.evaluation.questions import Question
+from switchboard_shared.evaluation.scoring import QuestionResult, result_from_turn
 
 UPLOAD_BATCH = 25
 TERMINAL_JOB_STATES = frozenset({"succeeded", "failed"})
@@ -143,36 +143,7 @@ class GatewayEval:
             return QuestionResult(
                 question, [], "", False, (time.perf_counter() - started) * 1000, error=str(exc)
             )
-        # The passages the answerer was given (the turn shows them to server keys).
-        context = [str(p.get("text", "")) for p in turn.get("context") or []]
-        latency = (time.perf_counter() - started) * 1000
-        reply = turn.get("reply") or {}
-        citations = reply.get("citations", [])
-        ranked: list[str] = []
-        for citation in citations:
-            name = (
-                documents.get(citation.get("document_id", ""))
-                or citation.get("url")
-                or citation.get("title", "")
-            )
-            ranked.append(name)
-        # Then the passages retrieval returned for the turn, in its order: a hit is a citation or a passage.
-        for document_id in [*turn.get("sources", []), *turn.get("retrieved", [])]:
-            name = documents.get(document_id, document_id)
-            if name not in ranked:
-                ranked.append(name)
-        refused = bool(reply.get("no_answer")) or turn.get("handoff") is not None
-        return QuestionResult(
-            question,
-            ranked,
-            reply.get("text", ""),
-            refused,
-            latency,
-            provider=reply.get("provider"),
-            citations=citations,
-            context=context if turn.get("context") is not None else None,
-            support=turn.get("support"),
-        )
+        return result_from_turn(question, turn, documents, (time.perf_counter() - started) * 1000)
 
     def search(self, kb_id: str, query: str, *, language: str, top_k: int) -> list[dict[str, Any]]:
         """The knowledge base's passages for a query, as chat's search asks for them (hits as JSON)."""

@@ -17,6 +17,7 @@ navigation = st.navigation(
         st.Page(PAGES / "conversations.py", title="Conversations", icon=":material/forum:"),
         st.Page(PAGES / "handoffs.py", title="Handoff queue", icon=":material/support_agent:"),
         st.Page(PAGES / "analytics.py", title="Analytics", icon=":material/monitoring:"),
+        st.Page(PAGES / "evaluation.py", title="Evaluation", icon=":material/fact_check:"),
         st.Page(
             PAGES / "settings_page.py", title="Settings", icon=":material/settings:", url_path="settings"
         ),

@@ -122,6 +122,21 @@ class GatewayClient:
         result: dict[str, Any] = self.post("/v1/conversations", body, headers={"X-End-User-ID": end_user_id})
         return result
 
+    def open_conversation(self, end_user_id: str) -> dict[str, Any]:
+        """A conversation the console asks in as a service (the turn then shows its passages)."""
+        result: dict[str, Any] = self.post(
+            "/v1/conversations", {"channel": "api", "end_user_id": end_user_id}
+        )
+        return result
+
+    def turn(self, conversation_id: str, text: str) -> dict[str, Any]:
+        """One message and its whole answer (the turn's JSON result)."""
+        timeout = httpx.Timeout(self.http.timeout.connect or 10.0, read=self.turn_timeout)
+        result: dict[str, Any] = self._call(
+            "POST", f"/v1/conversations/{conversation_id}/messages", json={"text": text}, timeout=timeout
+        )
+        return result
+
     def stream_turn(
         self,
         conversation_id: str,

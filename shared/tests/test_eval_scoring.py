@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from switchboard_cli.evaluation.questions import Question, QuestionFileError, load_questions
-from switchboard_cli.evaluation.scoring import SUMMARY_KEYS, QuestionResult, normalise_source, report
+from switchboard_shared.evaluation.questions import Question, QuestionFileError, load_questions
+from switchboard_shared.evaluation.scoring import SUMMARY_KEYS, QuestionResult, normalise_source, report
 
 
 def result(

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from switchboard_cli.evaluation.questions import Question
+from switchboard_shared.evaluation.questions import Question
 from switchboard_shared.language import answer_language, detect_language
 
 SUMMARY_KEYS = (
@@ -149,3 +149,37 @@ def report(results: Sequence[QuestionResult]) -> dict[str, Any]:
         "by_kind": {kind: summarise([r for r in results if r.question.kind == kind]) for kind in kinds},
         "questions": [r.as_json() for r in results],
     }
+
+
+def result_from_turn(
+    question: Question, turn: dict[str, Any], documents: dict[str, str], latency_ms: float
+) -> QuestionResult:
+    """The scored result of one turn of the public API (its JSON). ``documents``: document id -> the name
+    the question set's ``expected_sources`` use. What retrieval found ranks as the answer's citations first,
+    then the passages retrieval returned in its order; the passages the answerer was given are shown to
+    server and admin keys."""
+    context = [str(p.get("text", "")) for p in turn.get("context") or []]
+    reply = turn.get("reply") or {}
+    citations = reply.get("citations", [])
+    ranked: list[str] = []
+    for citation in citations:
+        name = (
+            documents.get(citation.get("document_id", "")) or citation.get("url") or citation.get("title", "")
+        )
+        ranked.append(name)
+    for document_id in [*turn.get("sources", []), *turn.get("retrieved", [])]:
+        name = documents.get(document_id, document_id)
+        if name not in ranked:
+            ranked.append(name)
+    refused = bool(reply.get("no_answer")) or turn.get("handoff") is not None
+    return QuestionResult(
+        question,
+        ranked,
+        reply.get("text", ""),
+        refused,
+        latency_ms,
+        provider=reply.get("provider"),
+        citations=citations,
+        context=context if turn.get("context") is not None else None,
+        support=turn.get("support"),
+    )

@@ -27,19 +27,24 @@ class QuestionFileError(ValueError):
 
 
 def load_questions(path: Path) -> list[Question]:
+    return parse_questions(path.read_text(encoding="utf-8"), source=str(path))
+
+
+def parse_questions(text: str, *, source: str = "questions") -> list[Question]:
+    """The questions of a JSON-lines text; QuestionFileError names the line of the first bad one."""
     questions: list[Question] = []
     seen: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
             question = Question.model_validate(json.loads(line))
         except (ValueError, TypeError) as exc:
-            raise QuestionFileError(f"{path}:{number}: {exc}") from exc
+            raise QuestionFileError(f"{source}:{number}: {exc}") from exc
         if question.id in seen:
-            raise QuestionFileError(f"{path}:{number}: duplicate id {question.id}")
+            raise QuestionFileError(f"{source}:{number}: duplicate id {question.id}")
         seen.add(question.id)
         questions.append(question)
     if not questions:
-        raise QuestionFileError(f"{path}: no questions")
+        raise QuestionFileError(f"{source}: no questions")
     return questions
