@@ -191,7 +191,13 @@ def test_the_analytics_reports_show_the_conversation_and_the_handoff(story: Stor
     expected = story["customer_messages"]
     overview = eventually(
         lambda: story.report("overview"),
-        lambda r: r["volume"]["customer_messages"] >= expected and r["volume"]["operator_replies"] >= 1,
+        # Every service sends its events in batches of its own: wait for each kind the test counts.
+        lambda r: (
+            r["volume"]["customer_messages"] >= expected
+            and r["volume"]["answers"] >= expected
+            and r["volume"]["operator_replies"] >= 1
+            and r["volume"]["handoffs"] >= 1
+        ),
     )
     volume = overview["volume"]
     assert (volume["conversations"], volume["customer_messages"], volume["answers"]) == (1, 2, 2), volume
@@ -221,7 +227,9 @@ def test_a_killed_service_is_restarted_by_compose_and_nothing_sent_meanwhile_is_
     assert after["RestartCount"] == before["RestartCount"] + 1, after["State"]
     assert after["State"]["Health"]["Status"] == "healthy", after["State"]
     overview = eventually(
-        lambda: story.report("overview"), lambda r: r["volume"]["customer_messages"] >= 3, timeout=90
+        lambda: story.report("overview"),
+        lambda r: r["volume"]["customer_messages"] >= 3 and r["volume"]["answers"] >= 3,
+        timeout=90,
     )
     volume = overview["volume"]
     assert (volume["conversations"], volume["customer_messages"], volume["answers"]) == (1, 3, 3), volume
