@@ -215,6 +215,19 @@ class GatewayClient:
         result: dict[str, Any] = self.get(f"/v1/kbs/{kb_id}/documents", limit=limit, offset=offset)
         return result
 
+    def document_names(self, kb_ids: list[str]) -> dict[str, str]:
+        """Document id -> name over these knowledge bases (every page of each)."""
+        names: dict[str, str] = {}
+        for kb_id in kb_ids:
+            offset = 0
+            while True:
+                page = self.documents(kb_id, limit=200, offset=offset)
+                names.update({doc["id"]: doc["name"] for doc in page["items"]})
+                offset += len(page["items"])
+                if not page["items"] or offset >= page["total"]:
+                    break
+        return names
+
     def sync_document(self, kb_id: str, document_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self.post(f"/v1/kbs/{kb_id}/documents/{document_id}/sync")
         return result

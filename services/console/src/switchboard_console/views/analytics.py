@@ -93,7 +93,7 @@ def _charts(overview: dict[str, Any]) -> None:
             st.bar_chart(pd.DataFrame({"answers": providers}))
 
 
-def _lists(gateway: GatewayClient, start: date, end: date, tz: str) -> None:
+def _lists(gateway: GatewayClient, start: date, end: date, tz: str, documents: dict[str, str]) -> None:
     left, right = st.columns(2)
     with left:
         st.subheader("Top unanswered questions")
@@ -115,24 +115,32 @@ def _lists(gateway: GatewayClient, start: date, end: date, tz: str) -> None:
     with right:
         st.subheader("Documents behind negative feedback")
         try:
-            documents = gateway.report("documents", start, end, tz)
+            cited = gateway.report("documents", start, end, tz)
         except GatewayError as exc:
             ui.show_error(exc, "Documents")
         else:
-            rows = documents["most_cited_in_negative"]
+            rows = [
+                {
+                    "document": documents.get(row["document_id"], row["document_id"]),
+                    "thumbs-down answers citing it": row["cited_in_negative"],
+                    "answers citing it": row["cited"],
+                }
+                for row in cited["most_cited_in_negative"]
+            ]
             if rows:
                 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
             else:
                 st.caption("No cited document received a thumbs-down.")
 
 
-def _content_gaps(gateway: GatewayClient, start: date, end: date, tz: str) -> None:
+def _content_gaps(
+    gateway: GatewayClient, start: date, end: date, tz: str, kbs: dict[str, str], documents: dict[str, str]
+) -> None:
     """Per knowledge base, what customers asked that the bot refused or got a thumbs-down for, with the
     documents its wrong answers cited: the pages a writer should fix (or, without documents, add)."""
     st.subheader("Content gaps")
     try:
         report = gateway.report("content-gaps", start, end, tz, limit=10)
-        names = {kb["id"]: kb["name"] for kb in gateway.kbs()}
     except GatewayError as exc:
         ui.show_error(exc, "Content gaps")
         return
@@ -141,14 +149,8 @@ def _content_gaps(gateway: GatewayClient, start: date, end: date, tz: str) -> No
         return
     for kb in report["knowledge_bases"]:
         kb_id = kb["kb_id"]
-        title = "All knowledge bases" if kb_id == ALL_KNOWLEDGE_BASES else names.get(kb_id, kb_id)
+        title = "All knowledge bases" if kb_id == ALL_KNOWLEDGE_BASES else kbs.get(kb_id, kb_id)
         with st.expander(f"{title}: {kb['refused']} refused, {kb['rated_down']} rated down"):
-            documents: dict[str, str] = {}
-            if kb_id in names:
-                try:
-                    documents = {d["id"]: d["name"] for d in gateway.documents(kb_id)["items"]}
-                except GatewayError:
-                    documents = {}
             rows = [
                 {
                     "question": gap["question"],
@@ -184,8 +186,15 @@ def render() -> None:
         return
     _headline(overview)
     _charts(overview)
-    _lists(gateway, start, end, tz)
-    _content_gaps(gateway, start, end, tz)
+    # Reports name documents by id: the names of the tenant's documents, read once for both lists.
+    try:
+        kbs = {kb["id"]: kb["name"] for kb in gateway.kbs()}
+        documents = gateway.document_names(list(kbs))
+    except GatewayError as exc:
+        ui.show_error(exc, "Knowledge bases")
+        kbs, documents = {}, {}
+    _lists(gateway, start, end, tz, documents)
+    _content_gaps(gateway, start, end, tz, kbs, documents)
     st.caption(
         f"Range {overview['range']['start']} – {overview['range']['end']} ({overview['range']['tz']})."
     )

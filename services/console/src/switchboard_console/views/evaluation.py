@@ -38,16 +38,7 @@ EXAMPLE = (
 def _document_names(gateway: GatewayClient) -> dict[str, str]:
     """Document id -> name, over the knowledge bases the assistant searches (all of the tenant's if none)."""
     searched = gateway.assistant().get("kb_ids") or [kb["id"] for kb in gateway.kbs()]
-    names: dict[str, str] = {}
-    for kb_id in searched:
-        offset = 0
-        while True:
-            page = gateway.documents(kb_id, limit=200, offset=offset)
-            names.update({doc["id"]: doc["name"] for doc in page["items"]})
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
-                break
-    return names
+    return gateway.document_names(searched)
 
 
 def _ask(gateway: GatewayClient, question: Question, documents: dict[str, str]) -> QuestionResult:
