@@ -24,7 +24,8 @@ from switchboard_retrieval.ingestion.fetching import Fetcher
 from switchboard_retrieval.ingestion.paths import DEMO_TENANT
 from switchboard_retrieval.ingestion.service import SourceSync
 from switchboard_retrieval.jobs.endpoints import router as jobs_router
-from switchboard_retrieval.jobs.runner import due_sources, interrupted_jobs, make_runner
+from switchboard_retrieval.jobs.repository import due_sources, interrupted_jobs
+from switchboard_retrieval.jobs.runner import make_runner
 from switchboard_retrieval.kbs import repository
 from switchboard_retrieval.kbs.endpoints import router as kbs_router
 from switchboard_retrieval.kbs.service import queue_sync

@@ -1,7 +1,8 @@
 """Runs ingestion jobs: in-process asyncio tasks by default, or the arq Redis queue when Redis is configured,
 so that any replica can pick a job up and a job whose worker died is retried.
 
-The job row in SQL is the record of truth either way; the queue only says which job to run next."""
+The job row in SQL is the record of truth either way (its SQL is in ``jobs/repository.py``); the queue only
+says which job to run next."""
 
 from __future__ import annotations
 
@@ -16,16 +17,14 @@ from typing import Any
 
 import structlog
 from redis.exceptions import RedisError
-from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from switchboard_retrieval.models import IngestionJob, Source
+from switchboard_retrieval.jobs import repository
 from switchboard_retrieval.settings import RetrievalSettings
 
 log = structlog.get_logger(__name__)
 
 QUEUE_NAME = "switchboard:retrieval:jobs"
-OPEN_STATUSES = ("queued", "running")
 RECOVERY_BATCH = 200
 JobFunction = Callable[[str], Coroutine[Any, Any, None]]
 
@@ -199,55 +198,38 @@ class ArqJobRunner(JobRunner):
     async def _acquire(self, job_id: str, generation: int) -> bool:
         now = datetime.now(UTC)
         async with self.sessionmaker() as session:
-            result = await session.execute(
-                update(IngestionJob)
-                .where(
-                    IngestionJob.id == job_id,
-                    IngestionJob.status.in_(OPEN_STATUSES),
-                    IngestionJob.queue_generation == generation,
-                    or_(
-                        IngestionJob.lease_owner.is_(None),
-                        IngestionJob.lease_owner == self.owner,
-                        IngestionJob.lease_expires_at < now,
-                    ),
-                )
-                .values(lease_owner=self.owner, lease_expires_at=now + self.lease)
+            taken = await repository.take_lease(
+                session,
+                job_id=job_id,
+                generation=generation,
+                owner=self.owner,
+                until=now + self.lease,
+                now=now,
             )
             await session.commit()
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return taken
 
     async def _renew(self, job_id: str) -> bool:
         """Extends the lease; False when it is no longer ours (taken over, or the job was deleted)."""
         try:
             async with self.sessionmaker() as session:
-                result = await session.execute(
-                    update(IngestionJob)
-                    .where(IngestionJob.id == job_id, IngestionJob.lease_owner == self.owner)
-                    .values(lease_expires_at=datetime.now(UTC) + self.lease)
+                renewed = await repository.renew_lease(
+                    session, job_id=job_id, owner=self.owner, until=datetime.now(UTC) + self.lease
                 )
                 await session.commit()
         except Exception as exc:  # a database blip: keep running, try again at the next beat
             log.warning("job_lease_renew_failed", job_id=job_id, error_type=type(exc).__name__)
             return True
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        return renewed
 
     async def _release(self, job_id: str, *, requeue: bool) -> None:
         """Gives the lease up. When the worker is stopping mid-job, the job goes back to the queue in a new
         round so that another replica (or this one, restarted) carries on without waiting for the lease."""
-        mine = [IngestionJob.id == job_id, IngestionJob.lease_owner == self.owner]
-        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
-        if requeue:  # only a job still open goes back; a finished one just drops the lease
-            mine.append(IngestionJob.status.in_(OPEN_STATUSES))
-            values |= {"status": "queued", "queue_generation": IngestionJob.queue_generation + 1}
         try:
             async with self.sessionmaker() as session:
-                result = await session.execute(
-                    update(IngestionJob)
-                    .where(*mine)
-                    .values(**values)
-                    .returning(IngestionJob.queue_generation)
+                generation = await repository.give_up_lease(
+                    session, job_id=job_id, owner=self.owner, requeue=requeue
                 )
-                generation = result.scalar_one_or_none()
                 await session.commit()
         except Exception as exc:  # the lease then runs out by itself and another replica takes the job
             log.warning("job_lease_release_failed", job_id=job_id, error_type=type(exc).__name__)
@@ -271,45 +253,18 @@ class ArqJobRunner(JobRunner):
         """Puts back in the queue every open job whose worker's lease ran out (a new queue round each);
         returns their ids. A compare-and-set on the generation lets only one replica take each job."""
         now = datetime.now(UTC)
-        expired = or_(
-            IngestionJob.lease_expires_at < now,
-            and_(
-                IngestionJob.status == "running",
-                IngestionJob.lease_expires_at.is_(None),
-                IngestionJob.updated_at < now - self.lease,
-            ),
-        )
         async with self.sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    select(IngestionJob.id, IngestionJob.queue_generation, IngestionJob.lease_owner)
-                    .where(IngestionJob.status.in_(OPEN_STATUSES), expired)
-                    .order_by(IngestionJob.created_at)
-                    .limit(RECOVERY_BATCH)
-                )
-            ).all()
+            rows = await repository.orphaned_jobs(session, now=now, lease=self.lease, limit=RECOVERY_BATCH)
         recovered = []
         for job_id, generation, owner in rows:
             if job_id in self.held:
                 continue
             async with self.sessionmaker() as session:
-                result = await session.execute(
-                    update(IngestionJob)
-                    .where(
-                        IngestionJob.id == job_id,
-                        IngestionJob.queue_generation == generation,
-                        IngestionJob.status.in_(OPEN_STATUSES),
-                        expired,
-                    )
-                    .values(
-                        status="queued",
-                        lease_owner=None,
-                        lease_expires_at=None,
-                        queue_generation=generation + 1,
-                    )
+                requeued = await repository.requeue_orphan(
+                    session, job_id=job_id, generation=generation, now=now, lease=self.lease
                 )
                 await session.commit()
-            if not result.rowcount:  # type: ignore[attr-defined]
+            if not requeued:
                 continue
             log.warning("job_recovered", job_id=job_id, dead_owner=owner, generation=generation + 1)
             await self._forget(arq_job_id(job_id, generation))
@@ -320,14 +275,7 @@ class ArqJobRunner(JobRunner):
     async def requeue_unheld(self) -> None:
         """Enqueues the 'queued' jobs nobody holds (arq's job id makes this a no-op for those in Redis)."""
         async with self.sessionmaker() as session:
-            rows = (
-                await session.execute(
-                    select(IngestionJob.id, IngestionJob.queue_generation)
-                    .where(IngestionJob.status == "queued", IngestionJob.lease_owner.is_(None))
-                    .order_by(IngestionJob.created_at)
-                    .limit(RECOVERY_BATCH)
-                )
-            ).all()
+            rows = await repository.unheld_queued_jobs(session, limit=RECOVERY_BATCH)
         for job_id, generation in rows:
             await self.enqueue(job_id, generation)
 
@@ -377,44 +325,3 @@ def make_runner(
     if settings.redis_url and settings.use_job_queue:
         return ArqJobRunner(settings, run_job, sessionmaker)
     return JobRunner(settings, run_job)
-
-
-async def interrupted_jobs(session: Any, *, include_running: bool) -> list[str]:
-    """Jobs to (re)start: queued ones, and running ones when this process is the only runner."""
-    statuses = ["queued", "running"] if include_running else ["queued"]
-    result = await session.execute(
-        select(IngestionJob.id).where(IngestionJob.status.in_(statuses)).order_by(IngestionJob.created_at)
-    )
-    return list(result.scalars().all())
-
-
-async def due_sources(session: Any, now: datetime) -> list[Source]:
-    """Sources with a schedule whose last sync is older than their interval and that have no open job."""
-    sources = (
-        (await session.execute(select(Source).where(Source.schedule_minutes.is_not(None)))).scalars().all()
-    )
-    open_sources = set(
-        (
-            await session.execute(
-                select(IngestionJob.source_id).where(IngestionJob.status.in_(["queued", "running"]))
-            )
-        ).scalars()
-    )
-    due = []
-    for source in sources:
-        if source.id in open_sources or not source.schedule_minutes:
-            continue
-        last = source.last_sync_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=UTC)
-        if last is None or now - last >= timedelta(minutes=source.schedule_minutes):
-            due.append(source)
-    return due
-
-
-async def mark_interrupted_failed(session: Any, job_id: str, reason: str) -> None:
-    await session.execute(
-        update(IngestionJob)
-        .where(IngestionJob.id == job_id)
-        .values(status="failed", error=reason, finished_at=datetime.now(UTC))
-    )
