@@ -4,8 +4,9 @@ the provider registry, the recent-window cache and the turns still running."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +31,12 @@ class Runtime:
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         assert self.platform.sessionmaker is not None
         return self.platform.sessionmaker
+
+    def spawn(self, work: Coroutine[Any, Any, None], *, name: str) -> None:
+        """Run ``work`` in the background; shutdown waits for it (like for a running turn)."""
+        task = asyncio.create_task(work, name=name)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     def retrieval(self) -> RetrievalClient:
         """Retrieval's typed client on this process's shared downstream connection."""

@@ -274,7 +274,8 @@ class HeartbeatPacket(Contract):
     type: Literal["heartbeat"] = "heartbeat"
 
 
-AnyStreamPacket = (
+# What a turn itself produces, in order; the stream adds heartbeats while it waits.
+TurnPacket = (
     TokenPacket
     | CitationPacket
     | ToolCallPacket
@@ -283,8 +284,8 @@ AnyStreamPacket = (
     | ResetPacket
     | CuratedPacket
     | DonePacket
-    | HeartbeatPacket
 )
+AnyStreamPacket = TurnPacket | HeartbeatPacket
 StreamPacket = Annotated[AnyStreamPacket, Field(discriminator="type")]
 STREAM_PACKETS: TypeAdapter[AnyStreamPacket] = TypeAdapter(StreamPacket)
 

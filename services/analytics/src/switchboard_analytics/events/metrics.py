@@ -139,8 +139,6 @@ def increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[st
             normalised = normalise_question(question) if isinstance(question, str) else ""
             if normalised:
                 yield Metric.UNANSWERED, normalised, 0.0
-                for kb_id in _sources(properties.get("kb_ids")):
-                    yield Metric.GAP, gap_key(kb_id, GAP_REFUSED, normalised), 0.0
         for source in _sources(properties.get("sources")):
             yield Metric.CITED, source, 0.0
     elif event_type == EventType.PROVIDER_FALLBACK:
@@ -155,16 +153,8 @@ def increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[st
         if rating in ("up", "down"):
             yield Metric.FEEDBACK, rating, 0.0
         if rating == "down":
-            sources = _sources(properties.get("sources"))
-            for source in sources:
+            for source in _sources(properties.get("sources")):
                 yield Metric.CITED_NEGATIVE, source, 0.0
-            question = properties.get("question")
-            normalised = normalise_question(question) if isinstance(question, str) else ""
-            if normalised:
-                for kb_id in _sources(properties.get("kb_ids")):
-                    yield Metric.GAP, gap_key(kb_id, GAP_RATED_DOWN, normalised), 0.0
-                    for source in sources:
-                        yield Metric.GAP_SOURCE, gap_key(kb_id, source, normalised), 0.0
     elif event_type == EventType.CSAT:
         score = properties.get("score")
         if isinstance(score, int) and not isinstance(score, bool) and 1 <= score <= 5:
@@ -173,3 +163,18 @@ def increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[st
         tool = _key(properties.get("tool"))
         if tool:
             yield Metric.TOOL, tool, 0.0
+    yield from _gap_increments(event_type, properties)
+
+
+def _gap_increments(event_type: str, properties: dict[str, Any]) -> Iterator[tuple[str, str, float]]:
+    """A content gap (a refused answer, a thumbs-down) counted per knowledge base the answer drew on, and a
+    thumbs-down's cited documents with it."""
+    gap = content_gap(event_type, properties)
+    question = properties.get("question")
+    if gap is None or not isinstance(question, str) or not (normalised := normalise_question(question)):
+        return
+    sources = _sources(properties.get("sources")) if gap == GAP_RATED_DOWN else []
+    for kb_id in _sources(properties.get("kb_ids")):
+        yield Metric.GAP, gap_key(kb_id, gap, normalised), 0.0
+        for source in sources:
+            yield Metric.GAP_SOURCE, gap_key(kb_id, source, normalised), 0.0

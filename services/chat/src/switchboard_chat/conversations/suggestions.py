@@ -82,7 +82,7 @@ def operator_answers(messages: Sequence[MessageRow], rated_down: set[str]) -> li
 
 def send_later(runtime: Runtime, *, conversation_id: str) -> None:
     """Attempt the resolved conversation's outbox entry in the background (the resolution does not wait for
-    retrieval); shutdown waits for it like for a running turn."""
+    retrieval)."""
 
     async def run() -> None:
         try:
@@ -90,9 +90,7 @@ def send_later(runtime: Runtime, *, conversation_id: str) -> None:
         except Exception:
             log.exception("curated_suggestions_failed", conversation_id=conversation_id)
 
-    task = asyncio.create_task(run(), name=f"suggest-{conversation_id}")
-    runtime.tasks.add(task)
-    task.add_done_callback(runtime.tasks.discard)
+    runtime.spawn(run(), name=f"suggest-{conversation_id}")
 
 
 async def deliver(runtime: Runtime, *, conversation_id: str) -> bool | None:

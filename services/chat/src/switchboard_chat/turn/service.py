@@ -10,7 +10,6 @@ caller through a ``TurnHandle`` (``stream``).
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import structlog
@@ -45,9 +44,7 @@ async def start_turn(runtime: Runtime, turn: TurnInput) -> TurnHandle:
         handle.put(DonePacket(result=prepared))
         handle.close()
         return handle
-    task = asyncio.create_task(_run(runtime, prepared, handle, lock), name=f"turn-{turn.conversation_id}")
-    runtime.tasks.add(task)
-    task.add_done_callback(runtime.tasks.discard)
+    runtime.spawn(_run(runtime, prepared, handle, lock), name=f"turn-{turn.conversation_id}")
     return handle
 
 

@@ -8,30 +8,14 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from switchboard_shared.contracts.chat import (
-    CitationPacket,
-    CuratedPacket,
     DonePacket,
     ErrorPacket,
-    HandoffPacket,
     HeartbeatPacket,
-    ResetPacket,
-    TokenPacket,
-    ToolCallPacket,
+    TurnPacket,
     TurnResult,
     encode_sse,
 )
 from switchboard_shared.errors import AppError, ErrorCode
-
-Packet = (
-    TokenPacket
-    | CitationPacket
-    | ToolCallPacket
-    | HandoffPacket
-    | ErrorPacket
-    | ResetPacket
-    | CuratedPacket
-    | DonePacket
-)
 
 
 class TurnHandle:
@@ -39,15 +23,15 @@ class TurnHandle:
     cut a turn in half (its answer is stored and the lock released either way)."""
 
     def __init__(self) -> None:
-        self.queue: asyncio.Queue[Packet | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[TurnPacket | None] = asyncio.Queue()
 
-    def put(self, packet: Packet) -> None:
+    def put(self, packet: TurnPacket) -> None:
         self.queue.put_nowait(packet)
 
     def close(self) -> None:
         self.queue.put_nowait(None)
 
-    async def packets(self) -> AsyncIterator[Packet]:
+    async def packets(self) -> AsyncIterator[TurnPacket]:
         while True:
             packet = await self.queue.get()
             if packet is None:
@@ -75,7 +59,7 @@ def wants_stream(accept: str | None) -> bool:
 async def sse_body(handle: TurnHandle, heartbeat: float) -> AsyncIterator[bytes]:
     """The turn's packets as server-sent events, a heartbeat after each ``heartbeat`` seconds of silence."""
     packets = handle.packets()
-    pending: asyncio.Task[Packet] | None = None
+    pending: asyncio.Task[TurnPacket] | None = None
     try:
         while True:
             if pending is None:
