@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from switchboard_retrieval.curated.matching import Entry, TenantIndex
-from switchboard_retrieval.embeddings.models import EmbeddingRegistry
+from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
 from switchboard_retrieval.settings import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]

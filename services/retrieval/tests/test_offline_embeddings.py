@@ -34,7 +34,7 @@ PROBE = textwrap.dedent(
     socket.getaddrinfo = refuse("getaddrinfo")
     socket.create_connection = refuse("create_connection")
 
-    from switchboard_retrieval.embeddings.models import EmbeddingRegistry
+    from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
     from switchboard_retrieval.index.vectors import VectorStore, open_client
     from switchboard_retrieval.settings import RetrievalSettings
     settings = RetrievalSettings(data_dir=sys.argv[2], embedding_threads=1)

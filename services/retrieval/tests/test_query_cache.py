@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from switchboard_retrieval.embeddings.models import CachedQueries, Vectors
+from switchboard_retrieval.embeddings.encoders import CachedQueries, Vectors
 
 
 class Counting:

@@ -30,7 +30,7 @@ from switchboard_shared.evaluation.questions import Question
 from switchboard_shared.evaluation.scoring import QuestionResult
 
 if TYPE_CHECKING:
-    from switchboard_retrieval.embeddings.models import Embedder
+    from switchboard_retrieval.embeddings.encoders import Embedder
 
 CAPTURE_VERSION = 1
 CITATION = re.compile(r"\[(\d{1,2})\]")
@@ -122,7 +122,7 @@ class LocalSimilarity:
     def embedder(self) -> Embedder:
         """The model, loaded on the first text the cache does not hold."""
         if self._embedder is None:
-            from switchboard_retrieval.embeddings.models import EmbeddingRegistry
+            from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
             from switchboard_retrieval.settings import RetrievalSettings
 
             self._embedder = EmbeddingRegistry(RetrievalSettings()).get(self.model)

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_retrieval.curated.endpoints import router as curated_router
 from switchboard_retrieval.curated.suggestion_endpoints import router as suggestions_router
-from switchboard_retrieval.embeddings.models import EmbeddingRegistry
+from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
 from switchboard_retrieval.index.bm25 import Bm25Store
 from switchboard_retrieval.index.vectors import VectorStore, open_client
 from switchboard_retrieval.ingestion.chunking import Chunker

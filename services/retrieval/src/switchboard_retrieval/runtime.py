@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_retrieval.curated.matching import CuratedIndexes
-from switchboard_retrieval.embeddings.models import EmbeddingRegistry
+from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
 from switchboard_retrieval.index.bm25 import Bm25Store
 from switchboard_retrieval.index.vectors import VectorStore
 from switchboard_retrieval.ingestion.chunking import Chunker

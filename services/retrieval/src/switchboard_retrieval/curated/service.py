@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_retrieval.curated import repository
 from switchboard_retrieval.curated.matching import Entry, TenantIndex, Vector, wording_key
 from switchboard_retrieval.curated.models import CuratedAnswer
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, missing_setting
+from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, missing_setting
 from switchboard_retrieval.kbs import repository as kbs_repository
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.settings import RetrievalSettings

@@ -1,6 +1,6 @@
 """Embedding models: offline ones shipped inside PyPI packages, hosted ones behind the same interface."""
 
-from switchboard_retrieval.embeddings.models import (
+from switchboard_retrieval.embeddings.encoders import (
     EMBEDDING_MODELS,
     Embedder,
     EmbeddingRegistry,

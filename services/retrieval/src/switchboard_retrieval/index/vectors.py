@@ -21,7 +21,7 @@ from chromadb.api.models.Collection import Collection
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
-from switchboard_retrieval.embeddings.models import Vectors
+from switchboard_retrieval.embeddings.encoders import Vectors
 from switchboard_retrieval.settings import RetrievalSettings
 
 

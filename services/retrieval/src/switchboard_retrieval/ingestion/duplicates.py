@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, Vectors
+from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vectors
 from switchboard_retrieval.index.vectors import VectorStore, collection_name
 from switchboard_retrieval.ingestion.chunking import compose_indexed_text
 from switchboard_retrieval.models import Chunk, KnowledgeBase

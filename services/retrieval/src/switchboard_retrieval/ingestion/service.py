@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import delete, select, update
 
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable
+from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable
 from switchboard_retrieval.index.text import detect_language
 from switchboard_retrieval.index.vectors import collection_name
+from switchboard_retrieval.ingestion import repository
 from switchboard_retrieval.ingestion.chunking import ChunkDraft, compose_indexed_text
 from switchboard_retrieval.ingestion.connectors import FetchFailure, make_connector
 from switchboard_retrieval.ingestion.duplicates import (
@@ -107,13 +107,7 @@ class SourceSync:
         deadline = time.monotonic() + RUNNING_SYNC_WAIT_SECONDS
         while time.monotonic() < deadline:
             async with self.rt.sessionmaker() as session:
-                running = await session.scalar(
-                    select(IngestionJob.id).where(
-                        IngestionJob.source_id == source_id,
-                        IngestionJob.status == "running",
-                        IngestionJob.id != self.job_id,
-                    )
-                )
+                running = await repository.other_running_job(session, source_id=source_id, job_id=self.job_id)
             if running is None:
                 return
             await asyncio.sleep(0.5)
@@ -145,20 +139,15 @@ class SourceSync:
             self.kb_id, self.tenant_id, self.model = kb.id, kb.tenant_id, kb.embedding_model
             self.source_id, self.source_type = source.id, source.type
             self.config, self.tags = dict(source.config), list(source.tags)
-            documents = select(Document.uri, Document.id, Document.content_hash, Document.status).where(
-                Document.source_id == source.id
-            )
-            chunks = select(Chunk.document_id, Chunk.id).where(Chunk.source_id == source.id)
-            if job.document_id is not None:
-                # A re-sync of one document: only it is fetched, and only it is pruned when the source no
-                # longer holds it.
-                documents = documents.where(Document.id == job.document_id)
-                chunks = chunks.where(Chunk.document_id == job.document_id)
-            rows = (await session.execute(documents)).all()
+            # A re-sync of one document (``job.document_id``): only it is fetched, and only it is pruned when
+            # the source no longer holds it.
+            rows = await repository.known_documents(session, source_id=source.id, document_id=job.document_id)
             self.known = {uri: (doc_id, h, status) for uri, doc_id, h, status in rows}
             if job.document_id is not None:
                 self.only = frozenset(self.known)
-            chunk_rows = (await session.execute(chunks)).all()
+            chunk_rows = await repository.document_chunk_ids(
+                session, source_id=source.id, document_id=job.document_id
+            )
             self.key_of = await chunk_keys(session, kb.id)
         # Passage key → the copy indexed for it (the smallest chunk id), as far as this sync knows.
         self.kept: dict[str, str] = {}
@@ -259,9 +248,7 @@ class SourceSync:
         # A document that fails to parse keeps the chunks of its last good version.
         async with self.rt.sessionmaker() as session:
             if existing:
-                await session.execute(
-                    update(Document).where(Document.id == doc_id).values(status="failed", error=reason[:2000])
-                )
+                await repository.mark_document_failed(session, document_id=doc_id, error=reason[:2000])
             else:
                 session.add(
                     Document(
@@ -316,7 +303,7 @@ class SourceSync:
                 new_ids = {d.id for d in pending.drafts}
                 gone = pending.old_ids - new_ids
                 if gone:
-                    await session.execute(delete(Chunk).where(Chunk.id.in_(gone)))
+                    await repository.delete_chunks(session, chunk_ids=gone)
                 values = dict(
                     kb_id=self.kb_id,
                     source_id=self.source_id,
@@ -332,9 +319,7 @@ class SourceSync:
                     chunk_count=len(pending.drafts),
                 )
                 if pending.existing:
-                    await session.execute(
-                        update(Document).where(Document.id == pending.doc_id).values(**values)
-                    )
+                    await repository.update_document(session, document_id=pending.doc_id, values=values)
                 else:
                     session.add(Document(id=pending.doc_id, **values))
                     await session.flush()
@@ -358,9 +343,7 @@ class SourceSync:
                 # Chunks kept as they were may have moved within the document, or its URL changed.
                 for d in pending.drafts:
                     if d.id in pending.old_ids:
-                        await session.execute(
-                            update(Chunk).where(Chunk.id == d.id).values(ordinal=d.ordinal, url=d.url)
-                        )
+                        await repository.place_chunk(session, chunk_id=d.id, ordinal=d.ordinal, url=d.url)
                 self.chunks_by_doc[pending.doc_id] = new_ids
                 self.known[pending.uri] = (pending.doc_id, pending.content_hash, "ok")
             await session.commit()
@@ -386,10 +369,7 @@ class SourceSync:
         self.affected.update(self.key_of[cid] for cid in chunk_ids if cid in self.key_of)
         await self.rt.vectors.delete(self.collection, chunk_ids)
         async with self.rt.sessionmaker() as session:
-            for start in range(0, len(doc_ids), 500):
-                part = doc_ids[start : start + 500]
-                await session.execute(delete(Chunk).where(Chunk.document_id.in_(part)))
-                await session.execute(delete(Document).where(Document.id.in_(part)))
+            await repository.delete_documents(session, document_ids=doc_ids)
             await session.commit()
         self.progress.counts["deleted"] += len(chunk_ids)
         self.progress.counts["documents_deleted"] += len(doc_ids)
@@ -414,11 +394,7 @@ class SourceSync:
 
     async def _rebuild_bm25(self) -> None:
         async with self.rt.sessionmaker() as session:
-            await session.execute(
-                update(KnowledgeBase)
-                .where(KnowledgeBase.id == self.kb_id)
-                .values(index_version=KnowledgeBase.index_version + 1)
-            )
+            await repository.bump_index_version(session, kb_id=self.kb_id)
             await session.commit()
             kb = await session.get(KnowledgeBase, self.kb_id)
             if kb is None:
@@ -433,19 +409,18 @@ class SourceSync:
             return
         self.last_report = now
         async with self.rt.sessionmaker() as session:
-            await session.execute(
-                update(IngestionJob)
-                .where(IngestionJob.id == self.job_id)
-                .values(
-                    documents_seen=self.progress.documents_seen,
-                    documents_done=self.progress.documents_done,
-                    documents_failed=self.progress.documents_failed,
-                    chunks_embedded=self.progress.chunks_embedded,
-                    counts=dict(self.progress.counts),
-                    failures=list(self.progress.failures),
-                )
-            )
+            await repository.update_job(session, job_id=self.job_id, values=self._progress_values())
             await session.commit()
+
+    def _progress_values(self) -> dict[str, Any]:
+        return {
+            "documents_seen": self.progress.documents_seen,
+            "documents_done": self.progress.documents_done,
+            "documents_failed": self.progress.documents_failed,
+            "chunks_embedded": self.progress.chunks_embedded,
+            "counts": dict(self.progress.counts),
+            "failures": list(self.progress.failures),
+        }
 
     async def _finish(self, status: str, error: str | None) -> None:
         now = datetime.now(UTC)
@@ -459,25 +434,13 @@ class SourceSync:
         if error:
             result["error"] = error
         async with self.rt.sessionmaker() as session:
-            await session.execute(
-                update(IngestionJob)
-                .where(IngestionJob.id == self.job_id)
-                .values(
-                    status=status,
-                    error=error,
-                    finished_at=now,
-                    documents_seen=self.progress.documents_seen,
-                    documents_done=self.progress.documents_done,
-                    documents_failed=self.progress.documents_failed,
-                    chunks_embedded=self.progress.chunks_embedded,
-                    counts=dict(self.progress.counts),
-                    failures=list(self.progress.failures),
-                )
+            await repository.update_job(
+                session,
+                job_id=self.job_id,
+                values={"status": status, "error": error, "finished_at": now, **self._progress_values()},
             )
-            await session.execute(
-                update(Source)
-                .where(Source.id == self.source_id)
-                .values(last_sync_at=now, last_sync_status=status, last_sync_result=result)
+            await repository.record_last_sync(
+                session, source_id=self.source_id, at=now, status=status, result=result
             )
             await session.commit()
         log.info("sync_finished", job_id=self.job_id, kb_id=self.kb_id, status=status, **self.progress.counts)
@@ -485,12 +448,7 @@ class SourceSync:
 
 async def load_index_rows(session: Any, kb_id: str) -> list[tuple[str, str, str]]:
     """The BM25 rows of a knowledge base: one per passage text, its indexed copy (the smallest chunk id)."""
-    result = await session.execute(
-        select(Chunk.id, Chunk.source_id, Chunk.title, Chunk.heading_path, Chunk.text)
-        .where(Chunk.kb_id == kb_id)
-        .order_by(Chunk.id)
-    )
-    rows = result.all()
+    rows = await repository.index_chunks(session, kb_id=kb_id)
     kept = set(kept_copies((cid, text) for cid, _, _, _, text in rows).values())
     return [
         (cid, source_id, compose_indexed_text(title, list(path or []), text))

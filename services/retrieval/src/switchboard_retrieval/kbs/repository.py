@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import ColumnElement, func, or_, select
+from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
@@ -40,6 +40,16 @@ async def list_kbs(
     return list(rows), total
 
 
+async def tenant_kbs(
+    session: AsyncSession, *, tenant_id: str, kb_ids: list[str] | None
+) -> list[KnowledgeBase]:
+    """The tenant's knowledge bases, or those of ``kb_ids`` among them (unknown ids are left out)."""
+    query = select(KnowledgeBase).where(KnowledgeBase.tenant_id == tenant_id)
+    if kb_ids is not None:
+        query = query.where(KnowledgeBase.id.in_(kb_ids))
+    return list((await session.execute(query)).scalars())
+
+
 async def kb_counts(session: AsyncSession, kb_ids: Sequence[str]) -> dict[str, tuple[int, int, int]]:
     """(documents, chunks, sources) per knowledge base."""
     if not kb_ids:
@@ -70,6 +80,15 @@ async def kb_counts(session: AsyncSession, kb_ids: Sequence[str]) -> dict[str, t
     return {kb_id: (docs.get(kb_id, 0), chunks.get(kb_id, 0), sources.get(kb_id, 0)) for kb_id in kb_ids}
 
 
+async def delete_kb_rows(session: AsyncSession, *, kb_id: str) -> None:
+    """The knowledge base's jobs, chunks, documents and sources (not its own row). Explicit deletes rather than
+    relying on ON DELETE CASCADE alone: SQLite only cascades with the pragma."""
+    await session.execute(delete(IngestionJob).where(IngestionJob.kb_id == kb_id))
+    await session.execute(delete(Chunk).where(Chunk.kb_id == kb_id))
+    await session.execute(delete(Document).where(Document.kb_id == kb_id))
+    await session.execute(delete(Source).where(Source.kb_id == kb_id))
+
+
 async def get_source_or_404(session: AsyncSession, *, kb: KnowledgeBase, source_id: str) -> Source:
     source = await session.get(Source, source_id)
     if source is None or source.kb_id != kb.id:
@@ -80,6 +99,19 @@ async def get_source_or_404(session: AsyncSession, *, kb: KnowledgeBase, source_
 async def list_sources(session: AsyncSession, *, kb_id: str) -> Sequence[Source]:
     result = await session.execute(select(Source).where(Source.kb_id == kb_id).order_by(Source.created_at))
     return list(result.scalars())
+
+
+async def source_tags(session: AsyncSession, *, kb_ids: list[str]) -> list[tuple[str, list[str]]]:
+    """(id, tags) of every source of the knowledge bases."""
+    rows = (await session.execute(select(Source.id, Source.tags).where(Source.kb_id.in_(kb_ids)))).all()
+    return [(source_id, tags) for source_id, tags in rows]
+
+
+async def delete_source_rows(session: AsyncSession, *, source_id: str) -> None:
+    """The source's jobs, chunks and documents (not its own row)."""
+    await session.execute(delete(IngestionJob).where(IngestionJob.source_id == source_id))
+    await session.execute(delete(Chunk).where(Chunk.source_id == source_id))
+    await session.execute(delete(Document).where(Document.source_id == source_id))
 
 
 async def default_upload_source(session: AsyncSession, *, kb_id: str) -> Source | None:
@@ -157,6 +189,12 @@ async def get_document_or_404(session: AsyncSession, *, kb_id: str, document_id:
     return document
 
 
+async def delete_document_rows(session: AsyncSession, *, document_id: str) -> None:
+    """The document's chunks and its row."""
+    await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
+    await session.execute(delete(Document).where(Document.id == document_id))
+
+
 async def list_chunks(
     session: AsyncSession, *, document_id: str, limit: int, offset: int
 ) -> tuple[Sequence[Chunk], int]:
@@ -171,3 +209,15 @@ async def chunks_by_ids(session: AsyncSession, ids: Sequence[str]) -> dict[str, 
         return {}
     result = await session.execute(select(Chunk).where(Chunk.id.in_(list(ids))))
     return {chunk.id: chunk for chunk in result.scalars()}
+
+
+async def source_chunk_texts(session: AsyncSession, *, source_id: str) -> list[tuple[str, str]]:
+    """(id, text) of every chunk of the source."""
+    result = await session.execute(select(Chunk.id, Chunk.text).where(Chunk.source_id == source_id))
+    return [(chunk_id, text) for chunk_id, text in result.all()]
+
+
+async def document_chunk_texts(session: AsyncSession, *, document_id: str) -> list[tuple[str, str]]:
+    """(id, text) of every chunk of the document."""
+    result = await session.execute(select(Chunk.id, Chunk.text).where(Chunk.document_id == document_id))
+    return [(chunk_id, text) for chunk_id, text in result.all()]

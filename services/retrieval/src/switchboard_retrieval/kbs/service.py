@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.curated import repository as curated_repository
-from switchboard_retrieval.embeddings.models import missing_setting
+from switchboard_retrieval.embeddings.encoders import missing_setting
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.connectors import CONNECTORS, public_config, safe_upload_name
 from switchboard_retrieval.ingestion.duplicates import hand_over_copies, passage_key
@@ -24,7 +23,7 @@ from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.ingestion.paths import PathPolicy, PathRefused
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
-from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
+from switchboard_retrieval.models import Document, IngestionJob, KnowledgeBase, Source
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.settings import RetrievalSettings
 from switchboard_shared.contracts.retrieval import (
@@ -165,11 +164,7 @@ async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) ->
     await rt.bm25.drop(kb.id)
     for folder in upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id):
         await asyncio.to_thread(shutil.rmtree, folder, True)
-    # Explicit deletes rather than relying on ON DELETE CASCADE alone: SQLite only cascades with the pragma.
-    await session.execute(delete(IngestionJob).where(IngestionJob.kb_id == kb.id))
-    await session.execute(delete(Chunk).where(Chunk.kb_id == kb.id))
-    await session.execute(delete(Document).where(Document.kb_id == kb.id))
-    await session.execute(delete(Source).where(Source.kb_id == kb.id))
+    await repository.delete_kb_rows(session, kb_id=kb.id)
     # Curated answers outlive their knowledge base, unlinked (they keep answering on their own vectors).
     if await curated_repository.unlink_kb(session, kb_id=kb.id):
         await curated_repository.bump_version(session, tenant_id=kb.tenant_id)
@@ -286,10 +281,8 @@ async def update_source(
 
 
 async def delete_source(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, source: Source) -> None:
-    rows = (await session.execute(select(Chunk.id, Chunk.text).where(Chunk.source_id == source.id))).all()
-    await session.execute(delete(IngestionJob).where(IngestionJob.source_id == source.id))
-    await session.execute(delete(Chunk).where(Chunk.source_id == source.id))
-    await session.execute(delete(Document).where(Document.source_id == source.id))
+    rows = await repository.source_chunk_texts(session, source_id=source.id)
+    await repository.delete_source_rows(session, source_id=source.id)
     await session.delete(source)
     kb.index_version += 1
     await session.flush()
@@ -412,9 +405,8 @@ async def delete_document(
             ErrorCode.CONFLICT, "A sync of this document's source is running; delete it when that sync ends."
         )
     source = await session.get(Source, document.source_id)
-    rows = (await session.execute(select(Chunk.id, Chunk.text).where(Chunk.document_id == document.id))).all()
-    await session.execute(delete(Chunk).where(Chunk.document_id == document.id))
-    await session.execute(delete(Document).where(Document.id == document.id))
+    rows = await repository.document_chunk_texts(session, document_id=document.id)
+    await repository.delete_document_rows(session, document_id=document.id)
     kb.index_version += 1
     await session.flush()
     # Texts this document held the indexed copy of go on under another document's copy.

@@ -11,12 +11,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.curated import repository as curated_repository
 from switchboard_retrieval.curated import service as curated
-from switchboard_retrieval.embeddings.models import EmbeddingUnavailable, Vectors, missing_setting
+from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vectors, missing_setting
 from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
 from switchboard_retrieval.index.spelling import Speller
@@ -24,7 +23,7 @@ from switchboard_retrieval.index.text import detect_language, highlight, tokeniz
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
-from switchboard_retrieval.models import Chunk, KnowledgeBase, Source
+from switchboard_retrieval.models import Chunk, KnowledgeBase
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
@@ -42,10 +41,7 @@ class Reranker(Protocol):
 async def _knowledge_bases(
     session: AsyncSession, tenant_id: str, kb_ids: list[str] | None
 ) -> list[KnowledgeBase]:
-    query = select(KnowledgeBase).where(KnowledgeBase.tenant_id == tenant_id)
-    if kb_ids is not None:
-        query = query.where(KnowledgeBase.id.in_(kb_ids))
-    kbs = list((await session.execute(query)).scalars())
+    kbs = await repository.tenant_kbs(session, tenant_id=tenant_id, kb_ids=kb_ids)
     if kb_ids is not None:
         missing = set(kb_ids) - {kb.id for kb in kbs}
         if missing:
@@ -58,7 +54,7 @@ async def _allowed_sources(
 ) -> set[str] | None:
     if not source_ids and not tags:
         return None
-    sources = (await session.execute(select(Source.id, Source.tags).where(Source.kb_id.in_(kb_ids)))).all()
+    sources = await repository.source_tags(session, kb_ids=kb_ids)
     allowed = {sid for sid, _ in sources}
     if source_ids:
         allowed &= set(source_ids)

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.embeddings.models import Embedder, EmbeddingUnavailable
+from switchboard_retrieval.embeddings.encoders import Embedder, EmbeddingUnavailable
 from switchboard_retrieval.kbs import repository
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SimilarityRequest, SimilarityResponse
