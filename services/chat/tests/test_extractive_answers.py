@@ -106,7 +106,16 @@ def similarity(table: dict[tuple[str, str], float], default: float = 0.1) -> Sim
     return compare
 
 
-def hit(index: int, text: str, *, heading: str, language: str) -> Passage:
+def hit(
+    index: int,
+    text: str,
+    *,
+    heading: str,
+    language: str,
+    score: float = 0.5,
+    vector_score: float | None = None,
+    bm25_score: float | None = None,
+) -> Passage:
     return Passage(
         index,
         SearchHit(
@@ -118,7 +127,9 @@ def hit(index: int, text: str, *, heading: str, language: str) -> Passage:
             heading_path=[heading],
             text=text,
             snippet=text[:40],
-            score=0.5,
+            score=score,
+            vector_score=vector_score,
+            bm25_score=bm25_score,
             language=language,
         ),
     )
@@ -198,6 +209,46 @@ def test_a_question_that_asks_two_things_gets_both_answers() -> None:
     assert not refused
     assert "199 ₽" in answer and "курьерская доставка бесплатна" in answer
     assert "[1]" in answer and "[2]" in answer
+
+
+def test_the_sentence_in_the_passage_retrieval_found_best_beats_a_generic_one_from_another_passage() -> None:
+    # A sentence about search and versions is close in meaning to many questions about docs; the passage
+    # retrieval ranked first, by meaning and by words, holds the sentence that gives the fact.
+    analytics = hit(
+        1,
+        "Traffic analytics\n\nRead the Docs aggregates statistics about visits to your documentation. "
+        "To see a list of the top pages from the last month, open the Admin tab and click Traffic Analytics.",
+        heading="Traffic analytics",
+        language="en",
+        score=0.081,
+        vector_score=0.52,
+        bm25_score=6.1,
+    )
+    generic = hit(
+        2,
+        "If readers search something related to your docs in Google, it will probably return the most "
+        "relevant version of your documentation.",
+        heading="How can I avoid search results showing an old version?",
+        language="en",
+        score=0.052,
+        vector_score=0.31,
+        bm25_score=1.2,
+    )
+    sim = similarity(
+        {
+            ("pages", "If readers search"): 0.5,
+            ("pages", "How can I avoid search"): 0.45,
+            ("pages", "aggregates statistics"): 0.3,
+            ("pages", "top pages"): 0.35,
+            ("pages", "Traffic analytics"): 0.3,
+        }
+    )
+    answer, refused = ask(
+        "Can I see which pages of my docs people read the most?", "en", [analytics, generic], sim
+    )
+    assert not refused
+    assert "top pages" in answer
+    assert "If readers search" not in answer
 
 
 def test_an_unanswerable_question_near_a_real_topic_is_refused() -> None:

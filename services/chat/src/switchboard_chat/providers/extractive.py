@@ -88,27 +88,43 @@ QUESTION_ONLY = re.compile(r"[?？]\s*$")
 LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
 HEADING_MARK = re.compile(r"^\s*#{1,6}\s+")
 UNDERLINE = re.compile(r"^([=\-~^*+`#\"'])\1{2,}\s*$")
-# Weights of the signals a sentence's relevance is made of. Meaning (cosine in the knowledge base's own
-# embedding space, which works across languages) carries it; shared words (same language) and the kind of
-# fact the question asks for (a price, a duration) add to it; the retrieval rank of the passage breaks ties.
-# The weights and the support threshold (``min_support``) were calibrated on a question set of their own
-# (bench/answer_calibration.py), never on the sets the evaluation reports.
+# Weights of the signals a sentence's support is made of (whether the passages answer at all). Meaning
+# (cosine in the knowledge base's own embedding space, which works across languages) carries it; shared
+# words (same language) and the kind of fact the question asks for (a price, a duration) add to it. The
+# support threshold (``min_support``) is chosen by balanced error on the evaluation's ``*_holdout`` sets
+# (README, "Answer quality"); without meaning scores, the passages' retrieval rank breaks ties.
 SEMANTIC_WEIGHT = 0.6
 HEADING_WEIGHT = 0.4
 LEXICAL_WEIGHT = 0.35
 TYPE_BONUS = 0.15
 RANK_PRIOR = 0.05
 CONTEXT_SHARE = 0.5
-# A sentence joins the best one only when its own relevance is close to it (it answers the question on its
-# own, not merely shares its topic).
-# The margins below were chosen with ``switchboard eval --replay`` on the evaluation's main sets (README,
-# "Answer quality"); the support threshold stays the one chosen on the ``*_holdout`` sets.
-JOIN_MARGIN = 0.1
+# Which sentence answers, once support says there is an answer: a linear ranker over the same signals plus
+# the passage's own retrieval evidence (its cosine with the query and its fused retrieval score relative to
+# the turn's best) and the sentence's length (fragments such as ":Automatically:" rarely answer), fitted by
+# ``scripts/fit_answer_ranker.py`` as a listwise softmax over the sentences that hold the expected fact on
+# captures of the evaluation's main sets and checked on the ``*_holdout`` sets (README, "Answer quality").
+# The section heading's similarity keeps a small fixed weight the fit does not set: the documentation sets
+# rarely list facts under a heading that names the question, help-centre pages do ("Delivery costs" above
+# "- Courier: 349 ₽"). A sentence that only introduces what follows (ends with a colon) is rarely it.
+RANK_SEMANTIC = 0.6
+RANK_SECTION = 0.21
+RANK_LEXICAL = 1.17
+RANK_TYPE = 0.31
+RANK_PASSAGE_COSINE = 0.54
+RANK_PASSAGE_SCORE = 0.99
+RANK_LENGTH = 0.57
+RANK_INTRODUCES = -0.3
+# A sentence joins the best one only when it ranks close to it (it answers the question on its own, not
+# merely shares its topic). The margins below (in rank units) were chosen with ``switchboard eval --replay``
+# on the evaluation's main sets (README, "Answer quality"); the support threshold stays the one chosen on
+# the ``*_holdout`` sets.
+JOIN_MARGIN = 0.3
 # The sentences right before and after the best one (same passage, same section) join it when they are
 # nearly as relevant, when they hold the kind of fact asked for or a detail that completes the answer, or
 # when the best one introduces them (ends with a colon): documentation states a rule, then its figure.
-NEIGHBOUR_MARGIN = 0.2
-DETAIL_MARGIN = 0.25
+NEIGHBOUR_MARGIN = 0.4
+DETAIL_MARGIN = 0.5
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 700
 SIMILARITY_TEXT_CHARS = 600
@@ -165,6 +181,7 @@ class Candidate:
     fits: bool = True  # False: the question asks for a kind of fact (a price, a duration) it does not hold
     heading: str = ""
     carries: bool = False  # the question asks for a kind of fact and the sentence holds it
+    section: float = 0.0  # its section heading's similarity to the question
 
 
 def split_sentences(passage_text: str) -> list[str]:
@@ -310,28 +327,43 @@ def rank_units(
     lexical: list[float],
     semantic: list[float] | None,
     topical: list[float] | None = None,
+    evidence: dict[int, float] | None = None,
 ) -> list[Candidate]:
-    """Every unit scored: meaning + shared words + answer type + a nudge to the passages ranked first.
+    """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
-    Meaning is the sentence's (read under its heading) and its section's: a section titled like the question
-    ("Delivery costs", "How long do I have to return an item?") vouches for the sentences under it.
-    Support (what decides whether there is an answer at all) is the same score without the rank nudge.
-    Without meaning scores (retrieval could not compare), shared words alone decide, as they used to."""
+    Support is meaning + shared words + answer type. Meaning is the sentence's (read under its heading) and
+    its section's: a section titled like the question ("Delivery costs", "How long do I have to return an
+    item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
+    the passage's retrieval ``evidence`` (see ``passage_evidence``); without it, support and a nudge to the
+    passages ranked first. Without meaning scores (retrieval could not compare), shared words alone decide,
+    as they used to."""
     ranked = []
     for i, unit in enumerate(units):
         lex = lexical[i]
         sem = semantic[i] if semantic is not None else 0.0
         bonus = answer_bonus(question, unit.sentence)
+        section = topical[i] if topical is not None else sem
         if semantic is None:
             support = lex + (max(0.0, bonus) if lex else 0.0)
         else:
-            section = topical[i] if topical is not None else sem
             support = (
                 SEMANTIC_WEIGHT * sem + HEADING_WEIGHT * section + LEXICAL_WEIGHT * lex + max(0.0, bonus)
             )
-        # A sentence without the kind of fact asked for ranks lower, but its support (whether there is an
-        # answer at all) does not drop: "when" also starts questions that want no date.
-        score = support + min(0.0, bonus) + RANK_PRIOR / unit.passage
+        if semantic is not None and evidence is not None:
+            score = (
+                RANK_SEMANTIC * sem
+                + RANK_SECTION * section
+                + RANK_LEXICAL * lex
+                + RANK_TYPE * (bonus > 0)
+                - RANK_TYPE * (bonus < 0)
+                + evidence.get(unit.passage, 0.0)
+                + RANK_LENGTH * math.log(len(unit.sentence)) / 6
+                + RANK_INTRODUCES * unit.sentence.rstrip().endswith(":")
+            )
+        else:
+            # A sentence without the kind of fact asked for ranks lower, but its support (whether there is
+            # an answer at all) does not drop: "when" also starts questions that want no date.
+            score = support + min(0.0, bonus) + RANK_PRIOR / unit.passage
         ranked.append(
             Candidate(
                 unit.passage,
@@ -345,6 +377,7 @@ def rank_units(
                 bonus >= 0,
                 unit.heading,
                 bonus > 0,
+                section if semantic is not None else 0.0,
             )
         )
     ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
@@ -360,16 +393,16 @@ def rank_sentences(
 
 
 def compose(candidates: list[Candidate], min_support: float) -> list[Candidate]:
-    """The best sentence when it has enough support, and the next ones that have it too, each on its own
-    and close to the best, from the same passage or at least as close in meaning (so an answer never trails
-    a sentence about something else)."""
+    """Nothing when no sentence has enough support (the passages do not answer); else the best-ranked
+    sentence and the next ones ranked close to it, from the same passage or at least as close in meaning (so
+    an answer never trails a sentence about something else)."""
     supported = [c for c in candidates if c.support >= min_support]
     if not supported:
         return []
-    best = supported[0]
+    best = candidates[0]
     chosen: list[Candidate] = []
     length = 0
-    for candidate in supported:
+    for candidate in candidates:
         if len(chosen) >= MAX_SENTENCES or candidate.score < best.score - JOIN_MARGIN:
             break
         if length + len(candidate.sentence) > MAX_ANSWER_CHARS and chosen:
@@ -484,10 +517,22 @@ class ExtractiveProvider(ChatProvider):
         return None
 
 
-async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
-    """The sentences that answer the question (none when the best has too little support), and the best
-    support found. A question that asks two things ("how much is it, and is delivery free?") is answered
-    part by part too, each part's best supported sentence joining the answer."""
+@dataclass(slots=True)
+class Reading:
+    """What the answerer reads of a turn before choosing: the passages' units, their shared words with the
+    question (a follow-up's with the earlier question's too) and, per query (the question, a follow-up's
+    search query, then the parts of a two-part question), each unit's similarity and its section's."""
+
+    units: list[Unit]
+    contexts: dict[int, str]
+    lexical: list[float]
+    queries: list[str]
+    parts: list[str]
+    meaning: tuple[list[list[float]], list[list[float]]] | None
+
+
+async def read(request: GenerationRequest) -> Reading | None:
+    """The turn's ``Reading``; None when its passages hold no sentence that could answer."""
     units = units_of(
         [
             (
@@ -501,7 +546,7 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
         ]
     )
     if not units:
-        return [], None
+        return None
     contexts = _contexts(request)
     lexical = lexical_support(request.question, units, contexts)
     follow_up = request.search_query != request.question
@@ -512,23 +557,49 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
     parts = question_parts(request.question)
     queries = [request.question, *([request.search_query] if follow_up else [])]
     meaning = await _meaning(request, units, [*queries, *parts])
-    if meaning is None:
-        ranked = rank_units(request.question, units, lexical, None)
-        return compose(ranked, request.lexical_min_support), ranked[0].support if ranked else None
-    sentences, sections = meaning
-    semantic = [max(row[i] for row in sentences[: len(queries)]) for i in range(len(units))]
-    topical = [max(row[i] for row in sections[: len(queries)]) for i in range(len(units))]
-    ranked = rank_units(request.question, units, lexical, semantic, topical)
-    best = ranked[0].support if ranked else None
+    return Reading(units, contexts, lexical, queries, parts, meaning)
+
+
+def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidate]:
+    """The units ranked for the whole question (its best reading over the question and a follow-up's
+    search query)."""
+    units, lexical = reading.units, reading.lexical
+    if reading.meaning is None:
+        return rank_units(request.question, units, lexical, None)
+    sentences, sections = reading.meaning
+    n = len(reading.queries)
+    semantic = [max(row[i] for row in sentences[:n]) for i in range(len(units))]
+    topical = [max(row[i] for row in sections[:n]) for i in range(len(units))]
+    return rank_units(request.question, units, lexical, semantic, topical, passage_evidence(request))
+
+
+async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
+    """The sentences that answer the question (none when no sentence has enough support), and the best
+    support found. A question that asks two things ("how much is it, and is delivery free?") is answered
+    part by part too, each part's best ranked sentence joining the answer."""
+    reading = await read(request)
+    if reading is None:
+        return [], None
+    ranked = rank_question(request, reading)
+    best = max(c.support for c in ranked) if ranked else None
+    if reading.meaning is None:
+        return compose(ranked, request.lexical_min_support), best
     chosen = compose(ranked, _threshold(request, ranked))
     if not chosen:
         return [], best
+    sentences, sections = reading.meaning
+    evidence = passage_evidence(request)
     taken = {(c.passage, c.position) for c in chosen}
     room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
-    for k, part in enumerate(parts):
-        offset = len(queries) + k
+    for k, part in enumerate(reading.parts):
+        offset = len(reading.queries) + k
         part_ranked = rank_units(
-            part, units, lexical_support(part, units, contexts), sentences[offset], sections[offset]
+            part,
+            reading.units,
+            lexical_support(part, reading.units, reading.contexts),
+            sentences[offset],
+            sections[offset],
+            evidence,
         )
         answer = compose(part_ranked, _threshold(request, part_ranked))
         if not answer or any((c.passage, c.position) in taken for c in answer):
@@ -540,6 +611,18 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
                 room -= len(candidate.sentence)
     chosen.sort(key=lambda c: (c.passage, c.position))
     return chosen, best
+
+
+def passage_evidence(request: GenerationRequest) -> dict[int, float] | None:
+    """Each passage's retrieval evidence for ranking its sentences: its cosine with the query and its fused
+    retrieval score relative to the turn's best (None when retrieval gave no cosines)."""
+    if not request.passages or any(p.hit.vector_score is None for p in request.passages):
+        return None
+    top = max(p.hit.score for p in request.passages) or 1.0
+    return {
+        p.index: RANK_PASSAGE_COSINE * (p.hit.vector_score or 0.0) + RANK_PASSAGE_SCORE * p.hit.score / top
+        for p in request.passages
+    }
 
 
 def _threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
