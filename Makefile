@@ -28,6 +28,7 @@ run: install-runtime
 	$(BIN)/switchboard up
 
 test: install
+	./scripts/system-packages.sh
 	$(BIN)/pytest --ignore=tests/reliability $(PYTEST_ARGS)
 
 # Faults, bad input, load and security against the running fleet (kept under 15 minutes).
@@ -37,6 +38,7 @@ ifeq ($(FUZZ),long)
 FUZZ_ENV := RELIABILITY_FUZZ_EXAMPLES=100 RELIABILITY_FUZZ_SCENARIOS=400 RELIABILITY_FUZZ_STEPS=25
 endif
 test-reliability: install
+	./scripts/system-packages.sh
 	$(FUZZ_ENV) $(BIN)/pytest tests/reliability $(PYTEST_ARGS)
 
 # Every image built and the compose fleet run end to end on a private Docker engine (needs root; see the
