@@ -225,10 +225,10 @@ async def settle(state: dict[str, Any]) -> None:
 async def stored_events(state: dict[str, Any]) -> int:
     from sqlalchemy import func, select
 
-    from switchboard_analytics.events.models import StoredEvent
+    from switchboard_analytics.events.models import StoredEventRow
 
     async with state["platform"].sessionmaker() as session:
-        return int(await session.scalar(select(func.count()).select_from(StoredEvent)) or 0)
+        return int(await session.scalar(select(func.count()).select_from(StoredEventRow)) or 0)
 
 
 async def bench(

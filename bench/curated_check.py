@@ -33,7 +33,7 @@ from common import write_result
 
 from switchboard_retrieval.curated import repository
 from switchboard_retrieval.curated import service as curated
-from switchboard_retrieval.curated.models import CuratedAnswer
+from switchboard_retrieval.curated.models import CuratedAnswerRow
 from switchboard_retrieval.main import create_app
 from switchboard_retrieval.settings import RetrievalSettings
 
@@ -59,7 +59,7 @@ async def fill(rt: Any, tenant_id: str, entries: int) -> None:
             vectors = rng.standard_normal((WORDINGS, DIM)).astype(np.float32)
             vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
             session.add(
-                CuratedAnswer(
+                CuratedAnswerRow(
                     tenant_id=tenant_id,
                     question=f"question {i}",
                     variants=[f"variant {i}.{j}" for j in range(1, WORDINGS)],

@@ -52,10 +52,10 @@ async def fill(
 ) -> str:
     from switchboard_retrieval.index.vectors import collection_name
     from switchboard_retrieval.ingestion.service import load_index_rows
-    from switchboard_retrieval.models import Chunk, Document, KnowledgeBase, Source
+    from switchboard_retrieval.models import ChunkRow, DocumentRow, KnowledgeBaseRow, SourceRow
 
     async with rt.sessionmaker() as session:
-        kb = KnowledgeBase(
+        kb = KnowledgeBaseRow(
             tenant_id=tenant,
             name=f"scale-{size}",
             description="",
@@ -64,7 +64,7 @@ async def fill(
         )
         session.add(kb)
         await session.flush()
-        source = Source(
+        source = SourceRow(
             kb_id=kb.id,
             tenant_id=tenant,
             type="files",
@@ -76,7 +76,7 @@ async def fill(
         await session.flush()
         docs = []
         for d in range(size // 20):
-            doc = Document(
+            doc = DocumentRow(
                 id=f"{kb.id[:16]}{d:016d}",
                 kb_id=kb.id,
                 source_id=source.id,
@@ -100,7 +100,7 @@ async def fill(
             chunk_id = f"{kb.id[:8]}{i:032d}"
             doc = docs[i // 20]
             rows.append(
-                Chunk(
+                ChunkRow(
                     id=chunk_id,
                     kb_id=kb.id,
                     source_id=source.id,

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from switchboard_analytics.events.models import Rollup, StoredEvent
+from switchboard_analytics.events.models import RollupRow, StoredEventRow
 from switchboard_shared.contracts.analytics import MAX_BATCH_EVENTS
 
 Factory = Callable[..., dict[str, Any]]
@@ -114,12 +114,12 @@ async def test_rollups_are_maintained_at_every_grain(service: Any, make_event: F
     events = [make_event("message_received", at=RECENT + timedelta(minutes=i)) for i in range(5)]
     await service.client.post("/internal/v1/events", json={"events": events})
     async with service.platform.sessionmaker() as session:
-        stored = await session.scalar(select(func.count()).select_from(StoredEvent))
+        stored = await session.scalar(select(func.count()).select_from(StoredEventRow))
         rows = (
             await session.execute(
-                select(Rollup.grain, func.sum(Rollup.count))
-                .where(Rollup.metric == "event", Rollup.key == "message_received")
-                .group_by(Rollup.grain)
+                select(RollupRow.grain, func.sum(RollupRow.count))
+                .where(RollupRow.metric == "event", RollupRow.key == "message_received")
+                .group_by(RollupRow.grain)
             )
         ).all()
     assert stored == 5

@@ -15,8 +15,8 @@ import pytest_asyncio
 from aiohttp import web
 from sqlalchemy import func, select
 
-from switchboard_analytics.events.models import StoredEvent
-from switchboard_analytics.posthog_export.models import ExportCursor
+from switchboard_analytics.events.models import StoredEventRow
+from switchboard_analytics.posthog_export.models import ExportCursorRow
 from switchboard_analytics.posthog_export.service import EVENT_UUID_NAMESPACE
 from switchboard_shared.redaction import tenant_pseudonym
 from switchboard_shared.testing.servers import free_port
@@ -115,14 +115,14 @@ async def test_outage_loses_nothing_and_payloads_are_redacted_and_pseudonymised(
         assert await exporter.run_once() == 0
         assert fake.requests.count("/batch/") >= 1
         async with service.platform.sessionmaker() as session:
-            cursor = await session.get(ExportCursor, "posthog")
+            cursor = await session.get(ExportCursorRow, "posthog")
             assert cursor is not None and cursor.last_seq == 0 and cursor.last_error
-            assert await session.scalar(select(func.count()).select_from(StoredEvent)) == 2
+            assert await session.scalar(select(func.count()).select_from(StoredEventRow)) == 2
         fake.failing = False
         assert await exporter.run_once() == 2
         assert await exporter.run_once() == 0  # nothing new: nothing re-sent
         async with service.platform.sessionmaker() as session:
-            cursor = await session.get(ExportCursor, "posthog")
+            cursor = await session.get(ExportCursorRow, "posthog")
             assert cursor is not None and cursor.exported == 2 and cursor.last_error is None
     assert fake.requests and all(path == "/batch/" for path in fake.requests)
     sent = {event["event"]: event for event in fake.events}

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from switchboard_gateway.keys.models import ApiKey
+from switchboard_gateway.keys.models import ApiKeyRow
 from switchboard_gateway.keys.secrets import hash_key
 
 from .conftest import OPERATOR, Env, FakeUpstream, create_key, create_tenant, gateway_env
@@ -36,7 +36,7 @@ async def test_tenant_and_keys_on_both_backends(
         # Stored hashed: the plaintext appears nowhere in the table.
         engine = create_async_engine(database_url)
         async with engine.connect() as conn:
-            rows = (await conn.execute(select(ApiKey.key_hash, ApiKey.display_prefix))).all()
+            rows = (await conn.execute(select(ApiKeyRow.key_hash, ApiKeyRow.display_prefix))).all()
         await engine.dispose()
         hashes = {row[0] for row in rows}
         assert hash_key(env.server_key) in hashes

@@ -14,7 +14,7 @@ from aiohttp import web
 from integrations_fakes import FakeChat, FakeServer, Recorded, Service, ServiceFactory, assert_error_shape
 from sqlalchemy import select
 
-from switchboard_integrations.channels.models import ChannelDelivery
+from switchboard_integrations.channels.models import ChannelDeliveryRow
 from switchboard_integrations.channels.texts import system_text
 from switchboard_shared.db import create_engine, create_sessionmaker
 
@@ -204,7 +204,7 @@ async def test_whatsapp_round_trip_statuses_and_duplicates(
     engine = create_engine(service.settings.effective_database_url())
     try:
         async with create_sessionmaker(engine)() as session:
-            delivery = (await session.scalars(select(ChannelDelivery))).one()
+            delivery = (await session.scalars(select(ChannelDeliveryRow))).one()
     finally:
         await engine.dispose()
     assert delivery.provider_status == "read" and delivery.status == "sent"
@@ -286,7 +286,9 @@ async def test_graph_throttling_is_retried(
     engine = create_engine(service.settings.effective_database_url())
     try:
         async with create_sessionmaker(engine)() as session:
-            rows = (await session.scalars(select(ChannelDelivery).order_by(ChannelDelivery.created_at))).all()
+            rows = (
+                await session.scalars(select(ChannelDeliveryRow).order_by(ChannelDeliveryRow.created_at))
+            ).all()
     finally:
         await engine.dispose()
     assert [row.status for row in rows] == ["sent", "failed"]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from switchboard_retrieval.models import KnowledgeBase
+from switchboard_retrieval.models import KnowledgeBaseRow
 
 PUBLIC = "https://help.example/"
 
@@ -64,7 +64,7 @@ async def test_search_skips_an_old_kb_whose_model_is_not_configured(
         assert job["status"] == "succeeded"
         # A row from before creation checked the model (or from a replica that had the key).
         async with svc.runtime.sessionmaker() as session:
-            old = KnowledgeBase(
+            old = KnowledgeBaseRow(
                 tenant_id="acme", name="old hosted", description="", embedding_model="google", index_version=0
             )
             session.add(old)

@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from switchboard_retrieval.main import create_app
-from switchboard_retrieval.models import IngestionJob
+from switchboard_retrieval.models import IngestionJobRow
 from switchboard_shared.testing.processes import ServiceProcess
 from switchboard_shared.testing.servers import RedisServer, free_port, serve_app
 
@@ -34,9 +34,9 @@ def write_articles(directory: Path, count: int) -> None:
         (directory / f"article-{n}.md").write_text(body)
 
 
-async def job_row(svc: Running, job_id: str) -> IngestionJob:
+async def job_row(svc: Running, job_id: str) -> IngestionJobRow:
     async with svc.runtime.sessionmaker() as session:
-        job = await session.scalar(select(IngestionJob).where(IngestionJob.id == job_id))
+        job = await session.scalar(select(IngestionJobRow).where(IngestionJobRow.id == job_id))
     assert job is not None
     return job
 

@@ -1,7 +1,7 @@
 """Imports every table of the analytics service so Alembic and tests see the whole metadata."""
 
 from switchboard_analytics.db import Base
-from switchboard_analytics.events.models import ConversationFact, Rollup, StoredEvent
-from switchboard_analytics.posthog_export.models import ExportCursor
+from switchboard_analytics.events.models import ConversationFactRow, RollupRow, StoredEventRow
+from switchboard_analytics.posthog_export.models import ExportCursorRow
 
-__all__ = ["Base", "ConversationFact", "ExportCursor", "Rollup", "StoredEvent"]
+__all__ = ["Base", "ConversationFactRow", "ExportCursorRow", "RollupRow", "StoredEventRow"]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from switchboard_retrieval.kbs import repository
-from switchboard_retrieval.models import KnowledgeBase
+from switchboard_retrieval.models import KnowledgeBaseRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.deps import SessionDep, TenantDep
 
@@ -20,8 +20,8 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-async def get_kb(kb_id: str, session: SessionDep, tenant_id: TenantDep) -> KnowledgeBase:
+async def get_kb(kb_id: str, session: SessionDep, tenant_id: TenantDep) -> KnowledgeBaseRow:
     return await repository.get_kb_or_404(session, tenant_id=tenant_id, kb_id=kb_id)
 
 
-KnowledgeBaseDep = Annotated[KnowledgeBase, Depends(get_kb)]
+KnowledgeBaseDep = Annotated[KnowledgeBaseRow, Depends(get_kb)]

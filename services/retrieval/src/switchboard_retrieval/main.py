@@ -29,7 +29,7 @@ from switchboard_retrieval.jobs.runner import make_runner
 from switchboard_retrieval.kbs import repository
 from switchboard_retrieval.kbs.endpoints import router as kbs_router
 from switchboard_retrieval.kbs.service import queue_sync
-from switchboard_retrieval.models import KnowledgeBase, Source
+from switchboard_retrieval.models import KnowledgeBaseRow, SourceRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.search.endpoints import router as search_router
 from switchboard_retrieval.settings import RetrievalSettings
@@ -53,7 +53,7 @@ async def ensure_demo_kb(rt: Runtime, directory: str) -> str | None:
     async with rt.sessionmaker() as session:
         kb = await repository.get_kb_by_name(session, tenant_id=DEMO_TENANT, name=DEMO_KB)
         if kb is None:
-            kb = KnowledgeBase(
+            kb = KnowledgeBaseRow(
                 tenant_id=DEMO_TENANT,
                 name=DEMO_KB,
                 description="Sample help centre of a fictional online shop (Russian and English)",
@@ -65,7 +65,7 @@ async def ensure_demo_kb(rt: Runtime, directory: str) -> str | None:
         sources = await repository.list_sources(session, kb_id=kb.id)
         source = next((s for s in sources if s.type == "files" and s.name == "demo help centre"), None)
         if source is None:
-            source = Source(
+            source = SourceRow(
                 kb_id=kb.id,
                 tenant_id=DEMO_TENANT,
                 type="files",

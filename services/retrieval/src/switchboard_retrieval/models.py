@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_retrieval.db import Base, new_id, utcnow
 
 
-class KnowledgeBase(Base):
+class KnowledgeBaseRow(Base):
     __tablename__ = "knowledge_bases"
     __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_knowledge_bases_tenant_name"),)
 
@@ -27,7 +27,7 @@ class KnowledgeBase(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class Source(Base):
+class SourceRow(Base):
     __tablename__ = "sources"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -45,7 +45,7 @@ class Source(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class Document(Base):
+class DocumentRow(Base):
     __tablename__ = "documents"
     __table_args__ = (UniqueConstraint("source_id", "uri", name="uq_documents_source_uri"),)
 
@@ -66,7 +66,7 @@ class Document(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class Chunk(Base):
+class ChunkRow(Base):
     __tablename__ = "chunks"
     __table_args__ = (Index("ix_chunks_kb_id_document_id", "kb_id", "document_id"),)
 
@@ -83,7 +83,7 @@ class Chunk(Base):
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
 
 
-class IngestionJob(Base):
+class IngestionJobRow(Base):
     __tablename__ = "ingestion_jobs"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -114,15 +114,15 @@ class IngestionJob(Base):
 
 
 # Registered on the same metadata (migrations and the schema check see them).
-from switchboard_retrieval.curated.models import CuratedAnswer, CuratedSettingsRow  # noqa: E402
+from switchboard_retrieval.curated.models import CuratedAnswerRow, CuratedSettingsRow  # noqa: E402
 
 __all__ = [
     "Base",
-    "Chunk",
-    "CuratedAnswer",
+    "ChunkRow",
+    "CuratedAnswerRow",
     "CuratedSettingsRow",
-    "Document",
-    "IngestionJob",
-    "KnowledgeBase",
-    "Source",
+    "DocumentRow",
+    "IngestionJobRow",
+    "KnowledgeBaseRow",
+    "SourceRow",
 ]

@@ -14,7 +14,7 @@ from switchboard_analytics.db import Base
 SeqType = BigInteger().with_variant(Integer, "sqlite")
 
 
-class StoredEvent(Base):
+class StoredEventRow(Base):
     """One ingested event, unique by its id (re-sending a batch is harmless)."""
 
     __tablename__ = "analytics_events"
@@ -37,7 +37,7 @@ class StoredEvent(Base):
     )
 
 
-class Rollup(Base):
+class RollupRow(Base):
     """Counts and sums per tenant, bucket, metric and key.
 
     Three grains are kept: ``h`` (UTC hour), ``d`` (UTC day) and ``m`` (UTC month). A report reads whole
@@ -56,7 +56,7 @@ class Rollup(Base):
     total: Mapped[float] = mapped_column(Float, default=0.0)
 
 
-class ConversationFact(Base):
+class ConversationFactRow(Base):
     """What analytics knows about one conversation, merged from its events (resolution, escalation)."""
 
     __tablename__ = "analytics_conversations"

@@ -10,14 +10,14 @@ from sqlalchemy import Insert, Table, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_analytics.events.models import ConversationFact, Rollup, StoredEvent
+from switchboard_analytics.events.models import ConversationFactRow, RollupRow, StoredEventRow
 
 CHUNK = 400
 # Statements are executed with a list of parameter sets (executemany / insertmanyvalues): compiled once
 # and cached, where a multi-row VALUES clause would be compiled again for every batch.
-EVENTS = cast(Table, StoredEvent.__table__)
-ROLLUPS = cast(Table, Rollup.__table__)
-CONVERSATIONS = cast(Table, ConversationFact.__table__)
+EVENTS = cast(Table, StoredEventRow.__table__)
+ROLLUPS = cast(Table, RollupRow.__table__)
+CONVERSATIONS = cast(Table, ConversationFactRow.__table__)
 RollupKey = tuple[str, str, str, datetime, str]
 
 
@@ -69,7 +69,7 @@ async def upsert_rollups(session: AsyncSession, increments: dict[RollupKey, tupl
 
 async def lock_conversations(
     session: AsyncSession, skeletons: list[dict[str, Any]]
-) -> tuple[dict[tuple[str, str], ConversationFact], set[tuple[str, str]]]:
+) -> tuple[dict[tuple[str, str], ConversationFactRow], set[tuple[str, str]]]:
     """Create missing conversation rows, then load (and on PostgreSQL lock) every touched one."""
     skeletons = sorted(skeletons, key=lambda row: (row["tenant_id"], row["conversation_id"]))
     stmt = (
@@ -79,16 +79,16 @@ async def lock_conversations(
     )
     created = {(row[0], row[1]) for row in (await session.execute(stmt, skeletons)).all()}
     keys = [(row["tenant_id"], row["conversation_id"]) for row in skeletons]
-    facts: dict[tuple[str, str], ConversationFact] = {}
+    facts: dict[tuple[str, str], ConversationFactRow] = {}
     for start in range(0, len(keys), CHUNK):
         query = (
-            select(ConversationFact)
+            select(ConversationFactRow)
             .where(
-                tuple_(ConversationFact.tenant_id, ConversationFact.conversation_id).in_(
+                tuple_(ConversationFactRow.tenant_id, ConversationFactRow.conversation_id).in_(
                     keys[start : start + CHUNK]
                 )
             )
-            .order_by(ConversationFact.tenant_id, ConversationFact.conversation_id)
+            .order_by(ConversationFactRow.tenant_id, ConversationFactRow.conversation_id)
             .execution_options(populate_existing=True)
         )
         if is_postgres(session):
@@ -100,13 +100,13 @@ async def lock_conversations(
 
 async def user_conversations(
     session: AsyncSession, *, users: list[tuple[str, str]], start: datetime, end: datetime
-) -> list[ConversationFact]:
+) -> list[ConversationFactRow]:
     """The conversations of these end users started in [start, end] (locked on PostgreSQL).
 
     Rows already in the session keep their in-memory (fresher) state.
     """
-    c = ConversationFact
-    facts: list[ConversationFact] = []
+    c = ConversationFactRow
+    facts: list[ConversationFactRow] = []
     for offset in range(0, len(users), CHUNK):
         query = (
             select(c)

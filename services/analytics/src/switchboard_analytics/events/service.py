@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_analytics.events import repository
 from switchboard_analytics.events.metrics import Metric, increments, is_negative
-from switchboard_analytics.events.models import ConversationFact
+from switchboard_analytics.events.models import ConversationFactRow
 from switchboard_analytics.settings import DEV_PSEUDONYM_SALT
 from switchboard_shared.contracts.analytics import BatchResult, Event, EventRejection, EventType
 from switchboard_shared.contracts.common import strip_control_characters
@@ -131,7 +131,7 @@ def rollup_increments(events: list[Event]) -> dict[repository.RollupKey, tuple[i
     return {key: (int(count), total) for key, (count, total) in totals.items()}
 
 
-def merge_event(fact: ConversationFact, event: Event) -> None:
+def merge_event(fact: ConversationFactRow, event: Event) -> None:
     """Fold one event into what is known about its conversation (order-independent)."""
     props = event.properties
     at = event.occurred_at
@@ -174,7 +174,7 @@ def merge_event(fact: ConversationFact, event: Event) -> None:
             pass
 
 
-def _gap(fact: ConversationFact) -> float | None:
+def _gap(fact: ConversationFactRow) -> float | None:
     if fact.next_contact_at is None:
         return None
     return (fact.next_contact_at - fact.last_activity_at).total_seconds()
@@ -199,7 +199,7 @@ def _skeleton(event: Event) -> dict[str, Any]:
     }
 
 
-def outcome_signature(fact: ConversationFact) -> str:
+def outcome_signature(fact: ConversationFactRow) -> str:
     """What the resolution report needs of one conversation, as a rollup key.
 
     ``<engaged><answered><handed off><negative><last answer was 'no answer'>:<re-contact gap in days>``;
@@ -218,7 +218,7 @@ def outcome_signature(fact: ConversationFact) -> str:
     return "".join("1" if flag else "0" for flag in flags) + ":" + gap_days
 
 
-def _contribution(fact: ConversationFact) -> tuple[datetime, str]:
+def _contribution(fact: ConversationFactRow) -> tuple[datetime, str]:
     return fact.started_at, outcome_signature(fact)
 
 
@@ -234,7 +234,7 @@ async def update_conversations(session: AsyncSession, events: list[Event]) -> No
     before: dict[tuple[str, str], tuple[datetime, str] | None] = {
         key: None if key in created else _contribution(fact) for key, fact in facts.items()
     }
-    relink: list[ConversationFact] = []
+    relink: list[ConversationFactRow] = []
     for key, group in by_conversation.items():
         fact = facts[key]
         previous = (None if key in created else fact.started_at, fact.end_user_id)
@@ -266,8 +266,8 @@ async def update_conversations(session: AsyncSession, events: list[Event]) -> No
 
 async def _link_recontacts(
     session: AsyncSession,
-    relink: list[ConversationFact],
-    facts: dict[tuple[str, str], ConversationFact],
+    relink: list[ConversationFactRow],
+    facts: dict[tuple[str, str], ConversationFactRow],
     before: dict[tuple[str, str], tuple[datetime, str] | None],
 ) -> None:
     """Set each conversation's ``next_contact_at``: when its end user next started a conversation.
@@ -291,7 +291,7 @@ async def _link_recontacts(
             facts[key] = fact
             before[key] = _contribution(fact)
     wanted = set(users)
-    by_user: dict[tuple[str, str], list[ConversationFact]] = defaultdict(list)
+    by_user: dict[tuple[str, str], list[ConversationFactRow]] = defaultdict(list)
     for fact in facts.values():
         if fact.end_user_id and (fact.tenant_id, fact.end_user_id) in wanted:
             by_user[(fact.tenant_id, fact.end_user_id)].append(fact)

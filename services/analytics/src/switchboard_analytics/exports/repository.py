@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_analytics.events.models import ConversationFact, StoredEvent
+from switchboard_analytics.events.models import ConversationFactRow, StoredEventRow
 
 
 async def events_page(
@@ -19,13 +19,15 @@ async def events_page(
     end: datetime,
     after: tuple[datetime, int] | None,
     limit: int,
-) -> Sequence[StoredEvent]:
-    query = select(StoredEvent).where(
-        StoredEvent.tenant_id == tenant_id, StoredEvent.occurred_at >= start, StoredEvent.occurred_at < end
+) -> Sequence[StoredEventRow]:
+    query = select(StoredEventRow).where(
+        StoredEventRow.tenant_id == tenant_id,
+        StoredEventRow.occurred_at >= start,
+        StoredEventRow.occurred_at < end,
     )
     if after is not None:
-        query = query.where(tuple_(StoredEvent.occurred_at, StoredEvent.seq) > tuple_(*after))
-    query = query.order_by(StoredEvent.occurred_at, StoredEvent.seq).limit(limit)
+        query = query.where(tuple_(StoredEventRow.occurred_at, StoredEventRow.seq) > tuple_(*after))
+    query = query.order_by(StoredEventRow.occurred_at, StoredEventRow.seq).limit(limit)
     return (await session.execute(query)).scalars().all()
 
 
@@ -37,8 +39,8 @@ async def conversations_page(
     end: datetime,
     after: tuple[datetime, str] | None,
     limit: int,
-) -> Sequence[ConversationFact]:
-    c = ConversationFact
+) -> Sequence[ConversationFactRow]:
+    c = ConversationFactRow
     query = select(c).where(c.tenant_id == tenant_id, c.started_at >= start, c.started_at < end)
     if after is not None:
         query = query.where(tuple_(c.started_at, c.conversation_id) > tuple_(*after))

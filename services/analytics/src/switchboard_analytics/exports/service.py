@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from switchboard_analytics.events.models import ConversationFact
+from switchboard_analytics.events.models import ConversationFactRow
 from switchboard_analytics.exports import repository
 from switchboard_analytics.reports.service import Report
 from switchboard_shared.redaction import tenant_pseudonym
@@ -64,7 +64,7 @@ def _line(values: Sequence[Any]) -> str:
     return buffer.getvalue()
 
 
-def conversation_outcome(fact: ConversationFact, *, recontact_days: int, now: datetime) -> str:
+def conversation_outcome(fact: ConversationFactRow, *, recontact_days: int, now: datetime) -> str:
     """The same judgement as the resolution report, for one conversation."""
     window = timedelta(days=recontact_days)
     if fact.answers == 0:

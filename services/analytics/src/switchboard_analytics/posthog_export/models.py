@@ -11,7 +11,7 @@ from switchboard_analytics.columns import UTCDateTime
 from switchboard_analytics.db import Base
 
 
-class ExportCursor(Base):
+class ExportCursorRow(Base):
     __tablename__ = "analytics_export_cursors"
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -25,7 +25,7 @@ from posthog import Posthog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_analytics.events.metrics import content_gap
-from switchboard_analytics.events.models import StoredEvent
+from switchboard_analytics.events.models import StoredEventRow
 from switchboard_analytics.posthog_export import repository
 from switchboard_analytics.settings import AnalyticsSettings
 from switchboard_shared.redaction import redact_value, tenant_pseudonym
@@ -35,7 +35,7 @@ CURSOR = "posthog"
 EVENT_UUID_NAMESPACE = uuid.UUID("6f1d3c52-9a56-4b8e-a0c4-5e0d8c3b7a21")
 
 
-def capture_payload(event: StoredEvent, *, salt: str) -> dict[str, Any]:
+def capture_payload(event: StoredEventRow, *, salt: str) -> dict[str, Any]:
     """The arguments of ``Posthog.capture`` for one stored event: no raw end-user id, no PII."""
     properties = redact_value("properties", event.properties)
     assert isinstance(properties, dict)
@@ -127,7 +127,7 @@ class PostHogExporter:
             )
             if cursor is None:
                 return 0
-            events: Sequence[StoredEvent] = await repository.events_after(
+            events: Sequence[StoredEventRow] = await repository.events_after(
                 session,
                 seq=cursor.last_seq,
                 received_before=now - self.settle,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_analytics.events.models import ConversationFact, Rollup
+from switchboard_analytics.events.models import ConversationFactRow, RollupRow
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,15 +72,15 @@ def _window_rows(tenant_id: str, window: Window, metrics: list[str], keys: list[
     """The rollup rows of the window, as a UNION ALL of primary-key range scans."""
     selects = []
     for grain, start, end in window.parts():
-        query = select(Rollup.metric, Rollup.key, Rollup.count, Rollup.total).where(
-            Rollup.tenant_id == tenant_id,
-            Rollup.grain == grain,
-            Rollup.metric.in_(metrics),
-            Rollup.bucket >= start,
-            Rollup.bucket < end,
+        query = select(RollupRow.metric, RollupRow.key, RollupRow.count, RollupRow.total).where(
+            RollupRow.tenant_id == tenant_id,
+            RollupRow.grain == grain,
+            RollupRow.metric.in_(metrics),
+            RollupRow.bucket >= start,
+            RollupRow.bucket < end,
         )
         if keys is not None:
-            query = query.where(Rollup.key.in_(keys))
+            query = query.where(RollupRow.key.in_(keys))
         selects.append(query)
     return union_all(*selects).subquery() if len(selects) > 1 else selects[0].subquery()
 
@@ -144,19 +144,19 @@ async def daily_series(
     keys: list[str],
 ) -> list[tuple[int, str, int]]:
     """(day index, key, count) from hourly rollups; an hour counts on the local day it starts in."""
-    whens = [(Rollup.bucket < boundary, index) for index, boundary in enumerate(day_starts[1:])]
+    whens = [(RollupRow.bucket < boundary, index) for index, boundary in enumerate(day_starts[1:])]
     day = (case(*whens, else_=len(day_starts) - 1) if whens else literal(0)).label("day")
     query = (
-        select(day, Rollup.key, func.sum(Rollup.count))
+        select(day, RollupRow.key, func.sum(RollupRow.count))
         .where(
-            Rollup.tenant_id == tenant_id,
-            Rollup.grain == "h",
-            Rollup.metric == metric,
-            Rollup.bucket >= day_starts[0],
-            Rollup.bucket < end,
-            Rollup.key.in_(keys),
+            RollupRow.tenant_id == tenant_id,
+            RollupRow.grain == "h",
+            RollupRow.metric == metric,
+            RollupRow.bucket >= day_starts[0],
+            RollupRow.bucket < end,
+            RollupRow.key.in_(keys),
         )
-        .group_by(day, Rollup.key)
+        .group_by(day, RollupRow.key)
     )
     return [(int(index), key, int(count)) for index, key, count in (await session.execute(query)).all()]
 
@@ -176,7 +176,7 @@ async def open_window_candidates(
 ) -> tuple[int, int]:
     """Conversations started in [start, end) still inside their re-contact window that have not failed
     yet: (count, of which the last answer was a 'no answer'). Reads only recently active rows."""
-    c = ConversationFact
+    c = ConversationFactRow
     negative = or_(c.negative_feedback > 0, and_(c.csat_score.is_not(None), c.csat_score <= 2))
     recontacted = and_(c.recontact_gap_seconds.is_not(None), c.recontact_gap_seconds <= recontact_seconds)
     candidate = and_(c.answers > 0, c.handoffs == 0, ~negative, ~recontacted)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from switchboard_gateway.auth.admin import AdminDep, ensure_tenant_access
 from switchboard_gateway.keys import repository, service
-from switchboard_gateway.keys.models import ApiKey
+from switchboard_gateway.keys.models import ApiKeyRow
 from switchboard_gateway.keys.schemas import KeyCreate, KeyCreated, KeyOut
 from switchboard_gateway.runtime import RuntimeDep
 from switchboard_gateway.tenants import service as tenants
@@ -22,7 +22,7 @@ router = APIRouter(
 )
 
 
-def _out(key: ApiKey) -> KeyOut:
+def _out(key: ApiKeyRow) -> KeyOut:
     return KeyOut(
         id=key.id,
         tenant_id=key.tenant_id,

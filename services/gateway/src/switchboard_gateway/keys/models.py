@@ -11,7 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_gateway.db import Base
 
 
-class ApiKey(Base):
+class ApiKeyRow(Base):
     __tablename__ = "gateway_api_keys"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

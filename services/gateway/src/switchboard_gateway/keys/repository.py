@@ -7,11 +7,11 @@ from datetime import datetime
 from sqlalchemy import Row, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_gateway.keys.models import ApiKey
-from switchboard_gateway.tenants.models import Tenant
+from switchboard_gateway.keys.models import ApiKeyRow
+from switchboard_gateway.tenants.models import TenantRow
 
 
-async def add(session: AsyncSession, key: ApiKey) -> ApiKey:
+async def add(session: AsyncSession, key: ApiKeyRow) -> ApiKeyRow:
     session.add(key)
     await session.flush()
     return key
@@ -19,24 +19,28 @@ async def add(session: AsyncSession, key: ApiKey) -> ApiKey:
 
 async def list_for_tenant(
     session: AsyncSession, *, tenant_id: str, include_revoked: bool = False
-) -> list[ApiKey]:
-    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id).order_by(ApiKey.created_at, ApiKey.id)
+) -> list[ApiKeyRow]:
+    query = (
+        select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id).order_by(ApiKeyRow.created_at, ApiKeyRow.id)
+    )
     if not include_revoked:
-        query = query.where(ApiKey.revoked_at.is_(None))
+        query = query.where(ApiKeyRow.revoked_at.is_(None))
     return list((await session.scalars(query)).all())
 
 
-async def get(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey | None:
-    return await session.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id))
+async def get(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKeyRow | None:
+    return await session.scalar(
+        select(ApiKeyRow).where(ApiKeyRow.tenant_id == tenant_id, ApiKeyRow.id == key_id)
+    )
 
 
 async def find_active_by_hash(
     session: AsyncSession, *, key_hash: str, now: datetime
-) -> Row[ApiKey, Tenant] | None:
+) -> Row[ApiKeyRow, TenantRow] | None:
     query = (
-        select(ApiKey, Tenant)
-        .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
-        .where((ApiKey.expires_at.is_(None)) | (ApiKey.expires_at > now))
+        select(ApiKeyRow, TenantRow)
+        .join(TenantRow, TenantRow.id == ApiKeyRow.tenant_id)
+        .where(ApiKeyRow.key_hash == key_hash, ApiKeyRow.revoked_at.is_(None))
+        .where((ApiKeyRow.expires_at.is_(None)) | (ApiKeyRow.expires_at > now))
     )
     return (await session.execute(query)).first()

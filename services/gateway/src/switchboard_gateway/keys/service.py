@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_gateway.keys import repository
-from switchboard_gateway.keys.models import ApiKey
+from switchboard_gateway.keys.models import ApiKeyRow
 from switchboard_gateway.keys.schemas import KeyCreate
 from switchboard_gateway.keys.secrets import KeyScope, display_prefix, generate_key, hash_key
 from switchboard_gateway.tenants import service as tenants
 from switchboard_shared.errors import AppError, ErrorCode
 
 
-async def create(session: AsyncSession, *, tenant_id: str, data: KeyCreate) -> tuple[ApiKey, str]:
+async def create(session: AsyncSession, *, tenant_id: str, data: KeyCreate) -> tuple[ApiKeyRow, str]:
     await tenants.get_or_404(session, tenant_id=tenant_id)
     if data.scope == KeyScope.WIDGET and not data.allowed_origins:
         raise AppError(
@@ -24,7 +24,7 @@ async def create(session: AsyncSession, *, tenant_id: str, data: KeyCreate) -> t
     if data.scope != KeyScope.WIDGET and data.allowed_origins:
         raise AppError(ErrorCode.VALIDATION_ERROR, "Only widget keys are origin-locked.")
     secret = generate_key(data.scope)
-    key = ApiKey(
+    key = ApiKeyRow(
         id=uuid.uuid4().hex,
         tenant_id=tenant_id,
         scope=data.scope.value,
@@ -40,7 +40,7 @@ async def create(session: AsyncSession, *, tenant_id: str, data: KeyCreate) -> t
     return await repository.add(session, key), secret
 
 
-async def revoke(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKey:
+async def revoke(session: AsyncSession, *, tenant_id: str, key_id: str) -> ApiKeyRow:
     key = await repository.get(session, tenant_id=tenant_id, key_id=key_id)
     if key is None:
         raise AppError(ErrorCode.NOT_FOUND, f"Key {key_id!r} not found.")

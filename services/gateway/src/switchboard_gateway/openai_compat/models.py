@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_gateway.db import Base
 
 
-class CompletionThread(Base):
+class CompletionThreadRow(Base):
     __tablename__ = "gateway_completion_threads"
     __table_args__ = (UniqueConstraint("tenant_id", "thread_key", name="uq_gateway_threads_tenant_key"),)
 

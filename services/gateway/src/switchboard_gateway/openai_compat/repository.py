@@ -9,13 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_gateway.openai_compat.models import CompletionThread
+from switchboard_gateway.openai_compat.models import CompletionThreadRow
 
 
-async def find(session: AsyncSession, *, tenant_id: str, thread_key: str) -> CompletionThread | None:
+async def find(session: AsyncSession, *, tenant_id: str, thread_key: str) -> CompletionThreadRow | None:
     return await session.scalar(
-        select(CompletionThread).where(
-            CompletionThread.tenant_id == tenant_id, CompletionThread.thread_key == thread_key
+        select(CompletionThreadRow).where(
+            CompletionThreadRow.tenant_id == tenant_id, CompletionThreadRow.thread_key == thread_key
         )
     )
 
@@ -29,7 +29,7 @@ async def save(session: AsyncSession, *, tenant_id: str, thread_key: str, conver
         await session.flush()
         return
     session.add(
-        CompletionThread(
+        CompletionThreadRow(
             id=uuid.uuid4().hex,
             tenant_id=tenant_id,
             thread_key=thread_key,

@@ -10,7 +10,7 @@ from switchboard_gateway.auth.admin import AdminDep, OperatorDep, ensure_tenant_
 from switchboard_gateway.auth.identity import sign_identity, verify_identity
 from switchboard_gateway.runtime import RuntimeDep
 from switchboard_gateway.tenants import repository, service
-from switchboard_gateway.tenants.models import Tenant
+from switchboard_gateway.tenants.models import TenantRow
 from switchboard_gateway.tenants.schemas import (
     IdentitySecret,
     IdentityToken,
@@ -29,7 +29,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=error_responses
 OPERATOR_ONLY_FIELDS = frozenset({"daily_message_budget", "daily_token_budget"})
 
 
-def _out(tenant: Tenant) -> TenantOut:
+def _out(tenant: TenantRow) -> TenantOut:
     return TenantOut.model_validate(tenant, from_attributes=True)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_gateway.db import Base
 
 
-class Tenant(Base):
+class TenantRow(Base):
     __tablename__ = "gateway_tenants"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_integrations.db import Base, TimestampMixin, new_id, utcnow
 
 
-class WebhookReceipt(Base):
+class WebhookReceiptRow(Base):
     """One processed webhook event; the unique key stops double processing even when Redis lost it."""
 
     __tablename__ = "webhook_receipts"
@@ -22,7 +22,7 @@ class WebhookReceipt(Base):
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class ChannelDelivery(TimestampMixin, Base):
+class ChannelDeliveryRow(TimestampMixin, Base):
     """One text sent (or being sent) to a customer on a messenger; idempotent per tenant and key.
 
     ``pending`` with ``next_attempt_at`` set is picked up by the background retrier at that time; ``failed``

@@ -8,26 +8,28 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_integrations.channels.models import ChannelDelivery, WebhookReceipt
+from switchboard_integrations.channels.models import ChannelDeliveryRow, WebhookReceiptRow
 
 
 async def add_receipt(session: AsyncSession, *, source: str, event_key: str, tenant_id: str) -> None:
-    session.add(WebhookReceipt(source=source, event_key=event_key, tenant_id=tenant_id))
+    session.add(WebhookReceiptRow(source=source, event_key=event_key, tenant_id=tenant_id))
     await session.flush()
 
 
 async def remove_receipt(session: AsyncSession, *, source: str, event_key: str) -> None:
     await session.execute(
-        delete(WebhookReceipt).where(WebhookReceipt.source == source, WebhookReceipt.event_key == event_key)
+        delete(WebhookReceiptRow).where(
+            WebhookReceiptRow.source == source, WebhookReceiptRow.event_key == event_key
+        )
     )
 
 
 async def delivery_by_key(
     session: AsyncSession, *, tenant_id: str, idempotency_key: str
-) -> ChannelDelivery | None:
+) -> ChannelDeliveryRow | None:
     result = await session.scalars(
-        select(ChannelDelivery).where(
-            ChannelDelivery.tenant_id == tenant_id, ChannelDelivery.idempotency_key == idempotency_key
+        select(ChannelDeliveryRow).where(
+            ChannelDeliveryRow.tenant_id == tenant_id, ChannelDeliveryRow.idempotency_key == idempotency_key
         )
     )
     return result.first()
@@ -35,27 +37,27 @@ async def delivery_by_key(
 
 async def delivery_by_provider_id(
     session: AsyncSession, *, tenant_id: str, channel: str, provider_message_id: str
-) -> ChannelDelivery | None:
+) -> ChannelDeliveryRow | None:
     result = await session.scalars(
-        select(ChannelDelivery).where(
-            ChannelDelivery.tenant_id == tenant_id,
-            ChannelDelivery.channel == channel,
-            ChannelDelivery.provider_message_id == provider_message_id,
+        select(ChannelDeliveryRow).where(
+            ChannelDeliveryRow.tenant_id == tenant_id,
+            ChannelDeliveryRow.channel == channel,
+            ChannelDeliveryRow.provider_message_id == provider_message_id,
         )
     )
     return result.first()
 
 
-async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[ChannelDelivery]:
+async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) -> Sequence[ChannelDeliveryRow]:
     """Pending deliveries whose next attempt is due, across tenants (the background retrier's work)."""
     result = await session.scalars(
-        select(ChannelDelivery)
+        select(ChannelDeliveryRow)
         .where(
-            ChannelDelivery.status == "pending",
-            ChannelDelivery.next_attempt_at.is_not(None),
-            ChannelDelivery.next_attempt_at <= now,
+            ChannelDeliveryRow.status == "pending",
+            ChannelDeliveryRow.next_attempt_at.is_not(None),
+            ChannelDeliveryRow.next_attempt_at <= now,
         )
-        .order_by(ChannelDelivery.next_attempt_at)
+        .order_by(ChannelDeliveryRow.next_attempt_at)
         .limit(limit)
     )
     return result.all()
@@ -63,10 +65,10 @@ async def due_deliveries(session: AsyncSession, *, now: datetime, limit: int) ->
 
 async def deliveries_of_handoff(
     session: AsyncSession, *, tenant_id: str, handoff_id: str
-) -> Sequence[ChannelDelivery]:
+) -> Sequence[ChannelDeliveryRow]:
     result = await session.scalars(
-        select(ChannelDelivery)
-        .where(ChannelDelivery.tenant_id == tenant_id, ChannelDelivery.handoff_id == handoff_id)
-        .order_by(ChannelDelivery.created_at)
+        select(ChannelDeliveryRow)
+        .where(ChannelDeliveryRow.tenant_id == tenant_id, ChannelDeliveryRow.handoff_id == handoff_id)
+        .order_by(ChannelDeliveryRow.created_at)
     )
     return result.all()

@@ -18,7 +18,7 @@ from tenacity import RetryCallState, Retrying, wait_exponential_jitter
 from switchboard_integrations.channels import repository
 from switchboard_integrations.channels.base import ChannelEvent, ChannelPlugin, SendError
 from switchboard_integrations.channels.dedup import claim_event, release_event
-from switchboard_integrations.channels.models import ChannelDelivery
+from switchboard_integrations.channels.models import ChannelDeliveryRow
 from switchboard_integrations.channels.render import OutboundText, Source
 from switchboard_integrations.channels.texts import (
     DEFAULT_LANGUAGE,
@@ -65,7 +65,7 @@ def split_external_key(channel: Channel, external_key: str) -> tuple[str, str]:
 # --- outbound ---
 
 
-def _result(row: ChannelDelivery, *, duplicate: bool) -> DeliveryResult:
+def _result(row: ChannelDeliveryRow, *, duplicate: bool) -> DeliveryResult:
     return DeliveryResult(
         id=row.id,
         channel=Channel(row.channel),
@@ -225,7 +225,7 @@ async def _deliver_locked(runtime: Runtime, job: DeliveryJob) -> Delivery:
             session, tenant_id=job.tenant_id, idempotency_key=job.idempotency_key
         )
         if row is None:
-            row = ChannelDelivery(
+            row = ChannelDeliveryRow(
                 tenant_id=job.tenant_id,
                 channel=job.plugin.channel.value,
                 external_key=job.external_key,
@@ -302,8 +302,8 @@ async def _save(
     status: str,
     error: str | None,
     next_attempt_at: datetime | None = None,
-) -> ChannelDelivery:
-    row: ChannelDelivery | None = await session.get(ChannelDelivery, delivery_id)
+) -> ChannelDeliveryRow:
+    row: ChannelDeliveryRow | None = await session.get(ChannelDeliveryRow, delivery_id)
     assert row is not None
     row.provider_message_ids = list(sent)
     row.provider_message_id = sent[0] if sent else None
@@ -336,7 +336,7 @@ async def record_stored(
             )
             if existing is not None:
                 return Delivery(_result(existing, duplicate=True))
-            row = ChannelDelivery(
+            row = ChannelDeliveryRow(
                 tenant_id=tenant_id,
                 channel=channel.value,
                 external_key=external_key,
@@ -374,7 +374,7 @@ async def retry_due_deliveries(runtime: Runtime, *, limit: int = 50) -> int:
     return tried
 
 
-async def _retry_one(runtime: Runtime, row: ChannelDelivery) -> None:
+async def _retry_one(runtime: Runtime, row: ChannelDeliveryRow) -> None:
     channel = Channel(row.channel)
     if not row.payload:
         await _give_up(runtime, row, row.last_error or "Nothing stored to send again.")
@@ -397,7 +397,7 @@ async def _retry_one(runtime: Runtime, row: ChannelDelivery) -> None:
         await _give_up(runtime, row, exc.message)
 
 
-async def _give_up(runtime: Runtime, row: ChannelDelivery, reason: str) -> None:
+async def _give_up(runtime: Runtime, row: ChannelDeliveryRow, reason: str) -> None:
     async with runtime.transaction() as session:
         await _save(
             session,

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_integrations.db import Base, TimestampMixin, new_id
 
 
-class ConnectorConfig(TimestampMixin, Base):
+class ConnectorConfigRow(TimestampMixin, Base):
     """One external system a tenant connects: a CRM or a ticketing system (one per kind)."""
 
     __tablename__ = "connector_configs"
@@ -23,7 +23,7 @@ class ConnectorConfig(TimestampMixin, Base):
     secrets: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
 
 
-class ChannelBinding(TimestampMixin, Base):
+class ChannelBindingRow(TimestampMixin, Base):
     """A Telegram bot or a WhatsApp phone number bound to one tenant, with its webhook secrets."""
 
     __tablename__ = "channel_bindings"

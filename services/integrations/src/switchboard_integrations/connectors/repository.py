@@ -7,28 +7,30 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_integrations.connectors.models import ChannelBinding, ConnectorConfig
+from switchboard_integrations.connectors.models import ChannelBindingRow, ConnectorConfigRow
 
 
-async def list_connectors(session: AsyncSession, *, tenant_id: str) -> Sequence[ConnectorConfig]:
+async def list_connectors(session: AsyncSession, *, tenant_id: str) -> Sequence[ConnectorConfigRow]:
     result = await session.scalars(
-        select(ConnectorConfig).where(ConnectorConfig.tenant_id == tenant_id).order_by(ConnectorConfig.kind)
+        select(ConnectorConfigRow)
+        .where(ConnectorConfigRow.tenant_id == tenant_id)
+        .order_by(ConnectorConfigRow.kind)
     )
     return result.all()
 
 
-async def get_connector(session: AsyncSession, *, connector_id: str) -> ConnectorConfig | None:
-    return await session.get(ConnectorConfig, connector_id)
+async def get_connector(session: AsyncSession, *, connector_id: str) -> ConnectorConfigRow | None:
+    return await session.get(ConnectorConfigRow, connector_id)
 
 
 async def connector_of_kind(
     session: AsyncSession, *, tenant_id: str, kinds: Sequence[str]
-) -> ConnectorConfig | None:
+) -> ConnectorConfigRow | None:
     result = await session.scalars(
-        select(ConnectorConfig).where(
-            ConnectorConfig.tenant_id == tenant_id,
-            ConnectorConfig.kind.in_(kinds),
-            ConnectorConfig.enabled.is_(True),
+        select(ConnectorConfigRow).where(
+            ConnectorConfigRow.tenant_id == tenant_id,
+            ConnectorConfigRow.kind.in_(kinds),
+            ConnectorConfigRow.enabled.is_(True),
         )
     )
     found = {row.kind: row for row in result.all()}
@@ -38,21 +40,21 @@ async def connector_of_kind(
     return None
 
 
-async def list_bindings(session: AsyncSession, *, tenant_id: str) -> Sequence[ChannelBinding]:
+async def list_bindings(session: AsyncSession, *, tenant_id: str) -> Sequence[ChannelBindingRow]:
     result = await session.scalars(
-        select(ChannelBinding)
-        .where(ChannelBinding.tenant_id == tenant_id)
-        .order_by(ChannelBinding.created_at)
+        select(ChannelBindingRow)
+        .where(ChannelBindingRow.tenant_id == tenant_id)
+        .order_by(ChannelBindingRow.created_at)
     )
     return result.all()
 
 
 async def binding_by_external_id(
     session: AsyncSession, *, channel: str, external_id: str
-) -> ChannelBinding | None:
+) -> ChannelBindingRow | None:
     result = await session.scalars(
-        select(ChannelBinding).where(
-            ChannelBinding.channel == channel, ChannelBinding.external_id == external_id
+        select(ChannelBindingRow).where(
+            ChannelBindingRow.channel == channel, ChannelBindingRow.external_id == external_id
         )
     )
     return result.first()

@@ -32,7 +32,7 @@ from switchboard_integrations.connectors.base import (
     validate_config,
 )
 from switchboard_integrations.connectors.crm_rest import RestCrmConnector
-from switchboard_integrations.connectors.models import ChannelBinding, ConnectorConfig
+from switchboard_integrations.connectors.models import ChannelBindingRow, ConnectorConfigRow
 from switchboard_integrations.connectors.schemas import (
     BindingCreate,
     BindingOut,
@@ -54,7 +54,7 @@ def masked(secrets: dict[str, str]) -> dict[str, str]:
     return {key: mask_secret(value) for key, value in secrets.items() if value}
 
 
-def connector_out(record: ConnectorConfig, *, builtin: bool = False) -> ConnectorOut:
+def connector_out(record: ConnectorConfigRow, *, builtin: bool = False) -> ConnectorOut:
     return ConnectorOut(
         id=record.id,
         tenant_id=record.tenant_id,
@@ -70,7 +70,7 @@ def connector_out(record: ConnectorConfig, *, builtin: bool = False) -> Connecto
     )
 
 
-def binding_out(record: ChannelBinding) -> BindingOut:
+def binding_out(record: ChannelBindingRow) -> BindingOut:
     return BindingOut(
         id=record.id,
         tenant_id=record.tenant_id,
@@ -114,7 +114,7 @@ async def get_connector(runtime: Runtime, *, tenant_id: str, connector_id: str) 
 async def create_connector(runtime: Runtime, *, tenant_id: str, body: ConnectorCreate) -> ConnectorOut:
     settings, secrets = validate_config(body.kind, body.settings, body.secrets)
     await check_address(body.kind, settings, runtime.pool.guard)
-    row = ConnectorConfig(
+    row = ConnectorConfigRow(
         tenant_id=tenant_id,
         kind=body.kind,
         name=body.name or body.kind,
@@ -193,7 +193,7 @@ async def list_bindings(runtime: Runtime, *, tenant_id: str) -> list[BindingOut]
 async def create_binding(runtime: Runtime, *, tenant_id: str, body: BindingCreate) -> BindingOut:
     settings, secrets, _ = validate_binding(body.channel, body.settings, body.secrets)
     external_id = await verified_account(runtime, body.channel.value, settings, secrets)
-    row = ChannelBinding(
+    row = ChannelBindingRow(
         tenant_id=tenant_id,
         channel=body.channel.value,
         external_id=external_id,
@@ -212,7 +212,7 @@ async def create_binding(runtime: Runtime, *, tenant_id: str, body: BindingCreat
 
 async def delete_binding(runtime: Runtime, *, tenant_id: str, binding_id: str) -> None:
     async with runtime.transaction() as session:
-        row = await session.get(ChannelBinding, binding_id)
+        row = await session.get(ChannelBindingRow, binding_id)
         if row is None or row.tenant_id != tenant_id:
             raise AppError(ErrorCode.NOT_FOUND, "No such channel binding.")
         await session.delete(row)
@@ -222,7 +222,9 @@ async def delete_binding(runtime: Runtime, *, tenant_id: str, binding_id: str) -
 # --- the factory: stored config → live plugin ---
 
 
-async def _connector_of_kind(runtime: Runtime, *, tenant_id: str, kinds: list[str]) -> ConnectorConfig | None:
+async def _connector_of_kind(
+    runtime: Runtime, *, tenant_id: str, kinds: list[str]
+) -> ConnectorConfigRow | None:
     key = ("connector", tenant_id, *kinds)
     found, record = runtime.configs.get(key)
     if not found:
@@ -232,7 +234,7 @@ async def _connector_of_kind(runtime: Runtime, *, tenant_id: str, kinds: list[st
     return record  # type: ignore[no-any-return]
 
 
-def build_connector(runtime: Runtime, record: ConnectorConfig) -> Connector:
+def build_connector(runtime: Runtime, record: ConnectorConfigRow) -> Connector:
     cls = connector_class(record.kind)
     settings, secrets = validate_config(record.kind, record.settings, record.secrets)
     downstream = runtime.pool.get(
@@ -328,7 +330,7 @@ async def verified_account(
     return await cls.verified_external_id(settings, secrets, downstream)
 
 
-def build_channel(runtime: Runtime, record: ChannelBinding) -> ChannelPlugin:
+def build_channel(runtime: Runtime, record: ChannelBindingRow) -> ChannelPlugin:
     cls = channel_class(record.channel)
     settings, secrets, _ = validate_binding(record.channel, record.settings, record.secrets)
     plugin = cls(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from switchboard_integrations.connectors.models import ConnectorConfig
+from switchboard_integrations.connectors.models import ConnectorConfigRow
 from switchboard_integrations.settings import IntegrationsSettings
 
 DEMO_CONNECTOR_ID = "demo-crm"
@@ -46,11 +46,11 @@ DEMO_CRM_MAPPING: dict[str, object] = {
 }
 
 
-def demo_connector_config(settings: IntegrationsSettings, tenant_id: str) -> ConnectorConfig | None:
+def demo_connector_config(settings: IntegrationsSettings, tenant_id: str) -> ConnectorConfigRow | None:
     if not settings.demo_crm_url or tenant_id != settings.demo_tenant_id:
         return None
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    return ConnectorConfig(
+    return ConnectorConfigRow(
         id=DEMO_CONNECTOR_ID,
         tenant_id=tenant_id,
         kind="crm_rest",

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_integrations.db import Base, TimestampMixin, new_id
 
 
-class HandoffRecord(TimestampMixin, Base):
+class HandoffRow(TimestampMixin, Base):
     __tablename__ = "handoffs"
     __table_args__ = (Index("ix_handoffs_tenant_status", "tenant_id", "status"),)
 

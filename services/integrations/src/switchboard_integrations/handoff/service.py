@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from switchboard_integrations.channels.models import ChannelDelivery
+from switchboard_integrations.channels.models import ChannelDeliveryRow
 from switchboard_integrations.channels.render import OutboundText
 from switchboard_integrations.channels.repository import deliveries_of_handoff
 from switchboard_integrations.channels.service import MESSENGERS, deliver, record_stored
@@ -19,10 +19,10 @@ from switchboard_integrations.connectors.base import TicketEvent
 from switchboard_integrations.connectors.service import ticket_connector_by_id
 from switchboard_integrations.db import as_utc, utcnow
 from switchboard_integrations.handoff import repository
-from switchboard_integrations.handoff.models import HandoffRecord
+from switchboard_integrations.handoff.models import HandoffRow
 from switchboard_integrations.runtime import Runtime
 from switchboard_integrations.tickets import service as tickets
-from switchboard_integrations.tickets.models import TicketRecord
+from switchboard_integrations.tickets.models import TicketRow
 from switchboard_integrations.tickets.repository import by_external_id
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.chat import (
@@ -58,11 +58,11 @@ log = structlog.get_logger(__name__)
 MAX_TRANSCRIPT_LINES = 500
 
 
-def _ticket(row: TicketRecord | None) -> Ticket | None:
+def _ticket(row: TicketRow | None) -> Ticket | None:
     return tickets.ticket_out(row) if row is not None and row.external_id else None
 
 
-def handoff_out(row: HandoffRecord, ticket: TicketRecord | None = None) -> Handoff:
+def handoff_out(row: HandoffRow, ticket: TicketRow | None = None) -> Handoff:
     return Handoff(
         id=row.id,
         tenant_id=row.tenant_id,
@@ -78,7 +78,7 @@ def handoff_out(row: HandoffRecord, ticket: TicketRecord | None = None) -> Hando
     )
 
 
-def reply_out(row: ChannelDelivery, handoff_id: str) -> OperatorReplyState:
+def reply_out(row: ChannelDeliveryRow, handoff_id: str) -> OperatorReplyState:
     prefix = f"operator:{handoff_id}:"
     key = row.idempotency_key
     return OperatorReplyState(
@@ -95,10 +95,10 @@ def reply_out(row: ChannelDelivery, handoff_id: str) -> OperatorReplyState:
 
 
 def detail_out(
-    row: HandoffRecord,
-    ticket: TicketRecord | None,
+    row: HandoffRow,
+    ticket: TicketRow | None,
     now: datetime,
-    replies: Sequence[ChannelDelivery] = (),
+    replies: Sequence[ChannelDeliveryRow] = (),
 ) -> HandoffDetail:
     # The customer waits until a person answers them (or the handoff closes), not until someone claims it.
     stops = [as_utc(moment) for moment in (row.answered_at, row.closed_at) if moment is not None]
@@ -116,28 +116,24 @@ def detail_out(
     )
 
 
-async def _load(
-    runtime: Runtime, *, tenant_id: str, handoff_id: str
-) -> tuple[HandoffRecord, TicketRecord | None]:
+async def _load(runtime: Runtime, *, tenant_id: str, handoff_id: str) -> tuple[HandoffRow, TicketRow | None]:
     async with runtime.transaction() as session:
-        row = await session.get(HandoffRecord, handoff_id)
+        row = await session.get(HandoffRow, handoff_id)
         if row is None or row.tenant_id != tenant_id:
             raise AppError(ErrorCode.NOT_FOUND, "No such handoff.")
-        ticket = await session.get(TicketRecord, row.ticket_id) if row.ticket_id else None
+        ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
     return row, ticket
 
 
-async def _update(
-    runtime: Runtime, handoff_id: str, **changes: Any
-) -> tuple[HandoffRecord, TicketRecord | None]:
+async def _update(runtime: Runtime, handoff_id: str, **changes: Any) -> tuple[HandoffRow, TicketRow | None]:
     async with runtime.transaction() as session:
-        row = await session.get(HandoffRecord, handoff_id)
+        row = await session.get(HandoffRow, handoff_id)
         assert row is not None
         for key, value in changes.items():
             setattr(row, key, value)
         row.updated_at = utcnow()
         await session.flush()
-        ticket = await session.get(TicketRecord, row.ticket_id) if row.ticket_id else None
+        ticket = await session.get(TicketRow, row.ticket_id) if row.ticket_id else None
     return row, ticket
 
 
@@ -163,9 +159,9 @@ async def _start_locked(runtime: Runtime, *, tenant_id: str, request: StartHando
             session, tenant_id=tenant_id, conversation_id=request.conversation_id
         )
         if existing is not None:
-            ticket = await session.get(TicketRecord, existing.ticket_id) if existing.ticket_id else None
+            ticket = await session.get(TicketRow, existing.ticket_id) if existing.ticket_id else None
             return handoff_out(existing, ticket)
-        row = HandoffRecord(
+        row = HandoffRow(
             tenant_id=tenant_id,
             conversation_id=request.conversation_id,
             channel=request.channel.value,
@@ -177,7 +173,7 @@ async def _start_locked(runtime: Runtime, *, tenant_id: str, request: StartHando
             profile=request.profile.model_dump(mode="json") if request.profile else None,
         )
         session.add(row)
-    ticket_row: TicketRecord | None = None
+    ticket_row: TicketRow | None = None
     if request.create_ticket:
         ticket_row = await _open_ticket(runtime, tenant_id=tenant_id, row=row, request=request)
     if not request.notify_chat:
@@ -197,8 +193,8 @@ async def _start_locked(runtime: Runtime, *, tenant_id: str, request: StartHando
 
 
 async def _open_ticket(
-    runtime: Runtime, *, tenant_id: str, row: HandoffRecord, request: StartHandoff
-) -> TicketRecord | None:
+    runtime: Runtime, *, tenant_id: str, row: HandoffRow, request: StartHandoff
+) -> TicketRow | None:
     profile = request.profile or EndUserProfile()
     subject_name = profile.name or request.end_user_id
     try:
@@ -233,7 +229,7 @@ async def list_queue(
             session, tenant_id=tenant_id, statuses=[s.value for s in statuses], limit=limit, offset=offset
         )
         ticket_ids = [row.ticket_id for row in rows if row.ticket_id]
-        ticket_rows = {tid: await session.get(TicketRecord, tid) for tid in ticket_ids}
+        ticket_rows = {tid: await session.get(TicketRow, tid) for tid in ticket_ids}
         replies = {
             row.id: await deliveries_of_handoff(session, tenant_id=tenant_id, handoff_id=row.id)
             for row in rows
@@ -255,7 +251,7 @@ async def retry_reply(
     """Send an operator reply that has not gone through once more, now (the words stored with it)."""
     row, _ = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
     async with runtime.transaction() as session:
-        reply = await session.get(ChannelDelivery, reply_id)
+        reply = await session.get(ChannelDeliveryRow, reply_id)
     if reply is None or reply.tenant_id != tenant_id or reply.handoff_id != row.id:
         raise AppError(ErrorCode.NOT_FOUND, "No such reply in this handoff.")
     if reply.status in ("pending", "failed") and reply.payload and row.external_key:
@@ -269,7 +265,7 @@ async def retry_reply(
             background=True,
         )
         async with runtime.transaction() as session:
-            reply = await session.get(ChannelDelivery, reply_id)
+            reply = await session.get(ChannelDeliveryRow, reply_id)
         assert reply is not None
     return reply_out(reply, row.id)
 
@@ -277,12 +273,12 @@ async def retry_reply(
 # --- operator actions ---
 
 
-def _require_open(row: HandoffRecord) -> None:
+def _require_open(row: HandoffRow) -> None:
     if row.status not in repository.OPEN_STATUSES:
         raise AppError(ErrorCode.CONFLICT, f"The handoff is {row.status}; it takes no more actions.")
 
 
-def _require_operator(row: HandoffRecord, operator_id: str) -> None:
+def _require_operator(row: HandoffRow, operator_id: str) -> None:
     if row.status == HandoffStatus.CLAIMED.value and row.operator_id not in (None, operator_id):
         raise AppError(ErrorCode.CONFLICT, f"The handoff is claimed by {row.operator_id}.")
 
@@ -324,7 +320,7 @@ async def reply(
 
 
 async def _operator_reply(
-    runtime: Runtime, row: HandoffRecord, *, text: str, operator_id: str, key: str
+    runtime: Runtime, row: HandoffRow, *, text: str, operator_id: str, key: str
 ) -> HandoffReplyResult:
     """Store the reply in chat, then deliver it on the customer's channel, each once per ``key``.
 
@@ -420,7 +416,7 @@ async def resolve(runtime: Runtime, *, tenant_id: str, handoff_id: str, action: 
     return await _resolve(runtime, row, actor=action.operator_id, reason=action.reason or "resolved")
 
 
-async def _resolve(runtime: Runtime, row: HandoffRecord, *, actor: str, reason: str) -> Handoff:
+async def _resolve(runtime: Runtime, row: HandoffRow, *, actor: str, reason: str) -> Handoff:
     await runtime.chat.set_status(
         tenant_id=row.tenant_id,
         conversation_id=row.conversation_id,

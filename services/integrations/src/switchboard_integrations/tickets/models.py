@@ -8,7 +8,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_integrations.db import Base, TimestampMixin, new_id
 
 
-class TicketRecord(TimestampMixin, Base):
+class TicketRow(TimestampMixin, Base):
     __tablename__ = "tickets"
     __table_args__ = (
         UniqueConstraint("tenant_id", "idempotency_key", name="uq_tickets_tenant_idempotency_key"),

@@ -14,7 +14,7 @@ from switchboard_integrations.db import as_utc, utcnow
 from switchboard_integrations.metrics import TICKETS
 from switchboard_integrations.runtime import Runtime
 from switchboard_integrations.tickets import repository
-from switchboard_integrations.tickets.models import TicketRecord
+from switchboard_integrations.tickets.models import TicketRow
 from switchboard_shared.contracts.analytics import EventType
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.integrations import CreateTicket, Ticket, TicketSystem
@@ -25,7 +25,7 @@ log = structlog.get_logger(__name__)
 STALE_CREATE = timedelta(minutes=2)
 
 
-def ticket_out(row: TicketRecord) -> Ticket:
+def ticket_out(row: TicketRow) -> Ticket:
     assert row.external_id is not None
     return Ticket(
         id=row.id,
@@ -41,7 +41,7 @@ def ticket_out(row: TicketRecord) -> Ticket:
 
 async def _reserve(
     runtime: Runtime, *, tenant_id: str, request: CreateTicket, system: TicketSystem, connector_id: str
-) -> tuple[TicketRecord, bool]:
+) -> tuple[TicketRow, bool]:
     """The row that guards one creation: (row, True) when this call must create the external ticket."""
     for _ in range(2):
         async with runtime.transaction() as session:
@@ -55,7 +55,7 @@ async def _reserve(
                     raise AppError(ErrorCode.CONFLICT, "A ticket for this idempotency key is being created.")
                 existing.updated_at = utcnow()
                 return existing, True
-        row = TicketRecord(
+        row = TicketRow(
             tenant_id=tenant_id,
             system=system.value,
             connector_id=connector_id,
@@ -88,12 +88,12 @@ async def create_ticket(runtime: Runtime, *, tenant_id: str, request: CreateTick
     except BaseException:
         TICKETS.labels(connector.system.value, "failed").inc()
         async with runtime.transaction() as session:
-            stale = await session.get(TicketRecord, row.id)
+            stale = await session.get(TicketRow, row.id)
             if stale is not None and stale.external_id is None:
                 await session.delete(stale)
         raise
     async with runtime.transaction() as session:
-        saved = await session.get(TicketRecord, row.id)
+        saved = await session.get(TicketRow, row.id)
         assert saved is not None
         saved.external_id = external.external_id
         saved.url = external.url
@@ -121,9 +121,9 @@ async def list_tickets(
     return Page[Ticket](items=[ticket_out(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
-async def _load(runtime: Runtime, *, tenant_id: str, ticket_id: str) -> TicketRecord:
+async def _load(runtime: Runtime, *, tenant_id: str, ticket_id: str) -> TicketRow:
     async with runtime.transaction() as session:
-        row = await session.get(TicketRecord, ticket_id)
+        row = await session.get(TicketRow, ticket_id)
     if row is None or row.tenant_id != tenant_id or row.external_id is None:
         raise AppError(ErrorCode.NOT_FOUND, "No such ticket.")
     return row
@@ -136,7 +136,7 @@ async def get_ticket(runtime: Runtime, *, tenant_id: str, ticket_id: str, refres
         assert row.external_id is not None
         status = await connector.get_status(row.external_id)
         async with runtime.transaction() as session:
-            saved = await session.get(TicketRecord, row.id)
+            saved = await session.get(TicketRow, row.id)
             assert saved is not None
             saved.status = status
             await session.flush()
@@ -144,7 +144,7 @@ async def get_ticket(runtime: Runtime, *, tenant_id: str, ticket_id: str, refres
     return ticket_out(row)
 
 
-async def connector_for_ticket(runtime: Runtime, row: TicketRecord) -> TicketConnector:
+async def connector_for_ticket(runtime: Runtime, row: TicketRow) -> TicketConnector:
     connector, connector_id = await ticket_connector_for(
         runtime, tenant_id=row.tenant_id, system=TicketSystem(row.system)
     )
@@ -156,7 +156,7 @@ async def connector_for_ticket(runtime: Runtime, row: TicketRecord) -> TicketCon
 async def add_customer_comment(runtime: Runtime, *, ticket_id: str, text: str) -> None:
     """A customer's message while a human owns the conversation, added to the ticket as theirs."""
     async with runtime.transaction() as session:
-        row = await session.get(TicketRecord, ticket_id)
+        row = await session.get(TicketRow, ticket_id)
     if row is None or row.external_id is None:
         return
     connector = await connector_for_ticket(runtime, row)
@@ -165,6 +165,6 @@ async def add_customer_comment(runtime: Runtime, *, ticket_id: str, text: str) -
     )
     if comment_id is not None:
         async with runtime.transaction() as session:
-            saved = await session.get(TicketRecord, row.id)
+            saved = await session.get(TicketRow, row.id)
             assert saved is not None
             saved.own_comment_ids = [*saved.own_comment_ids, comment_id][-200:]

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from switchboard_retrieval.db import Base, new_id, utcnow
 
 
-class CuratedAnswer(Base):
+class CuratedAnswerRow(Base):
     __tablename__ = "curated_answers"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -60,7 +60,7 @@ class CuratedSettingsRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class CuratedSuggestion(Base):
+class CuratedSuggestionRow(Base):
     """A customer's question the bot could not answer and the reply an operator gave it, waiting for an
     operator to approve it as a curated answer, grouped with the suggestions that ask the same."""
 

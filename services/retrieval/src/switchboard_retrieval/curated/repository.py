@@ -8,20 +8,22 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.curated.models import CuratedAnswer, CuratedSettingsRow, CuratedSuggestion
+from switchboard_retrieval.curated.models import CuratedAnswerRow, CuratedSettingsRow, CuratedSuggestionRow
 from switchboard_shared.errors import AppError, ErrorCode
 
 
-async def get_or_404(session: AsyncSession, *, tenant_id: str, answer_id: str) -> CuratedAnswer:
-    entry = await session.get(CuratedAnswer, answer_id)
+async def get_or_404(session: AsyncSession, *, tenant_id: str, answer_id: str) -> CuratedAnswerRow:
+    entry = await session.get(CuratedAnswerRow, answer_id)
     if entry is None or entry.tenant_id != tenant_id:
         raise AppError(ErrorCode.NOT_FOUND, f"Curated answer {answer_id} not found.")
     return entry
 
 
-async def all_entries(session: AsyncSession, *, tenant_id: str) -> Sequence[CuratedAnswer]:
+async def all_entries(session: AsyncSession, *, tenant_id: str) -> Sequence[CuratedAnswerRow]:
     result = await session.execute(
-        select(CuratedAnswer).where(CuratedAnswer.tenant_id == tenant_id).order_by(CuratedAnswer.created_at)
+        select(CuratedAnswerRow)
+        .where(CuratedAnswerRow.tenant_id == tenant_id)
+        .order_by(CuratedAnswerRow.created_at)
     )
     return list(result.scalars())
 
@@ -35,13 +37,15 @@ async def list_entries(
     tag: str | None,
     limit: int,
     offset: int,
-) -> tuple[Sequence[CuratedAnswer], int]:
-    query = select(CuratedAnswer).where(CuratedAnswer.tenant_id == tenant_id)
+) -> tuple[Sequence[CuratedAnswerRow], int]:
+    query = select(CuratedAnswerRow).where(CuratedAnswerRow.tenant_id == tenant_id)
     if kb_id is not None:
-        query = query.where(CuratedAnswer.kb_id == kb_id)
+        query = query.where(CuratedAnswerRow.kb_id == kb_id)
     if language is not None:
-        query = query.where(CuratedAnswer.language == language)
-    rows = list((await session.execute(query.order_by(CuratedAnswer.created_at, CuratedAnswer.id))).scalars())
+        query = query.where(CuratedAnswerRow.language == language)
+    rows = list(
+        (await session.execute(query.order_by(CuratedAnswerRow.created_at, CuratedAnswerRow.id))).scalars()
+    )
     if tag is not None:  # tags are a JSON list: filtered here, the same way on SQLite and PostgreSQL
         rows = [row for row in rows if tag in (row.tags or [])]
     return rows[offset : offset + limit], len(rows)
@@ -71,7 +75,7 @@ async def bump_version(session: AsyncSession, *, tenant_id: str) -> CuratedSetti
     row = await session.get(CuratedSettingsRow, tenant_id, with_for_update=True)
     count = (
         await session.execute(
-            select(func.count()).select_from(CuratedAnswer).where(CuratedAnswer.tenant_id == tenant_id)
+            select(func.count()).select_from(CuratedAnswerRow).where(CuratedAnswerRow.tenant_id == tenant_id)
         )
     ).scalar_one()
     if row is None:
@@ -86,12 +90,12 @@ async def bump_version(session: AsyncSession, *, tenant_id: str) -> CuratedSetti
 
 async def record_hit(session: AsyncSession, *, tenant_id: str, answer_id: str, at: datetime) -> None:
     await session.execute(
-        update(CuratedAnswer)
-        .where(CuratedAnswer.id == answer_id, CuratedAnswer.tenant_id == tenant_id)
+        update(CuratedAnswerRow)
+        .where(CuratedAnswerRow.id == answer_id, CuratedAnswerRow.tenant_id == tenant_id)
         .values(
-            hit_count=CuratedAnswer.hit_count + 1,
+            hit_count=CuratedAnswerRow.hit_count + 1,
             last_hit_at=at,
-            updated_at=CuratedAnswer.updated_at,  # a hit is not an edit
+            updated_at=CuratedAnswerRow.updated_at,  # a hit is not an edit
         )
     )
 
@@ -100,9 +104,9 @@ async def unlink_kb(session: AsyncSession, *, kb_id: str) -> int:
     """A deleted knowledge base's entries stay, unlinked (explicitly, as the other deletes of a knowledge base
     are); returns how many were linked."""
     result = await session.execute(
-        update(CuratedAnswer)
-        .where(CuratedAnswer.kb_id == kb_id)
-        .values(kb_id=None, updated_at=CuratedAnswer.updated_at)
+        update(CuratedAnswerRow)
+        .where(CuratedAnswerRow.kb_id == kb_id)
+        .values(kb_id=None, updated_at=CuratedAnswerRow.updated_at)
     )
     return int(getattr(result, "rowcount", 0) or 0)
 
@@ -112,12 +116,12 @@ async def unlink_kb(session: AsyncSession, *, kb_id: str) -> int:
 
 async def suggestion_for(
     session: AsyncSession, *, tenant_id: str, conversation_id: str, question_key: str
-) -> CuratedSuggestion | None:
+) -> CuratedSuggestionRow | None:
     result = await session.execute(
-        select(CuratedSuggestion).where(
-            CuratedSuggestion.tenant_id == tenant_id,
-            CuratedSuggestion.conversation_id == conversation_id,
-            CuratedSuggestion.question_key == question_key,
+        select(CuratedSuggestionRow).where(
+            CuratedSuggestionRow.tenant_id == tenant_id,
+            CuratedSuggestionRow.conversation_id == conversation_id,
+            CuratedSuggestionRow.question_key == question_key,
         )
     )
     return result.scalar_one_or_none()
@@ -125,25 +129,25 @@ async def suggestion_for(
 
 async def suggestions_with_status(
     session: AsyncSession, *, tenant_id: str, status: str, embedding_model: str | None = None
-) -> Sequence[CuratedSuggestion]:
+) -> Sequence[CuratedSuggestionRow]:
     """The tenant's suggestions of that status (of one embedding model's vectors if given), oldest first."""
-    query = select(CuratedSuggestion).where(
-        CuratedSuggestion.tenant_id == tenant_id, CuratedSuggestion.status == status
+    query = select(CuratedSuggestionRow).where(
+        CuratedSuggestionRow.tenant_id == tenant_id, CuratedSuggestionRow.status == status
     )
     if embedding_model is not None:
-        query = query.where(CuratedSuggestion.embedding_model == embedding_model)
-    result = await session.execute(query.order_by(CuratedSuggestion.created_at, CuratedSuggestion.id))
+        query = query.where(CuratedSuggestionRow.embedding_model == embedding_model)
+    result = await session.execute(query.order_by(CuratedSuggestionRow.created_at, CuratedSuggestionRow.id))
     return list(result.scalars())
 
 
 async def group_members(
     session: AsyncSession, *, tenant_id: str, group_id: str
-) -> Sequence[CuratedSuggestion]:
+) -> Sequence[CuratedSuggestionRow]:
     """The group's suggestions, oldest first; a 404 when the tenant has no such group."""
     result = await session.execute(
-        select(CuratedSuggestion)
-        .where(CuratedSuggestion.tenant_id == tenant_id, CuratedSuggestion.group_id == group_id)
-        .order_by(CuratedSuggestion.created_at, CuratedSuggestion.id)
+        select(CuratedSuggestionRow)
+        .where(CuratedSuggestionRow.tenant_id == tenant_id, CuratedSuggestionRow.group_id == group_id)
+        .order_by(CuratedSuggestionRow.created_at, CuratedSuggestionRow.id)
         .with_for_update()
     )
     members = list(result.scalars())

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.curated import repository
 from switchboard_retrieval.curated.matching import Entry, TenantIndex, Vector, wording_key
-from switchboard_retrieval.curated.models import CuratedAnswer
+from switchboard_retrieval.curated.models import CuratedAnswerRow
 from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, missing_setting
 from switchboard_retrieval.kbs import repository as kbs_repository
 from switchboard_retrieval.runtime import Runtime
@@ -41,7 +41,7 @@ from switchboard_shared.language import detect_language
 log = structlog.get_logger(__name__)
 
 
-def answer_out(entry: CuratedAnswer) -> CuratedAnswerOut:
+def answer_out(entry: CuratedAnswerRow) -> CuratedAnswerOut:
     return CuratedAnswerOut(
         id=entry.id,
         question=entry.question,
@@ -137,12 +137,12 @@ async def _model_of(session: AsyncSession, rt: Runtime, *, tenant_id: str, kb_id
 
 async def create(
     session: AsyncSession, rt: Runtime, *, tenant_id: str, body: CuratedAnswerCreate
-) -> CuratedAnswer:
+) -> CuratedAnswerRow:
     wordings = _wordings(body.question, body.variants)
     await _refuse_duplicates(session, tenant_id=tenant_id, wordings=wordings)
     model = await _model_of(session, rt, tenant_id=tenant_id, kb_id=body.kb_id)
     vectors = await embed_wordings(rt, model, wordings)
-    entry = CuratedAnswer(
+    entry = CuratedAnswerRow(
         tenant_id=tenant_id,
         kb_id=body.kb_id,
         question=body.question,
@@ -164,8 +164,8 @@ async def create(
 
 
 async def update(
-    session: AsyncSession, rt: Runtime, *, entry: CuratedAnswer, body: CuratedAnswerUpdate
-) -> CuratedAnswer:
+    session: AsyncSession, rt: Runtime, *, entry: CuratedAnswerRow, body: CuratedAnswerUpdate
+) -> CuratedAnswerRow:
     fields = body.model_fields_set
     question = body.question if body.question is not None else entry.question
     variants = body.variants if body.variants is not None else list(entry.variants or [])
@@ -196,7 +196,7 @@ async def update(
     return entry
 
 
-async def delete(session: AsyncSession, *, entry: CuratedAnswer) -> None:
+async def delete(session: AsyncSession, *, entry: CuratedAnswerRow) -> None:
     tenant_id = entry.tenant_id
     await session.delete(entry)
     await session.flush()
@@ -219,7 +219,7 @@ async def put_settings(
     return CuratedSettingsOut(threshold=row.threshold, defaults=default_thresholds(rt.settings))
 
 
-def _entry(row: CuratedAnswer) -> Entry:
+def _entry(row: CuratedAnswerRow) -> Entry:
     vectors = np.frombuffer(row.vectors, dtype=np.float32).reshape(-1, row.dimensions)
     expires = row.expires_at
     if expires is not None and expires.tzinfo is None:  # SQLite hands back naive UTC

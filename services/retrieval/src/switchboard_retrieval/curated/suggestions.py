@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from switchboard_retrieval.curated import repository, service
 from switchboard_retrieval.curated.matching import wording_key
-from switchboard_retrieval.curated.models import CuratedSuggestion
+from switchboard_retrieval.curated.models import CuratedSuggestionRow
 from switchboard_retrieval.db import new_id
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import (
@@ -43,7 +43,7 @@ def question_key(question: str) -> str:
     return hashlib.sha1(wording_key(question).encode("utf-8")).hexdigest()
 
 
-def suggestion_out(row: CuratedSuggestion) -> CuratedSuggestionOut:
+def suggestion_out(row: CuratedSuggestionRow) -> CuratedSuggestionOut:
     reason: SuggestionReason = row.reason  # type: ignore[assignment]
     return CuratedSuggestionOut(
         id=row.id,
@@ -56,7 +56,7 @@ def suggestion_out(row: CuratedSuggestion) -> CuratedSuggestionOut:
     )
 
 
-def group_out(members: Sequence[CuratedSuggestion]) -> CuratedSuggestionGroupOut:
+def group_out(members: Sequence[CuratedSuggestionRow]) -> CuratedSuggestionGroupOut:
     """A group from its suggestions, oldest first."""
     first = next((m for m in members if m.id == m.group_id), members[0])
     latest = members[-1]
@@ -77,7 +77,7 @@ def group_out(members: Sequence[CuratedSuggestion]) -> CuratedSuggestionGroupOut
 
 async def add(
     session: AsyncSession, rt: Runtime, *, tenant_id: str, body: CuratedSuggestionCreate
-) -> tuple[CuratedSuggestion, bool]:
+) -> tuple[CuratedSuggestionRow, bool]:
     """The suggestion, and whether it is new (the same question of the same conversation again only takes
     the operator's latest reply)."""
     key = question_key(body.question)
@@ -93,7 +93,7 @@ async def add(
     vector = (await service.embed_wordings(rt, model, [body.question]))[0]
     suggestion_id = new_id()
     group_id = await _closest_group(session, rt, tenant_id=tenant_id, model=model, vector=vector)
-    row = CuratedSuggestion(
+    row = CuratedSuggestionRow(
         id=suggestion_id,
         tenant_id=tenant_id,
         group_id=group_id or suggestion_id,
@@ -132,7 +132,7 @@ async def list_groups(
     session: AsyncSession, *, tenant_id: str, status: SuggestionStatus, limit: int, offset: int
 ) -> tuple[list[CuratedSuggestionGroupOut], int]:
     """The tenant's groups of that status, the most asked first (then the most recently asked)."""
-    grouped: dict[str, list[CuratedSuggestion]] = defaultdict(list)
+    grouped: dict[str, list[CuratedSuggestionRow]] = defaultdict(list)
     for row in await repository.suggestions_with_status(session, tenant_id=tenant_id, status=status):
         grouped[row.group_id].append(row)
     groups = [group_out(members) for members in grouped.values()]
@@ -142,7 +142,7 @@ async def list_groups(
 
 async def pending_group(
     session: AsyncSession, *, tenant_id: str, group_id: str
-) -> Sequence[CuratedSuggestion]:
+) -> Sequence[CuratedSuggestionRow]:
     members = await repository.group_members(session, tenant_id=tenant_id, group_id=group_id)
     if members[0].status != "pending":
         raise AppError(ErrorCode.CONFLICT, f"Suggestion group {group_id} is already {members[0].status}.")

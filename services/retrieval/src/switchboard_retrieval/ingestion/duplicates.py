@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vectors
 from switchboard_retrieval.index.vectors import VectorStore, collection_name
 from switchboard_retrieval.ingestion.chunking import compose_indexed_text
-from switchboard_retrieval.models import Chunk, KnowledgeBase
+from switchboard_retrieval.models import ChunkRow, KnowledgeBaseRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.errors import AppError, ErrorCode
 
@@ -45,7 +45,7 @@ def kept_copies(rows: Iterable[tuple[str, str]]) -> dict[str, str]:
 
 async def chunk_keys(session: AsyncSession, kb_id: str) -> dict[str, str]:
     """Chunk id → passage key of every chunk of the knowledge base."""
-    result = await session.execute(select(Chunk.id, Chunk.text).where(Chunk.kb_id == kb_id))
+    result = await session.execute(select(ChunkRow.id, ChunkRow.text).where(ChunkRow.kb_id == kb_id))
     return {chunk_id: passage_key(text) for chunk_id, text in result.all()}
 
 
@@ -73,9 +73,16 @@ async def reconcile_copies(
     missing = sorted(kept - present)
     if missing:
         result = await session.execute(
-            select(Chunk.id, Chunk.source_id, Chunk.document_id, Chunk.title, Chunk.heading_path, Chunk.text)
-            .where(Chunk.id.in_(missing))
-            .order_by(Chunk.id)
+            select(
+                ChunkRow.id,
+                ChunkRow.source_id,
+                ChunkRow.document_id,
+                ChunkRow.title,
+                ChunkRow.heading_path,
+                ChunkRow.text,
+            )
+            .where(ChunkRow.id.in_(missing))
+            .order_by(ChunkRow.id)
         )
         rows = result.all()
         texts = [compose_indexed_text(title, list(path or []), text) for _, _, _, title, path, text in rows]
@@ -90,7 +97,9 @@ async def reconcile_copies(
     return len(missing)
 
 
-async def hand_over_copies(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, keys: set[str]) -> None:
+async def hand_over_copies(
+    session: AsyncSession, rt: Runtime, *, kb: KnowledgeBaseRow, keys: set[str]
+) -> None:
     """After chunks of the knowledge base were deleted (flushed, not yet committed): each of their texts
     that another copy still holds is indexed under that copy. Refused while the embedding model is down,
     before any vector is touched, so the caller's rollback leaves everything as it was."""

@@ -26,7 +26,7 @@ from switchboard_retrieval.ingestion.duplicates import (
 )
 from switchboard_retrieval.ingestion.fetching import SourceError
 from switchboard_retrieval.ingestion.parsing import FetchedDocument, ParseError, parse_document
-from switchboard_retrieval.models import Chunk, Document, IngestionJob, KnowledgeBase, Source
+from switchboard_retrieval.models import ChunkRow, DocumentRow, IngestionJobRow, KnowledgeBaseRow, SourceRow
 from switchboard_retrieval.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -116,15 +116,15 @@ class SourceSync:
     async def run(self) -> None:
         rt = self.rt
         async with rt.sessionmaker() as session:
-            queued = await session.get(IngestionJob, self.job_id)
+            queued = await session.get(IngestionJobRow, self.job_id)
             source_id = queued.source_id if queued is not None else None
         await self._wait_for_running_sync(source_id)
         async with rt.sessionmaker() as session:
-            job = await session.get(IngestionJob, self.job_id)
+            job = await session.get(IngestionJobRow, self.job_id)
             if job is None or job.status in ("succeeded", "failed"):
                 return
-            kb = await session.get(KnowledgeBase, job.kb_id)
-            source = await session.get(Source, job.source_id) if job.source_id else None
+            kb = await session.get(KnowledgeBaseRow, job.kb_id)
+            source = await session.get(SourceRow, job.source_id) if job.source_id else None
             if kb is None or source is None:
                 job.status, job.error, job.finished_at = (
                     "failed",
@@ -251,7 +251,7 @@ class SourceSync:
                 await repository.mark_document_failed(session, document_id=doc_id, error=reason[:2000])
             else:
                 session.add(
-                    Document(
+                    DocumentRow(
                         id=doc_id,
                         kb_id=self.kb_id,
                         source_id=self.source_id,
@@ -321,10 +321,10 @@ class SourceSync:
                 if pending.existing:
                     await repository.update_document(session, document_id=pending.doc_id, values=values)
                 else:
-                    session.add(Document(id=pending.doc_id, **values))
+                    session.add(DocumentRow(id=pending.doc_id, **values))
                     await session.flush()
                 session.add_all(
-                    Chunk(
+                    ChunkRow(
                         id=d.id,
                         kb_id=self.kb_id,
                         source_id=self.source_id,
@@ -396,7 +396,7 @@ class SourceSync:
         async with self.rt.sessionmaker() as session:
             await repository.bump_index_version(session, kb_id=self.kb_id)
             await session.commit()
-            kb = await session.get(KnowledgeBase, self.kb_id)
+            kb = await session.get(KnowledgeBaseRow, self.kb_id)
             if kb is None:
                 return
             version = kb.index_version

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from switchboard_retrieval.models import IngestionJob, Source
+from switchboard_retrieval.models import IngestionJobRow, SourceRow
 
 OPEN_STATUSES = ("queued", "running")
 
@@ -25,15 +25,15 @@ async def take_lease(
     """The job's lease for ``owner`` if the job is open, in this queue round, and nobody else holds a live
     lease on it."""
     result = await session.execute(
-        update(IngestionJob)
+        update(IngestionJobRow)
         .where(
-            IngestionJob.id == job_id,
-            IngestionJob.status.in_(OPEN_STATUSES),
-            IngestionJob.queue_generation == generation,
+            IngestionJobRow.id == job_id,
+            IngestionJobRow.status.in_(OPEN_STATUSES),
+            IngestionJobRow.queue_generation == generation,
             or_(
-                IngestionJob.lease_owner.is_(None),
-                IngestionJob.lease_owner == owner,
-                IngestionJob.lease_expires_at < now,
+                IngestionJobRow.lease_owner.is_(None),
+                IngestionJobRow.lease_owner == owner,
+                IngestionJobRow.lease_expires_at < now,
             ),
         )
         .values(lease_owner=owner, lease_expires_at=until)
@@ -44,8 +44,8 @@ async def take_lease(
 async def renew_lease(session: AsyncSession, *, job_id: str, owner: str, until: datetime) -> bool:
     """False when the lease is no longer ``owner``'s (taken over, or the job was deleted)."""
     result = await session.execute(
-        update(IngestionJob)
-        .where(IngestionJob.id == job_id, IngestionJob.lease_owner == owner)
+        update(IngestionJobRow)
+        .where(IngestionJobRow.id == job_id, IngestionJobRow.lease_owner == owner)
         .values(lease_expires_at=until)
     )
     return _changed(result)
@@ -54,13 +54,13 @@ async def renew_lease(session: AsyncSession, *, job_id: str, owner: str, until: 
 async def give_up_lease(session: AsyncSession, *, job_id: str, owner: str, requeue: bool) -> int | None:
     """Drops ``owner``'s lease; with ``requeue``, an open job also goes back to the queue in a new round.
     Returns the job's queue round when the row changed (None: not ours, or finished when requeued)."""
-    mine = [IngestionJob.id == job_id, IngestionJob.lease_owner == owner]
+    mine = [IngestionJobRow.id == job_id, IngestionJobRow.lease_owner == owner]
     values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None}
     if requeue:  # only a job still open goes back; a finished one just drops the lease
-        mine.append(IngestionJob.status.in_(OPEN_STATUSES))
-        values |= {"status": "queued", "queue_generation": IngestionJob.queue_generation + 1}
+        mine.append(IngestionJobRow.status.in_(OPEN_STATUSES))
+        values |= {"status": "queued", "queue_generation": IngestionJobRow.queue_generation + 1}
     result = await session.execute(
-        update(IngestionJob).where(*mine).values(**values).returning(IngestionJob.queue_generation)
+        update(IngestionJobRow).where(*mine).values(**values).returning(IngestionJobRow.queue_generation)
     )
     generation: int | None = result.scalar_one_or_none()
     return generation
@@ -69,11 +69,11 @@ async def give_up_lease(session: AsyncSession, *, job_id: str, owner: str, reque
 def _lease_ran_out(now: datetime, lease: timedelta) -> ColumnElement[bool]:
     """An open job whose lease expired, or a running one with no lease untouched for a lease's length."""
     return or_(
-        IngestionJob.lease_expires_at < now,
+        IngestionJobRow.lease_expires_at < now,
         and_(
-            IngestionJob.status == "running",
-            IngestionJob.lease_expires_at.is_(None),
-            IngestionJob.updated_at < now - lease,
+            IngestionJobRow.status == "running",
+            IngestionJobRow.lease_expires_at.is_(None),
+            IngestionJobRow.updated_at < now - lease,
         ),
     )
 
@@ -83,9 +83,9 @@ async def orphaned_jobs(
 ) -> list[tuple[str, int, str | None]]:
     """(id, queue round, dead owner) of open jobs whose worker's lease ran out, oldest first."""
     rows = await session.execute(
-        select(IngestionJob.id, IngestionJob.queue_generation, IngestionJob.lease_owner)
-        .where(IngestionJob.status.in_(OPEN_STATUSES), _lease_ran_out(now, lease))
-        .order_by(IngestionJob.created_at)
+        select(IngestionJobRow.id, IngestionJobRow.queue_generation, IngestionJobRow.lease_owner)
+        .where(IngestionJobRow.status.in_(OPEN_STATUSES), _lease_ran_out(now, lease))
+        .order_by(IngestionJobRow.created_at)
         .limit(limit)
     )
     return [(job_id, generation, owner) for job_id, generation, owner in rows.all()]
@@ -96,11 +96,11 @@ async def requeue_orphan(
 ) -> bool:
     """Puts an orphaned job back in the queue in the next round; False when another replica did first."""
     result = await session.execute(
-        update(IngestionJob)
+        update(IngestionJobRow)
         .where(
-            IngestionJob.id == job_id,
-            IngestionJob.queue_generation == generation,
-            IngestionJob.status.in_(OPEN_STATUSES),
+            IngestionJobRow.id == job_id,
+            IngestionJobRow.queue_generation == generation,
+            IngestionJobRow.status.in_(OPEN_STATUSES),
             _lease_ran_out(now, lease),
         )
         .values(status="queued", lease_owner=None, lease_expires_at=None, queue_generation=generation + 1)
@@ -111,9 +111,9 @@ async def requeue_orphan(
 async def unheld_queued_jobs(session: AsyncSession, *, limit: int) -> list[tuple[str, int]]:
     """(id, queue round) of queued jobs nobody holds, oldest first."""
     rows = await session.execute(
-        select(IngestionJob.id, IngestionJob.queue_generation)
-        .where(IngestionJob.status == "queued", IngestionJob.lease_owner.is_(None))
-        .order_by(IngestionJob.created_at)
+        select(IngestionJobRow.id, IngestionJobRow.queue_generation)
+        .where(IngestionJobRow.status == "queued", IngestionJobRow.lease_owner.is_(None))
+        .order_by(IngestionJobRow.created_at)
         .limit(limit)
     )
     return [(job_id, generation) for job_id, generation in rows.all()]
@@ -123,20 +123,24 @@ async def interrupted_jobs(session: AsyncSession, *, include_running: bool) -> l
     """Jobs to (re)start: queued ones, and running ones when this process is the only runner."""
     statuses = list(OPEN_STATUSES) if include_running else ["queued"]
     result = await session.execute(
-        select(IngestionJob.id).where(IngestionJob.status.in_(statuses)).order_by(IngestionJob.created_at)
+        select(IngestionJobRow.id)
+        .where(IngestionJobRow.status.in_(statuses))
+        .order_by(IngestionJobRow.created_at)
     )
     return list(result.scalars().all())
 
 
-async def due_sources(session: AsyncSession, now: datetime) -> list[Source]:
+async def due_sources(session: AsyncSession, now: datetime) -> list[SourceRow]:
     """Sources with a schedule whose last sync is older than their interval and that have no open job."""
     sources = (
-        (await session.execute(select(Source).where(Source.schedule_minutes.is_not(None)))).scalars().all()
+        (await session.execute(select(SourceRow).where(SourceRow.schedule_minutes.is_not(None))))
+        .scalars()
+        .all()
     )
     open_sources = set(
         (
             await session.execute(
-                select(IngestionJob.source_id).where(IngestionJob.status.in_(OPEN_STATUSES))
+                select(IngestionJobRow.source_id).where(IngestionJobRow.status.in_(OPEN_STATUSES))
             )
         ).scalars()
     )

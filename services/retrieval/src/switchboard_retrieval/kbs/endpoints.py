@@ -14,7 +14,7 @@ from switchboard_retrieval.deps import KnowledgeBaseDep, RuntimeDep
 from switchboard_retrieval.ingestion.connectors import safe_upload_name, upload_extensions
 from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.kbs import repository, service
-from switchboard_retrieval.models import Document, Source
+from switchboard_retrieval.models import DocumentRow, SourceRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.common import Page
 from switchboard_shared.contracts.retrieval import (
@@ -41,7 +41,7 @@ UPLOAD_READ = 1024 * 1024
 
 
 async def _start_sync(
-    session: AsyncSession, rt: Runtime, source: Source, document: Document | None = None
+    session: AsyncSession, rt: Runtime, source: SourceRow, document: DocumentRow | None = None
 ) -> IngestionJobOut:
     """Queue a sync of the source (or one document of it), committed before the runner is told."""
     job, new = await service.queue_sync(session, source=source, document=document)

@@ -23,7 +23,7 @@ from switchboard_retrieval.ingestion.parsing import format_for
 from switchboard_retrieval.ingestion.paths import PathPolicy, PathRefused
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
-from switchboard_retrieval.models import Document, IngestionJob, KnowledgeBase, Source
+from switchboard_retrieval.models import DocumentRow, IngestionJobRow, KnowledgeBaseRow, SourceRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_retrieval.settings import RetrievalSettings
 from switchboard_shared.contracts.retrieval import (
@@ -40,7 +40,7 @@ from switchboard_shared.contracts.retrieval import (
 from switchboard_shared.errors import AppError, ErrorCode
 
 
-def kb_out(kb: KnowledgeBase, counts: tuple[int, int, int] = (0, 0, 0)) -> KnowledgeBaseOut:
+def kb_out(kb: KnowledgeBaseRow, counts: tuple[int, int, int] = (0, 0, 0)) -> KnowledgeBaseOut:
     return KnowledgeBaseOut(
         id=kb.id,
         name=kb.name,
@@ -54,7 +54,7 @@ def kb_out(kb: KnowledgeBase, counts: tuple[int, int, int] = (0, 0, 0)) -> Knowl
     )
 
 
-def source_out(source: Source) -> SourceOut:
+def source_out(source: SourceRow) -> SourceOut:
     return SourceOut(
         id=source.id,
         kb_id=source.kb_id,
@@ -73,7 +73,7 @@ def source_out(source: Source) -> SourceOut:
     )
 
 
-def job_out(job: IngestionJob) -> IngestionJobOut:
+def job_out(job: IngestionJobRow) -> IngestionJobOut:
     rate_docs = rate_chunks = eta = None
     if job.started_at is not None:
         started = job.started_at if job.started_at.tzinfo else job.started_at.replace(tzinfo=UTC)
@@ -115,12 +115,12 @@ def job_out(job: IngestionJob) -> IngestionJobOut:
 
 async def create_kb(
     session: AsyncSession, rt: Runtime, *, tenant_id: str, body: KnowledgeBaseCreate
-) -> KnowledgeBase:
+) -> KnowledgeBaseRow:
     model = body.embedding_model or rt.settings.default_embedding_model
     check_embedding_model(model, rt.settings)
     if await repository.get_kb_by_name(session, tenant_id=tenant_id, name=body.name) is not None:
         raise AppError(ErrorCode.CONFLICT, f"A knowledge base named {body.name!r} already exists.")
-    kb = KnowledgeBase(
+    kb = KnowledgeBaseRow(
         tenant_id=tenant_id,
         name=body.name,
         description=body.description,
@@ -147,7 +147,9 @@ def check_embedding_model(model: str, settings: RetrievalSettings) -> None:
         )
 
 
-async def update_kb(session: AsyncSession, *, kb: KnowledgeBase, body: KnowledgeBaseUpdate) -> KnowledgeBase:
+async def update_kb(
+    session: AsyncSession, *, kb: KnowledgeBaseRow, body: KnowledgeBaseUpdate
+) -> KnowledgeBaseRow:
     if body.name is not None and body.name != kb.name:
         if await repository.get_kb_by_name(session, tenant_id=kb.tenant_id, name=body.name) is not None:
             raise AppError(ErrorCode.CONFLICT, f"A knowledge base named {body.name!r} already exists.")
@@ -159,7 +161,7 @@ async def update_kb(session: AsyncSession, *, kb: KnowledgeBase, body: Knowledge
     return kb
 
 
-async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) -> None:
+async def delete_kb(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBaseRow) -> None:
     await rt.vectors.drop(collection_name(kb.tenant_id, kb.id))
     await rt.bm25.drop(kb.id)
     for folder in upload_folders(rt.settings, tenant_id=kb.tenant_id, kb_id=kb.id):
@@ -199,8 +201,8 @@ def _upload_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_source(
-    session: AsyncSession, *, kb: KnowledgeBase, body: SourceCreate, settings: RetrievalSettings
-) -> Source:
+    session: AsyncSession, *, kb: KnowledgeBaseRow, body: SourceCreate, settings: RetrievalSettings
+) -> SourceRow:
     if body.type == "upload":
         return await create_upload_source(
             session,
@@ -215,7 +217,7 @@ async def create_source(
     default_name = str(
         body.config.get("path") or body.config.get("url") or body.config.get("space_key") or body.type
     )
-    source = Source(
+    source = SourceRow(
         kb_id=kb.id,
         tenant_id=kb.tenant_id,
         type=body.type,
@@ -232,18 +234,18 @@ async def create_source(
 async def create_upload_source(
     session: AsyncSession,
     *,
-    kb: KnowledgeBase,
+    kb: KnowledgeBaseRow,
     name: str,
     config: dict[str, Any],
     settings: RetrievalSettings,
     default: bool,
     tags: list[str] | None = None,
-) -> Source:
+) -> SourceRow:
     """An upload source: its files are sent to this service and kept under its upload directory. The
     knowledge base's default one takes the uploads that name no source; others (one per folder the CLI
     syncs) hold exactly the files their uploader keeps there (see ``prune_stored_files``)."""
     await validate_source_config("upload", {**config, "path": "-"}, settings, tenant_id=kb.tenant_id)
-    source = Source(
+    source = SourceRow(
         kb_id=kb.id, tenant_id=kb.tenant_id, type="upload", name=name[:200], config={}, tags=tags or []
     )
     session.add(source)
@@ -257,8 +259,8 @@ async def create_upload_source(
 
 
 async def update_source(
-    session: AsyncSession, *, source: Source, body: SourceUpdate, settings: RetrievalSettings
-) -> Source:
+    session: AsyncSession, *, source: SourceRow, body: SourceUpdate, settings: RetrievalSettings
+) -> SourceRow:
     if body.config is not None and source.type == "upload":
         kept = {k: v for k, v in source.config.items() if k not in UPLOAD_SETTABLE}
         merged = {**kept, **_upload_config(body.config)}
@@ -280,7 +282,9 @@ async def update_source(
     return source
 
 
-async def delete_source(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, source: Source) -> None:
+async def delete_source(
+    session: AsyncSession, rt: Runtime, *, kb: KnowledgeBaseRow, source: SourceRow
+) -> None:
     rows = await repository.source_chunk_texts(session, source_id=source.id)
     await repository.delete_source_rows(session, source_id=source.id)
     await session.delete(source)
@@ -301,14 +305,14 @@ def upload_folders(settings: RetrievalSettings, *, tenant_id: str, kb_id: str) -
     return [root / tenant_id / kb_id, root / kb_id]
 
 
-async def refresh_bm25(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase) -> None:
+async def refresh_bm25(session: AsyncSession, rt: Runtime, *, kb: KnowledgeBaseRow) -> None:
     rows = await load_index_rows(session, kb.id)
     await rt.bm25.rebuild(kb.id, kb.index_version, rows)
 
 
 async def queue_sync(
-    session: AsyncSession, *, source: Source, document: Document | None = None
-) -> tuple[IngestionJob, bool]:
+    session: AsyncSession, *, source: SourceRow, document: DocumentRow | None = None
+) -> tuple[IngestionJobRow, bool]:
     """A queued job that covers the source (or just ``document``) if there is one (False), else a new
     queued job (True); the caller commits and then enqueues it, so the runner never sees a job row that is
     not committed yet. A job already running may have listed the source before this change (an upload in
@@ -318,7 +322,7 @@ async def queue_sync(
     )
     if existing is not None:
         return existing, False
-    job = IngestionJob(
+    job = IngestionJobRow(
         tenant_id=source.tenant_id,
         kb_id=source.kb_id,
         source_id=source.id,
@@ -337,7 +341,7 @@ async def queue_sync(
     return job, True
 
 
-def _upload_directory(source: Source) -> Path:
+def _upload_directory(source: SourceRow) -> Path:
     if source.type != "upload":
         raise AppError(
             ErrorCode.BAD_REQUEST, f"Source {source.id} is a {source.type} source, not an upload one."
@@ -367,7 +371,7 @@ def _list_stored(directory: Path) -> list[StoredFile]:
     return files
 
 
-async def stored_files(source: Source) -> list[StoredFile]:
+async def stored_files(source: SourceRow) -> list[StoredFile]:
     return await asyncio.to_thread(_list_stored, _upload_directory(source))
 
 
@@ -383,7 +387,7 @@ def _remove_stored(directory: Path, names: list[str]) -> None:
                 parent = parent.parent
 
 
-async def prune_stored_files(source: Source, keep: list[str]) -> list[str]:
+async def prune_stored_files(source: SourceRow, keep: list[str]) -> list[str]:
     """Remove the stored files of an upload source that are not in ``keep`` (names as uploaded); the next
     sync then removes their documents. Returns the removed names."""
     directory = _upload_directory(source)
@@ -395,7 +399,7 @@ async def prune_stored_files(source: Source, keep: list[str]) -> list[str]:
 
 
 async def delete_document(
-    session: AsyncSession, rt: Runtime, *, kb: KnowledgeBase, document: Document
+    session: AsyncSession, rt: Runtime, *, kb: KnowledgeBaseRow, document: DocumentRow
 ) -> None:
     """Remove a document from the index now: its vectors, chunks and row (BM25 rebuilt by the caller); an
     uploaded file is removed too, so a later sync does not bring it back. A document still present in any
@@ -404,7 +408,7 @@ async def delete_document(
         raise AppError(
             ErrorCode.CONFLICT, "A sync of this document's source is running; delete it when that sync ends."
         )
-    source = await session.get(Source, document.source_id)
+    source = await session.get(SourceRow, document.source_id)
     rows = await repository.document_chunk_texts(session, document_id=document.id)
     await repository.delete_document_rows(session, document_id=document.id)
     kb.index_version += 1

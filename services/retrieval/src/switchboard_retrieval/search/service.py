@@ -23,7 +23,7 @@ from switchboard_retrieval.index.text import detect_language, highlight, tokeniz
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
-from switchboard_retrieval.models import Chunk, KnowledgeBase
+from switchboard_retrieval.models import ChunkRow, KnowledgeBaseRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
@@ -40,7 +40,7 @@ class Reranker(Protocol):
 
 async def _knowledge_bases(
     session: AsyncSession, tenant_id: str, kb_ids: list[str] | None
-) -> list[KnowledgeBase]:
+) -> list[KnowledgeBaseRow]:
     kbs = await repository.tenant_kbs(session, tenant_id=tenant_id, kb_ids=kb_ids)
     if kb_ids is not None:
         missing = set(kb_ids) - {kb.id for kb in kbs}
@@ -71,7 +71,7 @@ async def search(
     tenant_id: str,
     request: SearchRequest,
     reranker: Reranker | None = None,
-    knowledge_bases: list[KnowledgeBase] | None = None,
+    knowledge_bases: list[KnowledgeBaseRow] | None = None,
 ) -> SearchResponse:
     started = time.perf_counter()
     kbs = (
@@ -182,7 +182,7 @@ async def _with_curated(
     return response
 
 
-def _distinct_passages(candidates: list[FusedHit], chunks: dict[str, Chunk]) -> list[FusedHit]:
+def _distinct_passages(candidates: list[FusedHit], chunks: dict[str, ChunkRow]) -> list[FusedHit]:
     """The best-ranked of passages with the same text (a page reachable under two URLs, a paragraph
     repeated in several documents): one copy is enough for the answer, the others would crowd out the rest."""
     seen: set[str] = set()
@@ -199,7 +199,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _hit(chunk: Chunk, fused: FusedHit, query: str, rerank: float | None) -> SearchHit:
+def _hit(chunk: ChunkRow, fused: FusedHit, query: str, rerank: float | None) -> SearchHit:
     return SearchHit(
         chunk_id=chunk.id,
         document_id=chunk.document_id,
@@ -220,7 +220,7 @@ def _hit(chunk: Chunk, fused: FusedHit, query: str, rerank: float | None) -> Sea
 
 async def _vector_rankings(
     rt: Runtime,
-    kbs: list[KnowledgeBase],
+    kbs: list[KnowledgeBaseRow],
     query: str,
     depth: int,
     allowed: set[str] | None,
@@ -230,7 +230,7 @@ async def _vector_rankings(
     if allowed is not None:
         ids = sorted(allowed)
         where = {"source_id": ids[0]} if len(ids) == 1 else {"source_id": {"$in": ids}}
-    by_model: dict[str, list[KnowledgeBase]] = {}
+    by_model: dict[str, list[KnowledgeBaseRow]] = {}
     for kb in kbs:
         missing = missing_setting(kb.embedding_model, rt.settings)
         if missing is not None:
@@ -242,7 +242,7 @@ async def _vector_rankings(
             continue
         by_model.setdefault(kb.embedding_model, []).append(kb)
 
-    def run(model: str, group: list[KnowledgeBase]) -> list[tuple[str, float]]:
+    def run(model: str, group: list[KnowledgeBaseRow]) -> list[tuple[str, float]]:
         # One worker-thread hop per model: embed the query, then query each of its collections.
         embedder = rt.embeddings.get(model)
         vector = embedder.embed_query(query)
@@ -277,7 +277,7 @@ async def _vector_rankings(
     return merged[:depth]
 
 
-async def _bm25_indexes(session: AsyncSession, rt: Runtime, kbs: list[KnowledgeBase]) -> list[Bm25Index]:
+async def _bm25_indexes(session: AsyncSession, rt: Runtime, kbs: list[KnowledgeBaseRow]) -> list[Bm25Index]:
     indexes = []
     for kb in kbs:
         kb_id = kb.id
