@@ -19,6 +19,7 @@ from switchboard_chat.providers.extractive import (
     render,
 )
 from switchboard_chat.providers.texts import order_state
+from switchboard_chat.settings import ChatSettings
 from switchboard_shared.contracts.retrieval import SearchHit
 
 
@@ -143,7 +144,7 @@ def ask(question: str, language: str, passages: list[Passage], sim: Similarity) 
         search_query=question,
         passages=passages,
         language=language,
-        min_support=0.42,
+        min_support=ChatSettings().min_support_score,
         cross_language_discount=0.08,
         similarity=sim,
     )
@@ -249,6 +250,25 @@ def test_the_sentence_in_the_passage_retrieval_found_best_beats_a_generic_one_fr
     assert not refused
     assert "top pages" in answer
     assert "If readers search" not in answer
+
+
+@pytest.mark.parametrize(("cosine", "answered"), [(0.55, True), (0.2, False)])
+def test_whether_the_passage_retrieval_ranked_first_covers_the_question_decides_with_the_sentences(
+    cosine: float, answered: bool
+) -> None:
+    # The same sentences, equally (and only moderately) close to the question: a knowledge base whose best
+    # passage is close to it answers; one whose best passage is far from it refuses.
+    returns = hit(
+        1,
+        "Items can be sent back within 30 days of delivery. Refunds arrive within 3 working days.",
+        heading="Returns",
+        language="en",
+        vector_score=cosine,
+    )
+    sim = similarity({("send something back", "30 days"): 0.35}, default=0.2)
+    answer, refused = ask("How many days do I have to send something back?", "en", [returns], sim)
+    assert refused is not answered
+    assert ("30 days" in answer) is answered
 
 
 def test_an_unanswerable_question_near_a_real_topic_is_refused() -> None:

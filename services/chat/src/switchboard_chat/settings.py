@@ -71,9 +71,10 @@ class ChatSettings(ServiceSettings):
     retrieval_timeout_seconds: float = Field(default=5.0, description="Timeout of one retrieval search")
     integrations_timeout_seconds: float = Field(default=8.0, description="Timeout of one integrations call")
     min_support_score: float = Field(
-        default=0.44,
+        default=1.04,
         description="Extractive: least support (meaning in the knowledge base's embedding space, plus shared "
-        "words and answer type) a sentence needs to answer; below it the answer is a refusal",
+        "words, answer type and twice the cosine of the passage retrieval ranked first) a sentence needs to "
+        "answer; below it the answer is a refusal",
     )
     cross_language_support_discount: float = Field(
         default=0.10,
