@@ -380,8 +380,9 @@ def _sse_line(data: dict[str, Any], event: str | None = None) -> bytes:
 class FakeLLM:
     """OpenAI chat completions, Anthropic messages and Gemini streamGenerateContent, speaking each API's
     documented streaming wire format. ``script`` is what to answer next: {"text": ...} or
-    {"tool": name, "args": {...}}; ``mode`` is ok, fail (HTTP 500), slow (first byte after ``delay``) or
-    stall (OpenAI only: two content chunks, then silence for ``delay`` before the rest)."""
+    {"tool": name, "args": {...}}; ``mode`` is ok, fail (HTTP 500), slow (first byte after ``delay``),
+    stall (OpenAI only: two content chunks, then silence for ``delay`` before the rest) or echo (OpenAI only:
+    answers with the last message it was sent, as small base models do)."""
 
     port: int = field(default_factory=free_port)
     received: list[tuple[str, dict[str, Any], dict[str, str]]] = field(default_factory=list)
@@ -417,11 +418,11 @@ class FakeLLM:
         return [w + (" " if i < len(words) - 1 else "") for i, w in enumerate(words)]
 
     async def openai(self, request: web.Request) -> web.StreamResponse:
-        _, response = await self._begin(request)
+        body, response = await self._begin(request)
         if isinstance(response, web.Response) or response is None:
             assert response is not None
             return response
-        step = self._next()
+        step = {"text": str(body["messages"][-1]["content"])} if self.mode == "echo" else self._next()
         base = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 1, "model": "fake"}
         if "tool" in step:
             import json

@@ -284,6 +284,36 @@ async def test_a_provider_that_stalls_mid_answer_is_replaced_not_cut_off(
 
 
 @pytest.mark.asyncio
+async def test_a_model_that_echoes_its_prompt_is_replaced_and_the_customer_never_reads_the_prompt(
+    chat_factory: Any, database_url: str, llm: Any, fleet: Any, conversation_factory: Any
+) -> None:
+    chat = await chat_factory(database_url)
+    llm.mode = "echo"
+    async with chat.client() as client:
+        await configure(
+            client, ["openai-compatible", "extractive"], {"openai-compatible": {"base_url": f"{llm.url}/v1"}}
+        )
+        cid = (await conversation_factory(client))["id"]
+        packets = without_heartbeats(await sse(client, cid, "What is the build memory limit?"))
+        kinds = [kind for _, kind, _ in packets]
+        assert "reset" in kinds and kinds[-1] == "done"
+        answer = packets[-1][2]["result"]["reply"]
+        assert answer["provider"] == "extractive" and "7 GB" in answer["text"]
+        assert "<passage" not in answer["text"] and "untrusted" not in answer["text"]
+        after_reset = "".join(p["text"] for _, kind, p in packets[kinds.index("reset") :] if kind == "token")
+        assert "<passage" not in after_reset
+        turn = (
+            await client.post(
+                f"/internal/v1/conversations/{cid}/messages", json={"text": "And the time limit?"}
+            )
+        ).json()
+        assert turn["reply"]["provider"] == "extractive" and "<passage" not in turn["reply"]["text"]
+    await chat.stop()
+    fallbacks = [e["properties"] for e in fleet.events_of("provider_fallback")]
+    assert any(f["error"] == "echoed its prompt" for f in fallbacks), fallbacks
+
+
+@pytest.mark.asyncio
 async def test_stream_sends_tokens_as_generated_with_heartbeats(
     chat_factory: Any, database_url: str, llm: Any, conversation_factory: Any
 ) -> None:

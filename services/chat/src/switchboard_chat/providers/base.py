@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,11 @@ from switchboard_shared.contracts.retrieval import SearchHit
 class Passage:
     index: int
     hit: SearchHit
+
+
+# The tags that fence the passages in a prompt (``turn/prompt.py``). Passages are stripped of them before
+# they are quoted, so an answer that holds one has echoed its prompt.
+FENCE = re.compile(r"</?\s*(?:passages|passage)\b[^>]*>", re.IGNORECASE)
 
 
 # Compares texts with queries in a knowledge base's embedding space: (kb_id, queries, texts) → one row of

@@ -4,7 +4,8 @@ that produces a first token in time.
 
 A provider that fails or goes silent for longer than its timeout after its first token is dropped too: the
 chain yields ``ProviderAbandoned`` (the text streamed so far must be discarded) and the next provider
-answers, so a cut-off answer is never given as a complete one.
+answers, so a cut-off answer is never given as a complete one. So is one that echoes its prompt (its text
+holds the tags that fence the passages), as small base models do: the customer never reads the prompt.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from aiobreaker import CircuitBreaker, CircuitBreakerError
 
 import switchboard_chat.providers.langchain
 import switchboard_chat.providers.local  # noqa: F401  (provider plugins register themselves)
-from switchboard_chat.providers.base import ChatProvider, GenerationEvent, GenerationRequest, ToolEvent
+from switchboard_chat.providers.base import (
+    FENCE,
+    ChatProvider,
+    GenerationEvent,
+    GenerationRequest,
+    TextDelta,
+    ToolEvent,
+)
 from switchboard_chat.providers.extractive import ExtractiveProvider
 from switchboard_chat.providers.plugins import PLUGINS, ProviderOptions
 from switchboard_chat.settings import ChatSettings
@@ -188,9 +196,18 @@ class ProviderRegistry:
                 yield first
                 continue
             yield ProviderSelected(name)
-            yield first
+            echo = EchoWatch()
+            event = first
             silence: float | None = provider.first_token_timeout
             while True:
+                if echo.seen(event):
+                    await _close_quietly(events)
+                    reason = "echoed its prompt"
+                    log.warning("provider_failed_mid_answer", provider=name, reason=reason)
+                    await _count_failure(breaker, RuntimeError(reason))
+                    yield ProviderAbandoned(name, reason)
+                    break
+                yield event
                 try:
                     event = await asyncio.wait_for(events.__anext__(), timeout=silence)
                 except StopAsyncIteration:
@@ -212,11 +229,23 @@ class ProviderRegistry:
                     if isinstance(event, ToolEvent) and event.status == "started"
                     else (provider.first_token_timeout)
                 )
-                yield event
 
     async def close(self) -> None:
         for provider in self.providers.values():
             await provider.close()
+
+
+class EchoWatch:
+    """Watches a provider's text for the tags that fence the prompt's passages (across token boundaries)."""
+
+    def __init__(self) -> None:
+        self.tail = ""
+
+    def seen(self, event: GenerationEvent) -> bool:
+        if not isinstance(event, TextDelta):
+            return False
+        self.tail = (self.tail + event.text)[-400:]
+        return FENCE.search(self.tail) is not None
 
 
 def tenant_base_url(chosen: str | None, fleet_url: str | None) -> str | None:

@@ -3,10 +3,8 @@ customer's turn) and a token-budgeted history."""
 
 from __future__ import annotations
 
-import re
-
 from switchboard_chat.conversations.window import WindowMessage
-from switchboard_chat.providers.base import Passage
+from switchboard_chat.providers.base import FENCE, Passage
 from switchboard_shared.contracts.chat import AssistantSettings
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
@@ -74,9 +72,6 @@ def system_prompt(
             "The customer is not signed in: for account or order details ask them to sign in, or offer a human."
         )
     return "\n\n".join(line for line in lines if line)
-
-
-FENCE = re.compile(r"</?\s*(?:passages|passage)\b[^>]*>", re.IGNORECASE)
 
 
 def passages_block(passages: list[Passage]) -> str:
