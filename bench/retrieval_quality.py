@@ -10,7 +10,7 @@ conversation (``switchboard_chat.turn.query.search_query``: the previous user tu
 
     .venv/bin/python bench/retrieval_quality.py                    # every set below, default model
     .venv/bin/python bench/retrieval_quality.py --models use-multilingual,e5-small --suites rtd-en-hard
-    .venv/bin/python bench/retrieval_quality.py --modes hybrid,hybrid+rerank --json out.json
+    .venv/bin/python bench/retrieval_quality.py --modes vector,hybrid --json out.json
     .venv/bin/python bench/retrieval_quality.py --variant no-spelling:spelling_correction=false
 
 A ``--variant NAME:setting=value,...`` asks every question again with those retrieval settings changed on
@@ -54,8 +54,7 @@ SUITES = [
     ("rtd-ru-holdout", RTD, EVAL / "rtd_hard_ru_holdout.jsonl"),
     ("demo-ru-holdout", DEMO, EVAL / "demo_ru_hard_holdout.jsonl"),
 ]
-# "+rerank" asks the service to rerank the fused candidates (SearchRequest.rerank).
-MODES = ("vector", "bm25", "hybrid", "hybrid+rerank")
+MODES = ("vector", "bm25", "hybrid")
 HEADERS = {"X-Internal-Token": "bench", "X-Tenant-ID": "bench"}
 # Citations link only to public addresses: the tests find documents by the path mapped onto this one.
 PUBLIC = "https://help.example/"
@@ -228,11 +227,8 @@ async def ask_all(
     context_k: int,
 ) -> list[dict[str, Any]]:
     rows = []
-    base_mode, _, rerank = mode.partition("+")
     for q in questions:
-        body: dict[str, Any] = {"query": build_query(q), "top_k": 10, "mode": base_mode}
-        if rerank:
-            body["rerank"] = True
+        body: dict[str, Any] = {"query": build_query(q), "top_k": 10, "mode": mode}
         t0 = time.perf_counter()
         response = await client.post(f"/internal/v1/kbs/{kb_id}/search", json=body)
         ms = (time.perf_counter() - t0) * 1000

@@ -47,7 +47,9 @@ class SearchHit(Contract):
     score: float
     vector_score: float | None = None
     bm25_score: float | None = None
-    rerank_score: float | None = None
+    rerank_score: float | None = Field(
+        default=None, description="Reserved for a second-stage reranker; the service has none (always null)"
+    )
     language: str | None = None
 
 

@@ -1,14 +1,13 @@
 """Hybrid search over a tenant's knowledge bases: vector (Chroma) and BM25 rankings fused with RRF,
-optionally reranked, returned with component scores and a highlighted snippet; and, for a customer's turn,
+returned with component scores and a highlighted snippet; and, for a customer's turn,
 the curated answer the query matches (checked with the query vectors the search computed)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,12 +29,6 @@ from switchboard_shared.errors import AppError, ErrorCode
 
 log = structlog.get_logger(__name__)
 REPEAT_SLACK = 3
-
-
-class Reranker(Protocol):
-    """An optional second stage (e.g. a cross-encoder) that rescores the fused candidates."""
-
-    def score(self, query: str, passages: Sequence[str]) -> list[float]: ...
 
 
 async def _knowledge_bases(
@@ -70,7 +63,6 @@ async def search(
     *,
     tenant_id: str,
     request: SearchRequest,
-    reranker: Reranker | None = None,
     knowledge_bases: list[KnowledgeBaseRow] | None = None,
 ) -> SearchResponse:
     started = time.perf_counter()
@@ -132,19 +124,10 @@ async def search(
             bm25_weight=bm25_weight,
         )
     # A few more than asked for, so that dropping repeated passages still leaves enough.
-    candidates = fused[: request.top_k * 3 if reranker else request.top_k + REPEAT_SLACK]
+    candidates = fused[: request.top_k + REPEAT_SLACK]
     chunks = await repository.chunks_by_ids(session, [hit.chunk_id for hit in candidates])
     candidates = _distinct_passages([hit for hit in candidates if hit.chunk_id in chunks], chunks)
-    if reranker is None:
-        candidates = candidates[: request.top_k]
-    rerank_scores: dict[str, float] = {}
-    if reranker is not None and candidates:
-        scores = await asyncio.to_thread(
-            reranker.score, query, [chunks[hit.chunk_id].text for hit in candidates]
-        )
-        rerank_scores = {hit.chunk_id: s for hit, s in zip(candidates, scores, strict=True)}
-        candidates.sort(key=lambda hit: -rerank_scores[hit.chunk_id])
-    hits = [_hit(chunks[hit.chunk_id], hit, query, rerank_scores.get(hit.chunk_id)) for hit in candidates]
+    hits = [_hit(chunks[hit.chunk_id], hit, query) for hit in candidates[: request.top_k]]
     response = SearchResponse(hits=hits[: request.top_k], took_ms=_ms(started))
     return await _with_curated(session, rt, tenant_id, request, language, query_vectors, response)
 
@@ -199,7 +182,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 2)
 
 
-def _hit(chunk: ChunkRow, fused: FusedHit, query: str, rerank: float | None) -> SearchHit:
+def _hit(chunk: ChunkRow, fused: FusedHit, query: str) -> SearchHit:
     return SearchHit(
         chunk_id=chunk.id,
         document_id=chunk.document_id,
@@ -213,7 +196,6 @@ def _hit(chunk: ChunkRow, fused: FusedHit, query: str, rerank: float | None) -> 
         score=round(fused.score, 6),
         vector_score=None if fused.vector_score is None else round(fused.vector_score, 6),
         bm25_score=None if fused.bm25_score is None else round(fused.bm25_score, 6),
-        rerank_score=rerank,
         language=chunk.language,
     )
 
