@@ -77,6 +77,19 @@ def test_sources_in_another_language_are_quoted_after_a_lead_in() -> None:
     assert render("en", chosen) == "Builds time out after 15 minutes. [1]"
 
 
+def test_list_items_of_an_answer_start_their_own_lines() -> None:
+    chosen = [
+        candidate(2, "- **Курьером** до двери: 349 ₽.", 0.6, 0.4),
+        candidate(2, "- **В пункт выдачи**: 149 ₽.", 0.6, 0.4),
+        candidate(2, "Срок — 1–4 рабочих дня.", 0.6, 0.4),
+    ]
+    assert render("ru", chosen) == (
+        "- **Курьером** до двери: 349 ₽. [2]\n- **В пункт выдачи**: 149 ₽. [2]\nСрок — 1–4 рабочих дня. [2]"
+    )
+    prose = [candidate(1, "Возврат — 14 дней.", 0.6, 0.4), candidate(1, "Деньги вернём за 3 дня.", 0.6, 0.4)]
+    assert render("ru", prose) == "Возврат — 14 дней. [1] Деньги вернём за 3 дня. [1]"
+
+
 def test_wrapped_lines_are_one_sentence_and_headings_are_kept() -> None:
     text = "Versions\n========\n\nWhen a user opens the root URL,\nthey are redirected.\n\n* One item\n* Two"
     assert logical_lines(text) == [

@@ -463,12 +463,17 @@ def render_parts(language: str, chosen: list[Candidate]) -> list[str]:
     """``render``'s answer in pieces (a sentence, the lead-in, a quotation), streamed one by one."""
     own = [c for c in chosen if c.language == language]
     foreign = [c for c in chosen if c.language != language]
-    parts = [f"{'' if i == 0 else ' '}{c.sentence} [{c.passage}]" for i, c in enumerate(own)]
+    parts = [f"{_separator(own[i - 1], c) if i else ''}{c.sentence} [{c.passage}]" for i, c in enumerate(own)]
     if foreign:
         lead = text(language, "quoted_sources", source=language_name(language, foreign[0].language))
         parts.append(f"{chr(10) * 2 if own else ''}{lead}")
         parts += [f"\n«{c.sentence}» [{c.passage}]" for c in foreign]
     return parts
+
+
+def _separator(before: Candidate, sentence: Candidate) -> str:
+    """A list item starts its own line (the widget and messengers keep line breaks); sentences run on."""
+    return "\n" if LIST_MARK.match(sentence.sentence) or LIST_MARK.match(before.sentence) else " "
 
 
 class ExtractiveProvider(ChatProvider):
