@@ -90,9 +90,10 @@ HEADING_MARK = re.compile(r"^\s*#{1,6}\s+")
 UNDERLINE = re.compile(r"^([=\-~^*+`#\"'])\1{2,}\s*$")
 # Weights of the signals a sentence's support is made of (whether the passages answer at all). Meaning
 # (cosine in the knowledge base's own embedding space, which works across languages) carries it; shared
-# words (same language) and the kind of fact the question asks for (a price, a duration) add to it. The
-# support threshold (``min_support``) is chosen by balanced error on the evaluation's ``*_holdout`` sets
-# (README, "Answer quality"); without meaning scores, the passages' retrieval rank breaks ties.
+# words (same language) and the kind of fact the question asks for (a price, a duration) add to it, and so
+# does coverage (``PASSAGE_SUPPORT``). The support threshold (``min_support``) is chosen on the evaluation's
+# main sets and checked on the ``*_holdout`` sets (README, "Answer quality"); without meaning scores, the
+# passages' retrieval rank breaks ties.
 SEMANTIC_WEIGHT = 0.6
 HEADING_WEIGHT = 0.4
 LEXICAL_WEIGHT = 0.35
@@ -123,8 +124,7 @@ RANK_LENGTH = 0.57
 RANK_INTRODUCES = -0.3
 # A sentence joins the best one only when it ranks close to it (it answers the question on its own, not
 # merely shares its topic). The margins below (in rank units) were chosen with ``switchboard eval --replay``
-# on the evaluation's main sets (README, "Answer quality"); the support threshold stays the one chosen on
-# the ``*_holdout`` sets.
+# on the evaluation's main sets (README, "Answer quality").
 JOIN_MARGIN = 0.3
 # The sentences right before and after the best one (same passage, same section) join it when they are
 # nearly as relevant, when they hold the kind of fact asked for or a detail that completes the answer, or
@@ -339,7 +339,8 @@ def rank_units(
     """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
     Support is meaning + shared words + answer type + the question's ``coverage`` (how close the passage
-    retrieval ranked first is to it). Meaning is the sentence's (read under its heading) and its section's: a section titled like the question ("Delivery costs", "How long do I have to return an
+    retrieval ranked first is to it). Meaning is the sentence's (read under its heading) and its
+    section's: a section titled like the question ("Delivery costs", "How long do I have to return an
     item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
     the passage's retrieval ``evidence`` (see ``passage_evidence``); without it, support and a nudge to the
     passages ranked first. Without meaning scores (retrieval could not compare), shared words alone decide,
@@ -545,6 +546,8 @@ class Reading:
     queries: list[str]
     parts: list[str]
     meaning: tuple[list[list[float]], list[list[float]]] | None
+    evidence: dict[int, float] | None  # each passage's retrieval evidence (``passage_evidence``)
+    coverage: float  # how close the passage retrieval ranked first is to the question (``coverage``)
 
 
 async def read(request: GenerationRequest) -> Reading | None:
@@ -573,7 +576,18 @@ async def read(request: GenerationRequest) -> Reading | None:
     parts = question_parts(request.question)
     queries = [request.question, *([request.search_query] if follow_up else [])]
     meaning = await _meaning(request, units, [*queries, *parts])
-    return Reading(units, contexts, lexical, queries, parts, meaning)
+    closest = max((max(row) for row in meaning[0][: len(queries)]), default=0.0) if meaning else 0.0
+    cosines = passage_cosines(request)
+    return Reading(
+        units,
+        contexts,
+        lexical,
+        queries,
+        parts,
+        meaning,
+        passage_evidence(request, cosines),
+        closest if cosines is None else cosines[min(cosines)],
+    )
 
 
 def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidate]:
@@ -586,15 +600,7 @@ def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidat
     n = len(reading.queries)
     semantic = [max(row[i] for row in sentences[:n]) for i in range(len(units))]
     topical = [max(row[i] for row in sections[:n]) for i in range(len(units))]
-    return rank_units(
-        request.question,
-        units,
-        lexical,
-        semantic,
-        topical,
-        passage_evidence(request),
-        coverage(request, semantic),
-    )
+    return rank_units(request.question, units, lexical, semantic, topical, reading.evidence, reading.coverage)
 
 
 async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
@@ -612,8 +618,6 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
     if not chosen:
         return [], best
     sentences, sections = reading.meaning
-    evidence = passage_evidence(request)
-    covered = coverage(request, sentences[0])
     taken = {(c.passage, c.position) for c in chosen}
     room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
     for k, part in enumerate(reading.parts):
@@ -624,8 +628,8 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
             lexical_support(part, reading.units, reading.contexts),
             sentences[offset],
             sections[offset],
-            evidence,
-            covered,
+            reading.evidence,
+            reading.coverage,
         )
         answer = compose(part_ranked, _threshold(request, part_ranked))
         if not answer or any((c.passage, c.position) in taken for c in answer):
@@ -652,10 +656,9 @@ def passage_cosines(request: GenerationRequest) -> dict[int, float] | None:
     }
 
 
-def passage_evidence(request: GenerationRequest) -> dict[int, float] | None:
-    """Each passage's retrieval evidence for ranking its sentences: its cosine with the query and its fused
-    retrieval score relative to the turn's best (None when retrieval gave no cosines)."""
-    cosines = passage_cosines(request)
+def passage_evidence(request: GenerationRequest, cosines: dict[int, float] | None) -> dict[int, float] | None:
+    """Each passage's retrieval evidence for ranking its sentences: its cosine with the query
+    (``passage_cosines``) and its fused retrieval score relative to the turn's best (None without cosines)."""
     if cosines is None:
         return None
     top = max(p.hit.score for p in request.passages) or 1.0
@@ -663,15 +666,6 @@ def passage_evidence(request: GenerationRequest) -> dict[int, float] | None:
         p.index: RANK_PASSAGE_COSINE * cosines[p.index] + RANK_PASSAGE_SCORE * p.hit.score / top
         for p in request.passages
     }
-
-
-def coverage(request: GenerationRequest, semantic: list[float]) -> float:
-    """How close the passage retrieval ranked first is to the question (its cosine); without cosines from
-    retrieval, the closest sentence's."""
-    cosines = passage_cosines(request)
-    if cosines is None or not request.passages:
-        return max(semantic, default=0.0)
-    return cosines[min(cosines)]
 
 
 def _threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
