@@ -11,7 +11,12 @@ run (started once the fleet is idle) and divided by the messages answered: the c
 wall-time latency hides on a busy machine. Also reported: messages/s, p50/p95 message latency and the
 load average when the run started.
 
+With ``--profile DIR``, py-spy samples every service during the run at ``--users`` users (raw collapsed
+stacks in DIR, one file per service) and the top frames by own and by total time are printed and kept in the
+result (py-spy's sampling costs the services a little CPU, so profile in a run of its own).
+
 Usage: python bench/fleet_cpu.py [--conversations 64] [--single-conversations 20] [--users 8] [--variant X]
+       [--profile DIR]
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +101,83 @@ async def run_fixed(gateway: str, key: str, *, users: int, conversations: int, t
     return result
 
 
+class Profiler:
+    """py-spy recording every service of the fleet, raw collapsed stacks per service in ``out``."""
+
+    def __init__(self, out: Path, pids: dict[str, int], rate: int = 250) -> None:
+        self.out, self.pids, self.rate = out, pids, rate
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+
+    def __enter__(self) -> Profiler:
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+        self.out.mkdir(parents=True, exist_ok=True)
+        for name, pid in self.pids.items():
+            command = [
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(self.rate),
+                "--nonblocking",
+                "--gil",
+            ]
+            command += ["--subprocesses", "--format", "raw", "-o", str(self.out / f"{name}.txt")]
+            self.processes[name] = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        time.sleep(1.0)  # py-spy attached
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        for process in self.processes.values():
+            process.send_signal(signal.SIGINT)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    def top_frames(self, limit: int = 12) -> dict[str, dict[str, list[tuple[str, float]]]]:
+        """Per service, the frames with the most samples on top of the stack (own) and anywhere in it
+        (total), as shares of the service's samples."""
+        out = {}
+        for name in self.pids:
+            path = self.out / f"{name}.txt"
+            own: Counter[str] = Counter()
+            total: Counter[str] = Counter()
+            samples = 0
+            for line in path.read_text().splitlines() if path.exists() else []:
+                stack, _, count_text = line.rpartition(" ")
+                if not count_text.isdigit():
+                    continue
+                count = int(count_text)
+                frames = [_frame(f) for f in stack.split(";")[1:]]  # the first is the process or thread
+                frames = [f for f in frames if f]
+                if not frames:
+                    continue
+                samples += count
+                own[frames[-1]] += count
+                for frame in set(frames):
+                    total[frame] += count
+            share = max(1, samples)
+            out[name] = {
+                "own": [(f, round(c / share, 3)) for f, c in own.most_common(limit)],
+                "total": [(f, round(c / share, 3)) for f, c in total.most_common(limit * 3)],
+            }
+        return out
+
+
+def _frame(raw: str) -> str:
+    """``function (path/to/module.py:line)`` → ``function (module.py)``; idle frames (waiting in the event
+    loop's selector or a thread pool's queue) → ''."""
+    function, _, where = raw.partition(" (")
+    module = where.rsplit("/", 1)[-1].split(":", 1)[0].rstrip(")")
+    if function in {"select", "poll", "wait", "_worker", "epoll"} or module == "selectors.py":
+        return ""
+    return f"{function} ({module})"
+
+
 def measure(
     gateway: str, key: str, pids: dict[str, int], *, users: int, conversations: int
 ) -> dict[str, Any]:
@@ -126,6 +212,7 @@ def main() -> int:
     parser.add_argument("--single-conversations", type=int, default=20, help="conversations at 1 user")
     parser.add_argument("--warmup", type=int, default=5, help="conversations before measuring")
     parser.add_argument("--variant", default="", help="suffix of the scenario name (a before/after label)")
+    parser.add_argument("--profile", type=Path, help="py-spy every service during the first run, stacks here")
     args = parser.parse_args()
 
     with BenchFleet() as fleet:
@@ -138,6 +225,13 @@ def main() -> int:
         asyncio.run(run_fixed(fleet.gateway, key, users=2, conversations=args.warmup, tag="warm"))
         print(f"fleet idle after {wait_idle(pids):.0f} s more", flush=True)
         runs = []
+        profile: dict[str, Any] = {}
+        if args.profile is not None:
+            with Profiler(args.profile, pids) as profiler:
+                measure(fleet.gateway, key, pids, users=args.users, conversations=args.conversations)
+            profile = profiler.top_frames()
+            for name, frames in profile.items():
+                print(f"{name}: own " + "; ".join(f"{f} {share:.0%}" for f, share in frames["own"]))
         for users, conversations in ((args.users, args.conversations), (1, args.single_conversations)):
             run = measure(fleet.gateway, key, pids, users=users, conversations=conversations)
             runs.append(run)
@@ -188,7 +282,12 @@ def main() -> int:
         f"Errors: {failures or 'none'}. Shared 2-core machine (other jobs running; see the load average)."
     )
     scenario = "fleet_cpu" + (f"-{args.variant}" if args.variant else "")
-    write_result(scenario, rows, notes=notes, extra={"pids": pids, "ready_s": ready, "runs": runs})
+    write_result(
+        scenario,
+        rows,
+        notes=notes,
+        extra={"pids": pids, "ready_s": ready, "runs": runs, "profile": profile},
+    )
     return 1 if failures else 0
 
 
