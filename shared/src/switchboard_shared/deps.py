@@ -23,7 +23,7 @@ from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.platform import Platform
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
     platform: Platform = request.state.platform
     return platform
 
@@ -41,7 +41,7 @@ async def get_session(platform: PlatformDep) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-def get_tenant_id(tenant_id: Annotated[str | None, Header(alias=TENANT_HEADER)] = None) -> str:
+async def get_tenant_id(tenant_id: Annotated[str | None, Header(alias=TENANT_HEADER)] = None) -> str:
     if not tenant_id or len(tenant_id) > 64:
         raise AppError(ErrorCode.BAD_REQUEST, f"The {TENANT_HEADER} header is required.")
     return tenant_id
@@ -79,7 +79,7 @@ def decode_identity_claims(value: str | None) -> dict[str, str]:
     return {key: value for key, value in claims.items() if isinstance(key, str) and isinstance(value, str)}
 
 
-def get_end_user(
+async def get_end_user(
     user_id: Annotated[str | None, Header(alias=END_USER_HEADER)] = None,
     verified: Annotated[str | None, Header(alias=END_USER_VERIFIED_HEADER)] = None,
     claims: Annotated[str | None, Header(alias=END_USER_CLAIMS_HEADER)] = None,
@@ -91,7 +91,7 @@ def get_end_user(
 EndUserDep = Annotated[EndUser, Depends(get_end_user)]
 
 
-def get_key_scope(scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] = None) -> str | None:
+async def get_key_scope(scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] = None) -> str | None:
     """The scope of the API key the gateway authenticated (widget, server, admin); None for a call from
     another service of the fleet."""
     return scope

@@ -25,7 +25,7 @@ class Runtime:
         return self.platform.sessionmaker
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.state.runtime
     return runtime
 

@@ -28,7 +28,7 @@ class Runtime:
     openapi: OpenAPIAggregator
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.state.runtime
     return runtime
 

@@ -12,7 +12,7 @@ from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.deps import SessionDep, TenantDep
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.state.runtime
     return runtime
 

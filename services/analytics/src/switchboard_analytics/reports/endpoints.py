@@ -27,7 +27,7 @@ from switchboard_shared.deps import SessionDep, TenantDep
 from switchboard_shared.errors import AppError, ErrorCode, error_responses
 
 
-def refuse_end_users(
+async def refuse_end_users(
     scope: Annotated[str | None, Header(alias=KEY_SCOPE_HEADER)] = None,
     end_user: Annotated[str | None, Header(alias=END_USER_HEADER)] = None,
 ) -> None:
@@ -44,14 +44,14 @@ router = APIRouter(
 )
 
 
-def settings_of(runtime: RuntimeDep) -> AnalyticsSettings:
+async def settings_of(runtime: RuntimeDep) -> AnalyticsSettings:
     return runtime.settings
 
 
 SettingsDep = Annotated[AnalyticsSettings, Depends(settings_of)]
 
 
-def report_range(
+async def report_range(
     tenant_id: TenantDep,
     settings: SettingsDep,
     start: Annotated[date, Query(description="First local day (YYYY-MM-DD)")],
@@ -64,7 +64,7 @@ def report_range(
 ReportDep = Annotated[service.Report, Depends(report_range)]
 
 
-def recontact_window(
+async def recontact_window(
     settings: SettingsDep,
     recontact_days: Annotated[
         int | None, Query(ge=0, le=90, description="Re-contact window of the resolution metric (days)")

@@ -34,7 +34,7 @@ router = APIRouter(
 )
 
 
-def get_principal(request: Request) -> Principal:
+async def get_principal(request: Request) -> Principal:
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None or principal.key is None:
         raise AppError(ErrorCode.UNAUTHORIZED, "An API key is required.")
