@@ -12,6 +12,7 @@ import re
 from collections import Counter
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from functools import lru_cache
 
 from switchboard_chat.providers.base import (
     AnswerVerdict,
@@ -134,6 +135,9 @@ DETAIL_MARGIN = 0.5
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 700
 SIMILARITY_TEXT_CHARS = 600
+# Passages are knowledge-base chunks and come back turn after turn: what is read of one text alone (its
+# units and their languages, a sentence's content words) is kept for this many recent texts.
+READ_CACHE_SIZE = 4096
 
 STOPWORDS = frozenset(
     """
@@ -160,6 +164,12 @@ def terms(value: str) -> list[str]:
             continue
         out.append(word[:5] if len(word) > 5 else word)
     return out
+
+
+@lru_cache(maxsize=READ_CACHE_SIZE)
+def term_set(value: str) -> frozenset[str]:
+    """``terms`` of a text as a set (kept for recent texts: passages' sentences and headings recur)."""
+    return frozenset(terms(value))
 
 
 @dataclass(slots=True)
@@ -277,37 +287,44 @@ def asks_for_secrets(sentence: str) -> bool:
     return HAND_OVER.search(sentence) is not None or DESTINATION.search(sentence) is not None
 
 
-def answer_bonus(question: str, sentence: str) -> float:
+def asked_types(question: str) -> list[re.Pattern[str]]:
+    """What a sentence that gives each kind of fact the question asks for (a price, a duration) contains."""
+    return [gives for asks, gives in ANSWER_TYPES if asks.search(question)]
+
+
+def answer_bonus(question: str | list[re.Pattern[str]], sentence: str) -> float:
     """Up for a sentence that holds the kind of fact the question asks for (a price, a duration), down for
-    one that does not."""
-    bonus = 0.0
-    for asks, gives in ANSWER_TYPES:
-        if asks.search(question):
-            bonus += TYPE_BONUS if gives.search(sentence) else -TYPE_BONUS
-    return bonus
+    one that does not. The question may come as its ``asked_types``, read once for all its sentences."""
+    asked = asked_types(question) if isinstance(question, str) else question
+    return sum((TYPE_BONUS if gives.search(sentence) else -TYPE_BONUS for gives in asked), 0.0)
+
+
+@lru_cache(maxsize=READ_CACHE_SIZE)
+def passage_units(passage_text: str) -> tuple[tuple[str, str, str | None], ...]:
+    """(sentence, heading above it, the sentence's own language when it tells) for each unit of a passage
+    (kept for recent passages)."""
+    return tuple(
+        (sentence, heading, detect_language(sentence)) for sentence, heading in split_units(passage_text)
+    )
 
 
 def units_of(passages: list[tuple[int, str, str, str, str]]) -> list[Unit]:
     """Units of (index, text, title, kb_id, language) passages."""
     units = []
     for index, body, title, kb_id, language in passages:
-        for position, (sentence, heading) in enumerate(split_units(body)):
-            units.append(
-                Unit(
-                    index, position, sentence, heading or title, kb_id, detect_language(sentence) or language
-                )
-            )
+        for position, (sentence, heading, own) in enumerate(passage_units(body)):
+            units.append(Unit(index, position, sentence, heading or title, kb_id, own or language))
     return units
 
 
 def lexical_support(question: str, units: list[Unit], contexts: dict[int, str]) -> list[float]:
     """Each unit's share of the question's (idf-weighted) terms; a term found only in its passage's title
     or heading path counts half. 0 for every unit when the question has no content word."""
-    query = set(terms(question))
+    query = term_set(question)
     if not query or not units:
         return [0.0] * len(units)
-    context_terms = {index: set(terms(value)) for index, value in contexts.items()}
-    unit_terms = [set(terms(u.sentence)) for u in units]
+    context_terms = {index: term_set(value) for index, value in contexts.items()}
+    unit_terms = [term_set(u.sentence) for u in units]
     df: Counter[str] = Counter()
     for words in unit_terms:
         df.update(words & query)
@@ -318,7 +335,7 @@ def lexical_support(question: str, units: list[Unit], contexts: dict[int, str]) 
     total = sum(weight.values())
     out = []
     for unit, words in zip(units, unit_terms, strict=True):
-        around = (context_terms.get(unit.passage, set()) | set(terms(unit.heading))) & query
+        around = (context_terms.get(unit.passage, frozenset()) | term_set(unit.heading)) & query
         from_context = around - words
         out.append(
             (sum(weight[t] for t in words & query) + CONTEXT_SHARE * sum(weight[t] for t in from_context))
@@ -346,10 +363,11 @@ def rank_units(
     passages ranked first. Without meaning scores (retrieval could not compare), shared words alone decide,
     as they used to."""
     ranked = []
+    asked = asked_types(question)
     for i, unit in enumerate(units):
         lex = lexical[i]
         sem = semantic[i] if semantic is not None else 0.0
-        bonus = answer_bonus(question, unit.sentence)
+        bonus = answer_bonus(asked, unit.sentence)
         section = topical[i] if topical is not None else sem
         if semantic is None:
             support = lex + (max(0.0, bonus) if lex else 0.0)

@@ -67,12 +67,17 @@ def tokenize(text: str) -> list[str]:
     return [stem_word(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
+@lru_cache(maxsize=4096)
+def word_stems(text: str) -> tuple[tuple[int, int, str], ...]:
+    """(start, end, stem) of every word of a text; kept for recent texts (search highlights the same
+    chunks again and again)."""
+    return tuple((m.start(), m.end(), stem_word(normal_word(m.group()))) for m in WORD_RE.finditer(text))
+
+
 def highlight(text: str, query: str, *, width: int = 240, marker: str = "**") -> str:
     """The window of ``text`` with the most query terms (matched by stem), the terms wrapped in ``marker``."""
     terms = set(tokenize(query))
-    spans = [
-        (m.start(), m.end()) for m in WORD_RE.finditer(text) if stem_word(normal_word(m.group())) in terms
-    ]
+    spans = [(start, end) for start, end, stem in word_stems(text) if stem in terms]
     if not spans:
         snippet = text[:width]
         return snippet + ("…" if len(text) > width else "")
