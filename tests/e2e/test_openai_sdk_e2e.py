@@ -100,6 +100,37 @@ def test_three_turns_with_only_messages_answer_the_follow_up_in_context(
     assert "pickup point" not in first_sentence(alone.choices[0].message.content or "").lower(), alone
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_user_or_thread_sends_only_the_new_question_and_chat_keeps_the_history(
+    demo_tenant: tuple[str, str], stream: bool
+) -> None:
+    """``user`` and ``metadata.thread`` continue the conversation chat keeps for them: each call sends only
+    the new question, the follow-up is answered in context, and every call lands in one conversation."""
+    client = sdk(demo_tenant)
+    for keep in ({"user": f"bob-{stream}"}, {"metadata": {"thread": f"order-help-{stream}"}}):
+        conversations: set[str] = set()
+        for question in TURNS:
+            messages: Any = [{"role": "user", "content": question}]
+            if stream:
+                chunks = list(
+                    client.chat.completions.create(
+                        model="switchboard-assistant", messages=messages, stream=True, **keep
+                    )
+                )
+                answer = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+                final = next(c for c in chunks if c.choices and c.choices[0].finish_reason == "stop")
+                extension = (final.model_extra or {})["switchboard"]
+            else:
+                completion = client.chat.completions.create(
+                    model="switchboard-assistant", messages=messages, **keep
+                )
+                answer = completion.choices[0].message.content or ""
+                extension = (completion.model_extra or {})["switchboard"]
+            conversations.add(extension["conversation_id"])
+        assert len(conversations) == 1, keep
+        assert_in_context(answer, extension)
+
+
 def test_langchain_chat_openai_invoke_and_stream_multi_turn(demo_tenant: tuple[str, str]) -> None:
     gateway, key = demo_tenant
     model = ChatOpenAI(

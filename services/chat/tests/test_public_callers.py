@@ -124,3 +124,54 @@ def test_confirmations(text: str) -> None:
 )
 def test_not_confirmations(text: str) -> None:
     assert not is_confirmation(text)
+
+
+@pytest.mark.asyncio
+async def test_an_api_thread_continues_the_conversation_kept_for_its_key(chat: Any) -> None:
+    """``resume``: the newest conversation opened through the API with the key, whoever its end user;
+    never a messenger's conversation with the same key, and never for a widget key."""
+    thread = {"channel": "api", "external_key": "thread:order-help", "resume": True}
+    async with chat.client(**SERVER) as client:
+        opened = await client.post("/internal/v1/conversations", json={"end_user_id": "api:a", **thread})
+        assert opened.status_code == 201, opened.text
+        turn = await client.post(
+            f"/internal/v1/conversations/{opened.json()['id']}/messages", json={"text": "Hello"}
+        )
+        assert turn.status_code == 200, turn.text
+        again = await client.post("/internal/v1/conversations", json={"end_user_id": "api:b", **thread})
+        assert again.status_code == 200, again.text
+        assert again.json()["id"] == opened.json()["id"]
+        assert again.json()["end_user_id"] == "api:a"
+        other = await client.post(
+            "/internal/v1/conversations", json={"end_user_id": "api:a", **thread, "external_key": "thread:x"}
+        )
+        assert other.status_code == 201 and other.json()["id"] != opened.json()["id"]
+        keyless = await client.post(
+            "/internal/v1/conversations", json={"end_user_id": "api:a", "channel": "api", "resume": True}
+        )
+        assert keyless.status_code == 422, keyless.text
+    async with chat.client() as client:
+        inbound = await client.post(
+            "/internal/v1/inbound",
+            json={
+                "channel": "telegram",
+                "end_user_id": "telegram:7",
+                "external_key": "bot:7",
+                "text": "Hi",
+                "idempotency_key": "tg:7",
+            },
+        )
+        assert inbound.status_code == 200, inbound.text
+    async with chat.client(**SERVER) as client:
+        api_same_key = await client.post(
+            "/internal/v1/conversations",
+            json={"end_user_id": "api:a", "channel": "api", "external_key": "bot:7", "resume": True},
+        )
+        assert api_same_key.status_code == 201
+        assert api_same_key.json()["id"] != inbound.json()["conversation_id"]
+    async with chat.client(**WIDGET) as client:
+        refused = await client.post(
+            "/internal/v1/conversations",
+            json={"end_user_id": "anon:visitor-1", "external_key": "thread:order-help", "resume": True},
+        )
+        assert refused.status_code == 403

@@ -94,6 +94,28 @@ async def test_user_keeps_one_conversation_and_stateless_does_not(env: Env) -> N
 
 
 @pytest.mark.asyncio
+async def test_a_thread_is_its_end_users_own_and_chat_keeps_it(env: Env) -> None:
+    """The gateway keeps no thread state: chat resumes the conversation of the thread's key, which is the
+    named end user's own (another user's thread of the same name is another conversation)."""
+    async with openai_client(env) as client:
+        ids = []
+        for user in ("ann", "ann", "ben", None, None):
+            completion = await client.chat.completions.create(
+                model="m",
+                messages=[{"role": "user", "content": "hi"}],
+                metadata={"thread": "t-1"},
+                **({"user": user} if user else {}),
+            )
+            ids.append(completion.model_extra["switchboard"]["conversation_id"])  # type: ignore[index]
+    assert ids[0] == ids[1] and ids[3] == ids[4]
+    assert len({ids[0], ids[2], ids[3]}) == 3
+    keys = {c["id"]: c["external_key"] for c in env.upstream.conversations.values()}
+    assert keys == {ids[0]: "thread:api:ann/t-1", ids[2]: "thread:api:ben/t-1", ids[3]: "thread:t-1"}
+    opened = [r for r in env.upstream.received if r.path == "/internal/v1/conversations"]
+    assert all(orjson.loads(r.body)["resume"] for r in opened)
+
+
+@pytest.mark.asyncio
 async def test_kept_conversation_that_vanished_is_replaced(env: Env) -> None:
     async with openai_client(env) as client:
         await client.chat.completions.create(

@@ -164,18 +164,30 @@ class FakeUpstream:
     async def create_conversation(self, request: web.Request) -> web.Response:
         received = await self._record(request)
         data = orjson.loads(received.body)
+        tenant = request.headers["X-Tenant-ID"]
+        channel = data.get("channel", "api")
+        key = data.get("external_key")
+        if data.get("resume") and key is not None:
+            # Chat's ``resume``: the newest conversation kept for the key, opened on first use.
+            kept = [
+                c
+                for c in self.conversations.values()
+                if (c["tenant_id"], c["channel"], c["external_key"]) == (tenant, channel, key)
+            ]
+            if kept:
+                return web.json_response(kept[-1], status=200)
         now = datetime.now(UTC).isoformat()
         conversation = {
             "id": uuid.uuid4().hex,
-            "tenant_id": request.headers["X-Tenant-ID"],
-            "channel": data.get("channel", "api"),
+            "tenant_id": tenant,
+            "channel": channel,
             "end_user_id": data["end_user_id"],
             "verified": data.get("verified", False),
             "owner": "bot",
             "status": "open",
             "created_at": now,
             "updated_at": now,
-            "external_key": None,
+            "external_key": key,
             "profile": None,
         }
         self.conversations[conversation["id"]] = conversation

@@ -2,7 +2,6 @@
 
 from switchboard_gateway.db import Base
 from switchboard_gateway.keys.models import ApiKeyRow
-from switchboard_gateway.openai_compat.models import CompletionThreadRow
 from switchboard_gateway.tenants.models import TenantRow
 
-__all__ = ["ApiKeyRow", "Base", "CompletionThreadRow", "TenantRow"]
+__all__ = ["ApiKeyRow", "Base", "TenantRow"]

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from switchboard_shared.http_client import Downstream
 
 MAX_MESSAGE_CHARS = 4000
+# The longest key of a conversation (a messenger's chat id, an API client's thread).
+MAX_EXTERNAL_KEY_CHARS = 200
 
 
 class Channel(StrEnum):
@@ -63,7 +65,16 @@ class CreateConversation(Contract):
     end_user_id: str = Field(min_length=1, max_length=200)
     verified: bool = False
     profile: EndUserProfile | None = None
-    external_key: str | None = Field(default=None, max_length=200, description="Channel's chat id")
+    external_key: str | None = Field(
+        default=None, max_length=MAX_EXTERNAL_KEY_CHARS, description="Channel's chat id, or a client's thread"
+    )
+    resume: bool = Field(
+        default=False,
+        description="With external_key (a server or admin caller): continue the newest conversation opened "
+        "through the API with this key on this channel, whatever its end user (a client's thread, such as "
+        "the OpenAI-compatible API's user or metadata.thread); a new one is opened on first use. Answered "
+        "200 when continued, 201 when opened.",
+    )
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -183,7 +194,7 @@ class InboundMessage(Contract):
 
     channel: Channel
     end_user_id: str = Field(min_length=1, max_length=200)
-    external_key: str = Field(min_length=1, max_length=200)
+    external_key: str = Field(min_length=1, max_length=MAX_EXTERNAL_KEY_CHARS)
     text: CleanText = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
     idempotency_key: str = Field(min_length=1, max_length=200)
     profile: EndUserProfile | None = None

@@ -32,17 +32,24 @@ router = APIRouter(prefix="/internal/v1", tags=["conversations"])
 
 
 @router.post(
-    "/conversations", status_code=201, response_model=Conversation, responses=error_responses(400, 403, 422)
+    "/conversations",
+    status_code=201,
+    response_model=Conversation,
+    responses={
+        200: {"model": Conversation, "description": "Resumed (resume): the conversation kept for the key"},
+        **error_responses(400, 403, 422),
+    },
 )
 async def create_conversation(
     body: CreateConversation,
+    response: Response,
     session: SessionDep,
     platform: PlatformDep,
     tenant_id: TenantDep,
     end_user: EndUserDep,
     scope: KeyScopeDep,
 ) -> Conversation:
-    return await service.create(
+    conversation, resumed = await service.open_or_resume(
         session=session,
         analytics=platform.analytics,
         tenant_id=tenant_id,
@@ -50,6 +57,9 @@ async def create_conversation(
         end_user=end_user,
         scope=scope,
     )
+    if resumed:
+        response.status_code = 200
+    return conversation
 
 
 @router.get("/conversations", response_model=Page[Conversation], responses=error_responses(400, 422))

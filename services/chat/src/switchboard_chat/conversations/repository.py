@@ -35,17 +35,24 @@ async def get_conversation(
 
 
 async def find_by_external_key(
-    session: AsyncSession, *, tenant_id: str, channel: str, external_key: str
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    channel: str,
+    external_key: str,
+    opened_by: str = OPENED_BY_INBOUND,
 ) -> ConversationRow | None:
-    """The messenger chat's newest conversation among those integrations opened for it: a conversation
-    opened through the public API never receives a messenger's messages, whatever its channel and key."""
+    """The newest conversation with this key among those opened the given way: a messenger chat's among
+    those integrations opened for it (a conversation opened through the public API never receives a
+    messenger's messages, whatever its channel and key), or an API client's thread among those opened
+    through the API."""
     query = (
         select(ConversationRow)
         .where(
             ConversationRow.tenant_id == tenant_id,
             ConversationRow.channel == channel,
             ConversationRow.external_key == external_key,
-            ConversationRow.opened_by == OPENED_BY_INBOUND,
+            ConversationRow.opened_by == opened_by,
         )
         .order_by(ConversationRow.created_at.desc())
         .limit(1)

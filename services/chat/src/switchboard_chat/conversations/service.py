@@ -156,7 +156,7 @@ async def remember_crm_id(*, session: AsyncSession, tenant_id: str, end_user_id:
     )
 
 
-async def create(
+async def open_or_resume(
     *,
     session: AsyncSession,
     analytics: AnalyticsClient,
@@ -165,10 +165,25 @@ async def create(
     end_user: EndUser,
     scope: str | None,
     opened_by: str = OPENED_BY_API,
-) -> Conversation:
+) -> tuple[Conversation, bool]:
+    """A new conversation, or with ``resume`` the newest one opened the same way with the same key and
+    channel (an API client's thread: its history stays here); True when it was resumed."""
     if end_user.id is not None and end_user.id != body.end_user_id:
         raise AppError(ErrorCode.FORBIDDEN, "A widget user can only open conversations for themselves.")
     channel = _channel_of_new_conversation(body, scope=scope, opened_by=opened_by)
+    if body.resume:
+        if body.external_key is None:
+            raise AppError(ErrorCode.VALIDATION_ERROR, "resume needs the external_key of the conversation.")
+        kept = await repository.find_by_external_key(
+            session,
+            tenant_id=tenant_id,
+            channel=channel.value,
+            external_key=body.external_key,
+            opened_by=opened_by,
+        )
+        if kept is not None:
+            profile = await repository.get_profile(session, tenant_id=tenant_id, end_user_id=kept.end_user_id)
+            return conversation_out(kept, profile), True
     if scope is not None and body.profile is not None and (body.profile.email or body.profile.crm_id):
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
@@ -202,7 +217,7 @@ async def create(
         channel=row.channel,
         properties={"verified": verified},
     )
-    return conversation_out(row, profile)
+    return conversation_out(row, profile), False
 
 
 async def _profile_for_new_conversation(
@@ -515,12 +530,7 @@ async def open_inbound(
 ) -> str:
     """The id of the messenger chat's conversation among those ``/inbound`` opened, opened when there is
     none (a conversation opened through the public API never receives a messenger's messages)."""
-    conversation = await repository.find_by_external_key(
-        session, tenant_id=tenant_id, channel=body.channel.value, external_key=body.external_key
-    )
-    if conversation is not None:
-        return conversation.id
-    created = await create(
+    conversation, _ = await open_or_resume(
         session=session,
         analytics=analytics,
         tenant_id=tenant_id,
@@ -530,12 +540,13 @@ async def open_inbound(
             verified=False,
             profile=body.profile,
             external_key=body.external_key,
+            resume=True,
         ),
         end_user=end_user,
         scope=None,
         opened_by=OPENED_BY_INBOUND,
     )
-    return created.id
+    return conversation.id
 
 
 async def post_operator_message(

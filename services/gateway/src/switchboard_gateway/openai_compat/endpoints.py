@@ -68,7 +68,6 @@ async def chat_completions(
     assert runtime.platform.sessionmaker is not None
     service = CompletionService(
         chat=ChatClient(runtime.platform.downstream("chat")),
-        sessionmaker=runtime.platform.sessionmaker,
         limits=runtime.limits,
         principal=principal,
         turn_timeout=runtime.settings.stream_timeout_seconds,

@@ -3,8 +3,9 @@
 - The question is the last ``user`` message; ``system`` and ``developer`` prompts are ignored (the tenant's
   assistant settings decide the prompt).
 - Which conversation: ``metadata.conversation_id`` continues that conversation; ``metadata.thread`` or
-  ``user`` continue the conversation kept for that key (created on first use). Both keep their history in
-  chat, so earlier ``messages`` are not replayed. Otherwise the call is stateless: a new conversation whose
+  ``user`` continue the conversation chat keeps for that key (its ``external_key``, opened on first use:
+  ``CreateConversation.resume``). Both keep their history in chat, so earlier ``messages`` are not
+  replayed. Otherwise the call is stateless: a new conversation whose
   earlier turns are the request's own ``user``/``assistant`` messages, sent to chat as ``history`` (context
   for the search and the answer, not stored), so an SDK that resends the transcript is answered in context.
 - Client tools (``tools``, ``functions``, a ``tool_choice`` that demands a call, tool messages) and
@@ -19,6 +20,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -27,11 +29,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_gateway.auth.principal import Principal
 from switchboard_gateway.limits.service import Limits, estimate_tokens
-from switchboard_gateway.openai_compat import repository
 from switchboard_gateway.openai_compat.errors import OpenAIRequestError
 from switchboard_gateway.openai_compat.schemas import (
     AssistantMessage,
@@ -45,6 +45,7 @@ from switchboard_gateway.openai_compat.schemas import (
 from switchboard_shared.contracts.chat import (
     MAX_EARLIER_TURN_CHARS,
     MAX_EARLIER_TURNS,
+    MAX_EXTERNAL_KEY_CHARS,
     MAX_MESSAGE_CHARS,
     AnyStreamPacket,
     Channel,
@@ -89,6 +90,7 @@ class Target:
     end_user_id: str = ""
     verified: bool = False
     fresh: bool = False
+    named: bool = True  # the caller named the end user (``user`` or an asserted end user)
     history: list[EarlierTurn] = field(default_factory=list)
     citations: list[Citation] = field(default_factory=list)
 
@@ -162,6 +164,15 @@ def earlier_turns(request: ChatCompletionRequest) -> list[EarlierTurn]:
     return turns[-MAX_EARLIER_TURNS:]
 
 
+def thread_key(kind: str, value: str) -> str:
+    """The conversation key of a client's thread (``thread:…`` or ``user:…``); a key longer than chat keeps
+    is replaced by its digest."""
+    key = f"{kind}:{value}"
+    if len(key) <= MAX_EXTERNAL_KEY_CHARS:
+        return key
+    return f"{kind}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
+
+
 def prompt_tokens(request: ChatCompletionRequest) -> int:
     """The whole prompt the client sent: every message, not only the question."""
     return sum(estimate_tokens(message.text()) for message in request.messages)
@@ -172,14 +183,12 @@ class CompletionService:
         self,
         *,
         chat: ChatClient,
-        sessionmaker: async_sessionmaker[AsyncSession],
         limits: Limits,
         principal: Principal,
         turn_timeout: float,
     ) -> None:
         assert principal.key is not None
         self.chat = chat
-        self.sessionmaker = sessionmaker
         self.limits = limits
         self.principal = principal
         self.key = principal.key
@@ -193,11 +202,14 @@ class CompletionService:
                 headers[END_USER_VERIFIED_HEADER] = "1"
         return headers
 
-    async def _create_conversation(self, target: Target) -> str:
+    async def _open_conversation(self, target: Target) -> str:
+        """A new conversation, or for a thread the one chat keeps for its key (opened on first use)."""
         body = CreateConversation(
             channel=Channel.API,
             end_user_id=target.end_user_id,
             verified=target.verified,
+            external_key=target.thread_key,
+            resume=target.thread_key is not None,
             metadata={
                 "source": "openai-compatible",
                 **({"thread": target.thread_key} if target.thread_key else {}),
@@ -205,15 +217,10 @@ class CompletionService:
             },
         )
         conversation = await self.chat.create_conversation(body, headers=target.headers)
-        if target.thread_key:
-            async with self.sessionmaker() as session:
-                await repository.save(
-                    session,
-                    tenant_id=self.key.tenant_id,
-                    thread_key=target.thread_key,
-                    conversation_id=conversation.id,
-                )
-                await session.commit()
+        if not target.named and conversation.end_user_id != target.end_user_id:
+            # A resumed thread nobody named an end user for: its turns are its first caller's.
+            target.end_user_id = conversation.end_user_id
+            target.headers = self._headers(conversation.end_user_id, target.verified)
         return conversation.id
 
     async def target(self, request: ChatCompletionRequest) -> Target:
@@ -222,25 +229,23 @@ class CompletionService:
         end_user = self.principal.end_user_id or (f"api:{request.user}" if request.user else None)
         if metadata.get("conversation_id"):
             return Target(metadata["conversation_id"], self._headers(end_user, verified))
-        thread_key = (
-            f"thread:{metadata['thread']}"
-            if metadata.get("thread")
-            else f"user:{end_user}"
+        # A thread is the end user's own when the caller names one (another user's thread of the same name
+        # is another conversation); otherwise it is the tenant's, continued as whoever opened it.
+        thread = metadata.get("thread")
+        key = (
+            thread_key("thread", thread if end_user is None else f"{end_user}/{thread}")
+            if thread
+            else thread_key("user", end_user)
             if end_user
             else None
         )
         end_user_id = end_user or f"api:{uuid.uuid4().hex}"
-        target = Target("", self._headers(end_user_id, verified), thread_key, end_user_id, verified)
-        if thread_key is None:
+        target = Target("", self._headers(end_user_id, verified), key, end_user_id, verified)
+        target.named = end_user is not None
+        if key is None:
             target.history = earlier_turns(request)
-        else:
-            async with self.sessionmaker() as session:
-                thread = await repository.find(session, tenant_id=self.key.tenant_id, thread_key=thread_key)
-            if thread is not None:
-                target.conversation_id = thread.conversation_id
-                return target
-        target.conversation_id = await self._create_conversation(target)
-        target.fresh = True
+            target.fresh = True
+        target.conversation_id = await self._open_conversation(target)
         return target
 
     async def _post(self, target: Target, text: str) -> TurnResult:
@@ -252,7 +257,7 @@ class CompletionService:
             if exc.status != 404 or target.fresh or target.thread_key is None:
                 raise
             # The kept conversation is gone: start a new one for this thread.
-            target.conversation_id = await self._create_conversation(target)
+            target.conversation_id = await self._open_conversation(target)
             target.fresh = True
             return await self._post(target, text)
 
@@ -307,7 +312,7 @@ class CompletionService:
             if exc.status != 404 or target.fresh or target.thread_key is None:
                 raise
         # The kept conversation is gone: start a new one for this thread.
-        target.conversation_id = await self._create_conversation(target)
+        target.conversation_id = await self._open_conversation(target)
         target.fresh = True
         return await self._open(stack, target, question)
 
