@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from switchboard_shared.tokens import estimate_tokens
+
 EARLIER = [
     {"role": "user", "text": "How do I add a custom domain?"},
     {"role": "assistant", "text": "Open the project's Admin page and choose Domains [1]."},
@@ -41,6 +43,16 @@ async def test_earlier_turns_drive_the_search_and_the_answer_but_are_not_stored(
     assert "SSL certificates for custom domains" in reply["text"] and not reply["no_answer"], reply["text"]
     assert without.status_code == 200
     assert [(m["role"], m["text"]) for m in stored] == [("user", follow_up), ("assistant", reply["text"])]
+    # The turn's usage counts the earlier turns sent with it, the message and the answer, by the one estimate.
+    usage, alone_usage = turn.json()["usage"], without.json()["usage"]
+    earlier = sum(estimate_tokens(e["text"]) for e in EARLIER)
+    assert (
+        usage["prompt_tokens"]
+        == estimate_tokens(follow_up) + earlier
+        == alone_usage["prompt_tokens"] + earlier
+    )
+    assert usage["completion_tokens"] == estimate_tokens(reply["text"]) > 0
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"]
 
 
 @pytest.mark.asyncio

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import httpx
 import openai
 import orjson
 import pytest
+
+from switchboard_shared.tokens import estimate_tokens
 
 from .conftest import Env, FakeUpstream, client_for, gateway_env
 from .upstream_server import CITATION, REPLY_TOKENS
@@ -294,7 +295,9 @@ async def test_stateless_messages_reach_chat_as_history(env: Env) -> None:
         }
     created = list(env.upstream.conversations.values())
     assert len(created) == 2 and all(c["channel"] == "api" for c in created)
-    whole_prompt = sum(math.ceil(len(m["content"]) / 4) for m in messages)
+    # Usage is chat's for the turn: the question and the earlier turns it was sent (not the system prompt,
+    # which chat never sees).
+    whole_prompt = sum(estimate_tokens(m["content"]) for m in messages if m["role"] != "system")
     assert completion.usage is not None and completion.usage.prompt_tokens == whole_prompt
     assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == whole_prompt
     assert completion.usage.total_tokens == whole_prompt + completion.usage.completion_tokens

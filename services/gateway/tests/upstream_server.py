@@ -17,7 +17,9 @@ import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
+from switchboard_shared.contracts.chat import TurnUsage
 from switchboard_shared.testing.servers import free_port
+from switchboard_shared.tokens import estimate_tokens
 
 
 @dataclass
@@ -201,8 +203,11 @@ class FakeUpstream:
             return web.json_response(
                 {"error": {"code": "not_found", "message": "no such conversation"}}, status=404
             )
-        text = orjson.loads(received.body)["text"]
+        sent = orjson.loads(received.body)
+        text = sent["text"]
         reply = _message(cid, "assistant", "".join(REPLY_TOKENS), [CITATION])
+        # Chat's usage of the turn: the message, the earlier turns sent with it, the answer.
+        earlier = sum(estimate_tokens(turn["text"]) for turn in sent.get("history", []))
         result = {
             "conversation_id": cid,
             "user_message": _message(cid, "user", text),
@@ -211,6 +216,7 @@ class FakeUpstream:
             "handoff": None,
             "latency": {"retrieval_ms": 1.0, "generation_ms": 2.0, "total_ms": 3.0},
             "sources": ["d1"],
+            "usage": TurnUsage.of(text, reply["text"], earlier).model_dump(),
         }
         if "text/event-stream" not in request.headers.get("Accept", ""):
             return web.json_response(result)

@@ -10,11 +10,12 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
 from switchboard_shared.contracts.common import CleanText, Contract
 from switchboard_shared.contracts.routes import TENANT_HEADER
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.tokens import estimate_tokens
 
 if TYPE_CHECKING:
     from switchboard_shared.http_client import Downstream
@@ -170,6 +171,21 @@ class ContextPassage(Contract):
     text: str
 
 
+class TurnUsage(Contract):
+    """Estimated tokens of a turn's text (``switchboard_shared.tokens``): what it costs the tenant's daily
+    token budget and what the OpenAI-compatible API reports."""
+
+    prompt_tokens: int = Field(ge=0, description="The customer's message and the earlier turns sent with it")
+    completion_tokens: int = Field(ge=0, description="The answer")
+    total_tokens: int = Field(ge=0)
+
+    @classmethod
+    def of(cls, question: str, answer: str, earlier_tokens: int = 0) -> TurnUsage:
+        prompt = estimate_tokens(question) + earlier_tokens
+        completion = estimate_tokens(answer)
+        return cls(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+
+
 class TurnResult(Contract):
     conversation_id: str
     user_message: Message
@@ -187,6 +203,17 @@ class TurnResult(Contract):
         "operators and services (server and admin keys), never for end users",
     )
     support: float | None = Field(default=None, description="See context")
+    usage: TurnUsage | None = Field(
+        default=None,
+        description="Estimated tokens of the turn (the message, earlier turns sent with it, the answer); "
+        "filled from the message and the answer when not given",
+    )
+
+    @model_validator(mode="after")
+    def _usage(self) -> TurnResult:
+        if self.usage is None:
+            self.usage = TurnUsage.of(self.user_message.text, self.reply.text if self.reply else "")
+        return self
 
 
 class InboundMessage(Contract):

@@ -28,6 +28,7 @@ from switchboard_shared.contracts.chat import (
 )
 from switchboard_shared.deps import EndUser
 from switchboard_shared.language import detect_language
+from switchboard_shared.tokens import estimate_tokens
 
 
 @dataclass(slots=True)
@@ -68,6 +69,7 @@ class Prepared:
     # the answer was given and its support, for evaluation and debugging.
     operator: bool = False
     earlier: list[WindowMessage] = field(default_factory=list)
+    earlier_tokens: int = 0  # of every earlier turn the client sent, for the turn's usage
 
     @property
     def context(self) -> list[WindowMessage]:
@@ -147,6 +149,7 @@ async def prepare(runtime: Runtime, turn: TurnInput, started: float) -> Prepared
             WindowMessage(id="", seq=0, role=earlier.role, text=earlier.text)
             for earlier in turn.history[-runtime.settings.history_window :]
         ],
+        earlier_tokens=sum(estimate_tokens(earlier.text) for earlier in turn.history),
     )
 
 

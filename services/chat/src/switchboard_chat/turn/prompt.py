@@ -6,15 +6,10 @@ from __future__ import annotations
 from switchboard_chat.conversations.window import WindowMessage
 from switchboard_chat.providers.base import FENCE, Passage
 from switchboard_shared.contracts.chat import AssistantSettings
+from switchboard_shared.tokens import estimate_tokens
 
 LANGUAGE_NAMES = {"en": "English", "ru": "Russian"}
 PASSAGE_CHARS = 1500
-
-
-def estimate_tokens(value: str) -> int:
-    """About four characters a token for English, fewer for Cyrillic; no tokenizer download needed."""
-    cyrillic = sum(1 for ch in value if "\u0400" <= ch <= "\u04ff")
-    return max(1, (len(value) - cyrillic) // 4 + cyrillic // 2)
 
 
 def budget_history(window: list[WindowMessage], budget: int) -> list[tuple[str, str]]:

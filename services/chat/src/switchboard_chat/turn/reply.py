@@ -22,6 +22,7 @@ from switchboard_shared.contracts.chat import (
     Owner,
     TokenPacket,
     TurnResult,
+    TurnUsage,
 )
 
 
@@ -119,6 +120,7 @@ async def finish(runtime: Runtime, prepared: Prepared, handle: TurnHandle, reply
                 retrieved=reply.meta.get("retrieved", []),
                 context=reply.context,
                 support=reply.meta.get("support") if reply.context is not None else None,
+                usage=TurnUsage.of(prepared.text, row.text, prepared.earlier_tokens),
             )
         )
     )

@@ -14,8 +14,8 @@
   function or fill a schema, and which runs only the tenant's own tools (CRM, tickets, handoff). A silently
   ignored ``tools`` made LangChain's ``bind_tools`` return no tool call; a refusal is an error it reports.
 - Answers carry the ``switchboard`` extension: conversation and message ids, citations, handoff.
-- Usage is estimated (characters / 4) over the whole prompt (every message) and the answer: the chat
-  service reports no model usage per turn.
+- Usage is chat's for the turn (``TurnResult.usage``, ``switchboard_shared.tokens``): the question, the
+  earlier turns sent as history, and the answer; the same count is spent from the tenant's token budget.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from switchboard_gateway.auth.principal import Principal
-from switchboard_gateway.limits.service import Limits, estimate_tokens
+from switchboard_gateway.limits.service import Limits
 from switchboard_gateway.openai_compat.errors import OpenAIRequestError
 from switchboard_gateway.openai_compat.schemas import (
     AssistantMessage,
@@ -63,6 +63,7 @@ from switchboard_shared.contracts.chat import (
     ResetPacket,
     TokenPacket,
     TurnResult,
+    TurnUsage,
 )
 from switchboard_shared.contracts.routes import (
     END_USER_HEADER,
@@ -173,11 +174,6 @@ def thread_key(kind: str, value: str) -> str:
     return f"{kind}:sha256:{hashlib.sha256(value.encode()).hexdigest()}"
 
 
-def prompt_tokens(request: ChatCompletionRequest) -> int:
-    """The whole prompt the client sent: every message, not only the question."""
-    return sum(estimate_tokens(message.text()) for message in request.messages)
-
-
 class CompletionService:
     def __init__(
         self,
@@ -268,8 +264,8 @@ class CompletionService:
         await self.limits.spend_message(self.key)
         result = await self._post(target, question)
         reply = result.reply.text if result.reply else ""
-        prompt, completion = prompt_tokens(request), estimate_tokens(reply)
-        usage = Usage(prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion)
+        turn_usage = result.usage or TurnUsage.of(question, reply)
+        usage = Usage.model_validate(turn_usage.model_dump())
         await self.limits.spend_tokens(self.key.tenant_id, usage.total_tokens)
         return ChatCompletion(
             id=f"chatcmpl-{result.reply.id if result.reply else uuid.uuid4().hex}",
@@ -376,15 +372,14 @@ class CompletionService:
             final = chunk(completion_id, created, model, {}, "stop")
             final["switchboard"] = extension.model_dump(mode="json")
             yield _sse(final)
-            answer = "".join(streamed)
-            prompt, completion = prompt_tokens(request), estimate_tokens(answer)
-            await self.limits.spend_tokens(self.key.tenant_id, prompt + completion)
+            usage = (result.usage if result else None) or TurnUsage.of(
+                question_of(request), "".join(streamed)
+            )
+            await self.limits.spend_tokens(self.key.tenant_id, usage.total_tokens)
             if request.stream_options and request.stream_options.include_usage:
                 usage_chunk = chunk(completion_id, created, model, {})
                 usage_chunk["choices"] = []
-                usage_chunk["usage"] = Usage(
-                    prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
-                ).model_dump()
+                usage_chunk["usage"] = Usage.model_validate(usage.model_dump()).model_dump()
                 yield _sse(usage_chunk)
             yield b"data: [DONE]\n\n"
         finally:
