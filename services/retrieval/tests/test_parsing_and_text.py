@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from switchboard_retrieval.index.hybrid import fuse_rankings
-from switchboard_retrieval.index.text import detect_language, highlight, tokenize
+from switchboard_retrieval.index.text import highlight, tokenize
 from switchboard_retrieval.ingestion.chunking import Chunker
 from switchboard_retrieval.ingestion.connectors import storage_to_html
 from switchboard_retrieval.ingestion.parsing import FetchedDocument, ParseError, format_for, parse_document
+from switchboard_shared.language import text_language
 
 _spec = importlib.util.spec_from_file_location("retrieval_pdfutil", Path(__file__).parent / "pdfutil.py")
 assert _spec and _spec.loader
@@ -160,8 +161,8 @@ def test_tokenize_stems_per_script_and_drops_stopwords() -> None:
         "елк",
     ]
     assert tokenize("вернуть") == tokenize("вернуть")
-    assert detect_language("Где мой заказ Pelican?") == "ru" and detect_language("Where is it?") == "en"
-    assert detect_language("12345") is None
+    assert text_language("Где мой заказ Pelican?") == "ru" and text_language("Where is it?") == "en"
+    assert text_language("12345") is None
 
 
 def test_highlight_marks_query_terms_by_stem() -> None:

@@ -7,7 +7,8 @@ import unicodedata
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard_retrieval.index.text import STOPWORDS, detect_language, tokenize
+from switchboard_retrieval.index.text import STOPWORDS, tokenize
+from switchboard_shared.language import text_language
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -83,13 +84,13 @@ def test_a_word_and_its_punctuated_forms_tokenise_alike(word: str, suffix: str) 
 @PROPERTY
 @given(text=sentences(russian_words))
 def test_russian_text_is_russian(text: str) -> None:
-    assert detect_language(text) == "ru"
+    assert text_language(text) == "ru"
 
 
 @PROPERTY
 @given(text=sentences(english_words))
 def test_english_text_is_english(text: str) -> None:
-    assert detect_language(text) == "en"
+    assert text_language(text) == "en"
 
 
 @PROPERTY
@@ -105,6 +106,6 @@ def test_product_names_digits_and_emoji_do_not_turn_russian_into_english(
     latin = sum(ch.isalpha() for name in names for ch in name)
     text = " ".join([russian, *names, noise])
     if latin <= letters:  # mostly Russian by letters
-        assert detect_language(text) == "ru"
-    assert detect_language(noise) in (None, "ru", "en")
-    assert detect_language(unicodedata.normalize("NFD", text)) == detect_language(text)
+        assert text_language(text) == "ru"
+    assert text_language(noise) in (None, "ru", "en")
+    assert text_language(unicodedata.normalize("NFD", text)) == text_language(text)

@@ -24,7 +24,7 @@ from switchboard_chat.providers.base import (
 )
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
-from switchboard_shared.language import detect_language
+from switchboard_shared.language import text_language
 
 WORD = re.compile(r"\w+", re.UNICODE)
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'«(\[]?[A-ZА-ЯЁ0-9])|\n+")
@@ -304,7 +304,7 @@ def passage_units(passage_text: str) -> tuple[tuple[str, str, str | None], ...]:
     """(sentence, heading above it, the sentence's own language when it tells) for each unit of a passage
     (kept for recent passages)."""
     return tuple(
-        (sentence, heading, detect_language(sentence)) for sentence, heading in split_units(passage_text)
+        (sentence, heading, text_language(sentence)) for sentence, heading in split_units(passage_text)
     )
 
 
@@ -418,7 +418,7 @@ def rank_sentences(
     question: str, passages: list[tuple[int, str]], contexts: dict[int, str] | None = None
 ) -> list[Candidate]:
     """Sentences ranked by shared words only (no embedding space at hand)."""
-    units = units_of([(index, body, "", "", detect_language(body) or "en") for index, body in passages])
+    units = units_of([(index, body, "", "", text_language(body) or "en") for index, body in passages])
     return rank_units(question, units, lexical_support(question, units, contexts or {}), None)
 
 
@@ -577,7 +577,7 @@ async def read(request: GenerationRequest) -> Reading | None:
                 p.hit.text,
                 p.hit.heading_path[-1] if p.hit.heading_path else p.hit.title,
                 p.hit.kb_id,
-                p.hit.language or detect_language(p.hit.text),
+                p.hit.language or text_language(p.hit.text) or "en",
             )
             for p in request.passages
         ]

@@ -1,4 +1,5 @@
-"""Unicode-aware tokenisation for BM25: per-language Snowball stemming (Russian, English), language detection.
+"""Unicode-aware tokenisation for BM25: per-language Snowball stemming (Russian, English). A text's language
+is ``switchboard_shared.language.text_language``, the fleet's one rule.
 
 Every word is stemmed by the stemmer of its own script (Cyrillic → Russian, Latin → English), so mixed
 Russian/English text, product names inside Russian sentences included, is stemmed correctly.
@@ -19,7 +20,6 @@ _LETTERS = r"(?:[^\W_][\u0300-\u036f]*)+"
 WORD_RE = re.compile(rf"{_LETTERS}(?:['’]{_LETTERS})?", re.UNICODE)
 COMBINING_RE = re.compile(r"[\u0300-\u036f]")
 CYRILLIC_RE = re.compile(r"[\u0400-\u04FF]")
-LATIN_RE = re.compile(r"[A-Za-z\u00C0-\u024F]")
 STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_RUSSIAN)
 SUPPORTED_LANGUAGES = ("en", "ru")
 
@@ -33,15 +33,6 @@ def _stemmers() -> dict[str, Stemmer._Stemmer]:
         stemmers = {"ru": Stemmer.Stemmer("russian"), "en": Stemmer.Stemmer("english")}
         _local.stemmers = stemmers
     return stemmers
-
-
-def detect_language(text: str) -> str | None:
-    """``ru`` or ``en`` from the share of Cyrillic among letters; None when there are no letters."""
-    cyrillic = len(CYRILLIC_RE.findall(text))
-    latin = len(LATIN_RE.findall(text))
-    if cyrillic == 0 and latin == 0:
-        return None
-    return "ru" if cyrillic >= 0.3 * (cyrillic + latin) else "en"
 
 
 @lru_cache(maxsize=200_000)

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from switchboard_retrieval.index.text import detect_language
 from switchboard_retrieval.ingestion.parsing import ParsedDocument
+from switchboard_shared.language import text_language
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Chunker:
                         title=parsed.title,
                         heading_path=list(section.heading_path),
                         url=url,
-                        language=detect_language(text),
+                        language=text_language(text),
                     )
                 )
         return drafts

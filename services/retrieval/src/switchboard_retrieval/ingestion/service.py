@@ -13,7 +13,6 @@ from typing import Any
 import structlog
 
 from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable
-from switchboard_retrieval.index.text import detect_language
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion import repository
 from switchboard_retrieval.ingestion.chunking import ChunkDraft, compose_indexed_text
@@ -28,6 +27,7 @@ from switchboard_retrieval.ingestion.fetching import SourceError
 from switchboard_retrieval.ingestion.parsing import FetchedDocument, ParseError, parse_document
 from switchboard_retrieval.models import ChunkRow, DocumentRow, IngestionJobRow, KnowledgeBaseRow, SourceRow
 from switchboard_retrieval.runtime import Runtime
+from switchboard_shared.language import text_language
 
 log = structlog.get_logger(__name__)
 # A sync stuck as running longer than this (its worker died) no longer holds the next one back.
@@ -225,7 +225,7 @@ class SourceSync:
             self.progress.fail(doc.uri, str(exc))
             await self._record_failed_document(doc, doc_id, known is not None, str(exc))
             return
-        language = detect_language(" ".join(d.text for d in drafts[:20]))
+        language = text_language(" ".join(d.text for d in drafts[:20]))
         self.pending.append(
             PendingDocument(
                 doc.uri,

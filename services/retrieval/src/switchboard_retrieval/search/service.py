@@ -18,7 +18,7 @@ from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vect
 from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
 from switchboard_retrieval.index.spelling import Speller
-from switchboard_retrieval.index.text import detect_language, highlight, tokenize
+from switchboard_retrieval.index.text import highlight, tokenize
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
@@ -26,6 +26,7 @@ from switchboard_retrieval.models import ChunkRow, KnowledgeBaseRow
 from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
+from switchboard_shared.language import text_language
 
 log = structlog.get_logger(__name__)
 REPEAT_SLACK = 3
@@ -71,7 +72,7 @@ async def search(
         if knowledge_bases is not None
         else await _knowledge_bases(session, tenant_id, request.kb_ids)
     )
-    language = request.language or detect_language(request.query)
+    language = request.language or text_language(request.query)
     # The query vector of each model, kept for the curated check (which needs no embedding of its own).
     query_vectors: dict[str, Vectors] = {}
     if not kbs:
