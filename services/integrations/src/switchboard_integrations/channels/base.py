@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import Field
 
 from switchboard_integrations.channels.render import PLAIN, Formatter, OutboundText, render
-from switchboard_integrations.connectors.base import PluginSettings
+from switchboard_integrations.connectors.base import ConfiguredPlugin, PluginSettings
 from switchboard_shared.contracts.chat import Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import Downstream
+from switchboard_shared.http_client import Downstream, DownstreamResponse
 
 EventKind = Literal["text", "start", "edited", "unsupported", "status", "ignore"]
 
@@ -44,6 +44,25 @@ class SendError(Exception):
         self.unparsable = unparsable
 
 
+def json_body(response: DownstreamResponse) -> Any:
+    """A platform's answer as JSON; None when the body is not JSON (an error page, a proxy's answer)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+class ChannelSettings(PluginSettings):
+    """Settings every messenger binding has."""
+
+    api_base: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        max_length=500,
+        description="API base for this account alone (a stand-in for a trial); None: the fleet's",
+    )
+
+
 @dataclass(slots=True)
 class BindingContext:
     binding_id: str
@@ -54,13 +73,13 @@ class BindingContext:
     downstream: Downstream
 
 
-class ChannelPlugin(abc.ABC):
+class ChannelPlugin(ConfiguredPlugin, abc.ABC):
     channel: ClassVar[Channel]
-    settings_model: ClassVar[type[PluginSettings]]
-    secrets_model: ClassVar[type[PluginSettings]]
     max_text_chars: ClassVar[int]
+    settings: ChannelSettings
 
     def __init__(self, context: BindingContext) -> None:
+        super().__init__(context.settings, context.secrets)
         self.context = context
 
     @property
@@ -101,6 +120,21 @@ class ChannelPlugin(abc.ABC):
     async def send_chunk(self, recipient: str, text: str) -> str:
         """Send one rendered piece; returns the platform's message id or raises SendError / AppError."""
 
+    async def post_message(
+        self, path: str, body: dict[str, Any], *, headers: Mapping[str, str] | None = None
+    ) -> str:
+        """Post one message to the platform's API: its message id, or the SendError its answer means. Never
+        repeated here (the platform may have sent it): the delivery's retries decide."""
+        response = await self.context.downstream.request(
+            "POST", path, json=body, headers=headers, idempotent=False
+        )
+        return self.sent_message_id(response, json_body(response))
+
+    @abc.abstractmethod
+    def sent_message_id(self, response: DownstreamResponse, payload: Any) -> str:
+        """The message id of a send the platform accepted; SendError (retryable or not) for a refusal.
+        ``payload`` is the answer's JSON, None when it is not JSON."""
+
 
 P = TypeVar("P", bound=type[ChannelPlugin])
 CHANNELS: dict[Channel, type[ChannelPlugin]] = {}
@@ -125,15 +159,7 @@ def validate_binding(
     channel: Channel | str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
 ) -> tuple[PluginSettings, PluginSettings, str]:
     cls = channel_class(channel)
-    try:
-        parsed_settings = cls.settings_model.model_validate(settings)
-        parsed_secrets = cls.secrets_model.model_validate(secrets)
-    except ValidationError as exc:
-        details = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-            for err in exc.errors(include_input=False)
-        ]
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR, f"The {channel} binding is not valid.", details=details
-        ) from exc
+    parsed_settings, parsed_secrets = cls.parse_config(
+        settings, secrets, invalid=f"The {channel} binding is not valid."
+    )
     return parsed_settings, parsed_secrets, cls.external_id_of(parsed_settings, parsed_secrets)

@@ -11,10 +11,11 @@ from typing import Any, Literal
 from pydantic import Field
 
 from switchboard_integrations.channels.base import (
-    BindingContext,
     ChannelEvent,
     ChannelPlugin,
+    ChannelSettings,
     SendError,
+    json_body,
     register_channel,
 )
 from switchboard_integrations.channels.render import PLAIN, Formatter, TelegramHtml, TelegramMarkdownV2
@@ -22,7 +23,7 @@ from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_shared_secret
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import Downstream
+from switchboard_shared.http_client import Downstream, DownstreamResponse
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 TOKEN_RE = re.compile(r"^(\d{3,20}):[A-Za-z0-9_-]{20,}$")
@@ -51,14 +52,8 @@ FORMATTERS: dict[str | None, Formatter] = {
 TAG = re.compile(r"<[^>]*>")
 
 
-class TelegramSettings(PluginSettings):
+class TelegramSettings(ChannelSettings):
     parse_mode: Literal["HTML", "MarkdownV2"] | None = Field(default="HTML", description="None: plain text")
-    api_base: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        max_length=500,
-        description="Bot API base for this bot only (a stand-in for a trial); None: the fleet's",
-    )
 
 
 class TelegramSecrets(PluginSettings):
@@ -72,13 +67,8 @@ class TelegramChannel(ChannelPlugin):
     settings_model = TelegramSettings
     secrets_model = TelegramSecrets
     max_text_chars = 4096
-
-    def __init__(self, context: BindingContext) -> None:
-        super().__init__(context)
-        assert isinstance(context.secrets, TelegramSecrets)
-        assert isinstance(context.settings, TelegramSettings)
-        self.secrets: TelegramSecrets = context.secrets
-        self.settings: TelegramSettings = context.settings
+    settings: TelegramSettings
+    secrets: TelegramSecrets
 
     @classmethod
     def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:  # noqa: ARG003
@@ -96,10 +86,7 @@ class TelegramChannel(ChannelPlugin):
         belongs to, or a refusal when Telegram does not accept the token."""
         assert isinstance(secrets, TelegramSecrets)
         response = await downstream.request("GET", f"/bot{secrets.bot_token}/getMe")
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = json_body(response)
         result = payload.get("result") if isinstance(payload, dict) and payload.get("ok") else None
         if response.status in (401, 404) or (response.status == 200 and not isinstance(result, dict)):
             raise AppError(ErrorCode.VALIDATION_ERROR, "Telegram does not accept this bot token (getMe).")
@@ -166,22 +153,16 @@ class TelegramChannel(ChannelPlugin):
         body: dict[str, Any] = {"chat_id": recipient, "text": text}
         if self.settings.parse_mode is not None:
             body["parse_mode"] = self.settings.parse_mode
+        path = f"/bot{self.secrets.bot_token}/sendMessage"
         try:
-            return await self._send_message(body)
+            return await self.post_message(path, body)
         except SendError as exc:
             if not exc.unparsable or self.settings.parse_mode != "HTML":
                 raise
         # Telegram refused our markup: the same words without it beat no answer.
-        return await self._send_message({"chat_id": recipient, "text": html.unescape(TAG.sub("", text))})
+        return await self.post_message(path, {"chat_id": recipient, "text": html.unescape(TAG.sub("", text))})
 
-    async def _send_message(self, body: dict[str, Any]) -> str:
-        response = await self.context.downstream.request(
-            "POST", f"/bot{self.secrets.bot_token}/sendMessage", json=body, idempotent=False
-        )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+    def sent_message_id(self, response: DownstreamResponse, payload: Any) -> str:
         if response.status == 200 and isinstance(payload, dict) and payload.get("ok"):
             return str((payload.get("result") or {}).get("message_id", ""))
         description = str(payload.get("description", "")) if isinstance(payload, dict) else ""

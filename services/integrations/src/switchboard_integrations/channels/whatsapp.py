@@ -10,10 +10,11 @@ from typing import Any
 from pydantic import Field
 
 from switchboard_integrations.channels.base import (
-    BindingContext,
     ChannelEvent,
     ChannelPlugin,
+    ChannelSettings,
     SendError,
+    json_body,
     register_channel,
 )
 from switchboard_integrations.channels.render import Formatter, WhatsAppText
@@ -21,7 +22,7 @@ from switchboard_integrations.connectors.base import PluginSettings
 from switchboard_integrations.connectors.signatures import check_hex_signature
 from switchboard_shared.contracts.chat import MAX_MESSAGE_CHARS, Channel, EndUserProfile
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import Downstream, retry_after_seconds
+from switchboard_shared.http_client import Downstream, DownstreamResponse, retry_after_seconds
 
 SIGNATURE_HEADER = "X-Hub-Signature-256"
 # Graph API error codes worth retrying: throttling and temporary failures.
@@ -30,15 +31,9 @@ IGNORED_TYPES = {"reaction", "system", "unknown", "request_welcome"}
 WHATSAPP_TEXT = WhatsAppText()
 
 
-class WhatsAppSettings(PluginSettings):
+class WhatsAppSettings(ChannelSettings):
     phone_number_id: str = Field(pattern=r"^\d{5,30}$")
     api_version: str | None = Field(default=None, pattern=r"^v\d+\.\d+$", description="None: service default")
-    api_base: str | None = Field(
-        default=None,
-        pattern=r"^https?://",
-        max_length=500,
-        description="Graph API base for this number only (a stand-in for a trial); None: the fleet's",
-    )
 
 
 class WhatsAppSecrets(PluginSettings):
@@ -54,13 +49,8 @@ class WhatsAppChannel(ChannelPlugin):
     secrets_model = WhatsAppSecrets
     max_text_chars = 4096
     default_api_version = "v21.0"
-
-    def __init__(self, context: BindingContext) -> None:
-        super().__init__(context)
-        assert isinstance(context.secrets, WhatsAppSecrets)
-        assert isinstance(context.settings, WhatsAppSettings)
-        self.secrets: WhatsAppSecrets = context.secrets
-        self.settings: WhatsAppSettings = context.settings
+    settings: WhatsAppSettings
+    secrets: WhatsAppSecrets
 
     @classmethod
     def external_id_of(cls, settings: PluginSettings, secrets: PluginSettings) -> str:  # noqa: ARG003
@@ -81,10 +71,7 @@ class WhatsAppChannel(ChannelPlugin):
             params={"fields": "id"},
             headers={"Authorization": f"Bearer {secrets.access_token}"},
         )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+        payload = json_body(response)
         if response.status in (400, 401, 403, 404):
             raise AppError(
                 ErrorCode.VALIDATION_ERROR, "The access token cannot read this phone number id (Graph API)."
@@ -188,10 +175,9 @@ class WhatsAppChannel(ChannelPlugin):
 
     async def send_chunk(self, recipient: str, text: str) -> str:
         version = self.settings.api_version or self.default_api_version
-        response = await self.context.downstream.request(
-            "POST",
+        return await self.post_message(
             f"/{version}/{self.settings.phone_number_id}/messages",
-            json={
+            {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
                 "to": recipient,
@@ -199,12 +185,9 @@ class WhatsAppChannel(ChannelPlugin):
                 "text": {"preview_url": False, "body": text},
             },
             headers={"Authorization": f"Bearer {self.secrets.access_token}"},
-            idempotent=False,
         )
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
+
+    def sent_message_id(self, response: DownstreamResponse, payload: Any) -> str:
         if response.status < 300 and isinstance(payload, dict):
             messages = payload.get("messages")
             if isinstance(messages, list) and messages and isinstance(messages[0], dict):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import structlog
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from switchboard_shared.contracts.integrations import (
     CreateTicket,
@@ -32,6 +32,38 @@ class PluginSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ConfiguredPlugin:
+    """What connector and channel plugins share: settings and secrets validated by the plugin's own models.
+    A plugin names its models and narrows ``settings`` and ``secrets`` to their types; the check on
+    construction holds each instance to them."""
+
+    settings_model: ClassVar[type[PluginSettings]]
+    secrets_model: ClassVar[type[PluginSettings]]
+    settings: PluginSettings
+    secrets: PluginSettings
+
+    def __init__(self, settings: PluginSettings, secrets: PluginSettings) -> None:
+        if not isinstance(settings, self.settings_model) or not isinstance(secrets, self.secrets_model):
+            raise TypeError(f"{type(self).__name__} is built from its own settings and secrets models.")
+        self.settings = settings
+        self.secrets = secrets
+
+    @classmethod
+    def parse_config(
+        cls, settings: Mapping[str, Any], secrets: Mapping[str, Any], *, invalid: str
+    ) -> tuple[PluginSettings, PluginSettings]:
+        """Stored or submitted settings and secrets as this plugin's models; VALIDATION_ERROR with the
+        ``invalid`` message and each field's error otherwise (never the submitted values)."""
+        try:
+            return cls.settings_model.model_validate(settings), cls.secrets_model.model_validate(secrets)
+        except ValidationError as exc:
+            details = [
+                {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+                for err in exc.errors(include_input=False)
+            ]
+            raise AppError(ErrorCode.VALIDATION_ERROR, invalid, details=details) from exc
+
+
 @dataclass(slots=True)
 class ConnectorContext:
     """What a connector instance is built from: its stored config and the shared resources."""
@@ -44,12 +76,11 @@ class ConnectorContext:
     cache: Cache
 
 
-class Connector(abc.ABC):
+class Connector(ConfiguredPlugin, abc.ABC):
     kind: ClassVar[str]
-    settings_model: ClassVar[type[PluginSettings]]
-    secrets_model: ClassVar[type[PluginSettings]]
 
     def __init__(self, context: ConnectorContext) -> None:
+        super().__init__(context.settings, context.secrets)
         self.context = context
 
     @classmethod
@@ -98,10 +129,58 @@ class TicketEvent:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class TicketSecrets(PluginSettings):
+    """The credentials every ticketing system takes: an API token, and the secret its webhooks are signed
+    with (no webhook is accepted without one)."""
+
+    api_token: str = Field(min_length=1)
+    webhook_secret: str | None = None
+
+
 class TicketConnector(Connector):
     system: ClassVar[TicketSystem]
+    # How answers and errors name the system, and what it calls the secret that signs its webhooks.
+    system_name: ClassVar[str]
+    webhook_secret_name: ClassVar[str] = "webhook secret"
     # Statuses that mean the ticket is done (the handoff resolves with it).
     closed_statuses: ClassVar[frozenset[str]] = frozenset()
+    secrets: TicketSecrets
+
+    @abc.abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """The headers that authenticate a call to the system's API."""
+
+    async def call_api(
+        self,
+        method: str,
+        path: str,
+        *,
+        what: str,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> Any:
+        """One call to the system's API with the connector's credentials: the answer's JSON, or the
+        AppError its error status means (``what`` names the object asked about)."""
+        response = await self.context.downstream.request(
+            method,
+            path,
+            json=json,
+            params=params,
+            headers={**self.auth_headers(), **(headers or {})},
+            idempotent=idempotent,
+        )
+        return check_answer(response, system=self.system_name, what=what)
+
+    def webhook_secret(self) -> str:
+        """The secret the system signs its webhooks with; FORBIDDEN while none is configured."""
+        secret = self.secrets.webhook_secret
+        if not secret:
+            raise AppError(
+                ErrorCode.FORBIDDEN, f"No {self.webhook_secret_name} is configured for this connector."
+            )
+        return secret
 
     @abc.abstractmethod
     async def create_ticket(self, request: CreateTicket, *, idempotency_key: str) -> ExternalTicket: ...
@@ -144,16 +223,7 @@ def validate_config(
     kind: str, settings: Mapping[str, Any], secrets: Mapping[str, Any]
 ) -> tuple[PluginSettings, PluginSettings]:
     cls = connector_class(kind)
-    try:
-        parsed = cls.settings_model.model_validate(settings), cls.secrets_model.model_validate(secrets)
-    except ValidationError as exc:
-        details = [
-            {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
-            for err in exc.errors(include_input=False)
-        ]
-        raise AppError(
-            ErrorCode.VALIDATION_ERROR, f"The {kind} connector config is not valid.", details=details
-        ) from exc
+    parsed = cls.parse_config(settings, secrets, invalid=f"The {kind} connector config is not valid.")
     try:
         validate_base_url(cls.base_url(parsed[0]))
     except UrlRefused as exc:

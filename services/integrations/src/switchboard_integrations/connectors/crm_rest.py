@@ -92,16 +92,8 @@ class RestCrmConnector(CrmConnector):
     kind = "crm_rest"
     settings_model = CrmRestSettings
     secrets_model = CrmRestSecrets
-
-    @property
-    def settings(self) -> CrmRestSettings:
-        assert isinstance(self.context.settings, CrmRestSettings)
-        return self.context.settings
-
-    @property
-    def secrets(self) -> CrmRestSecrets:
-        assert isinstance(self.context.secrets, CrmRestSecrets)
-        return self.context.secrets
+    settings: CrmRestSettings
+    secrets: CrmRestSecrets
 
     def auth_headers(self) -> dict[str, str]:
         settings, secrets = self.settings, self.secrets

@@ -16,14 +16,13 @@ from switchboard_integrations.connectors.base import (
     PluginSettings,
     TicketConnector,
     TicketEvent,
-    check_answer,
+    TicketSecrets,
     register,
 )
 from switchboard_integrations.connectors.signatures import check_hex_signature
 from switchboard_integrations.connectors.transcript import adf_comment, adf_document, adf_to_text
 from switchboard_shared.contracts.integrations import CreateTicket, TicketSystem
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import DownstreamResponse
 
 SIGNATURE_HEADER = "X-Hub-Signature"
 FUTURE_SKEW_SECONDS = 300
@@ -45,9 +44,8 @@ class JiraSettings(PluginSettings):
     )
 
 
-class JiraSecrets(PluginSettings):
-    api_token: str = Field(min_length=1)
-    webhook_secret: str | None = None
+class JiraSecrets(TicketSecrets):
+    """The API token of ``settings.email`` and the secret of the admin webhook."""
 
 
 def _label(tag: str) -> str:
@@ -60,24 +58,13 @@ class JiraConnector(TicketConnector):
     system = TicketSystem.JIRA
     settings_model = JiraSettings
     secrets_model = JiraSecrets
+    system_name = "Jira"
     closed_statuses = frozenset({"done", "closed", "resolved"})
-
-    @property
-    def settings(self) -> JiraSettings:
-        assert isinstance(self.context.settings, JiraSettings)
-        return self.context.settings
-
-    @property
-    def secrets(self) -> JiraSecrets:
-        assert isinstance(self.context.secrets, JiraSecrets)
-        return self.context.secrets
+    settings: JiraSettings
 
     def auth_headers(self) -> dict[str, str]:
         raw = f"{self.settings.email}:{self.secrets.api_token}".encode()
         return {"Authorization": f"Basic {base64.b64encode(raw).decode()}", "Accept": "application/json"}
-
-    def _check(self, response: DownstreamResponse, what: str) -> Any:
-        return check_answer(response, system="Jira", what=what)
 
     async def create_ticket(self, request: CreateTicket, *, idempotency_key: str) -> ExternalTicket:
         fields: dict[str, Any] = {
@@ -103,10 +90,9 @@ class JiraConnector(TicketConnector):
                 }
             ],
         }
-        response = await self.context.downstream.request(
-            "POST", "/rest/api/3/issue", json=body, headers=self.auth_headers(), idempotent=False
+        payload = await self.call_api(
+            "POST", "/rest/api/3/issue", what="issue creation", json=body, idempotent=False
         )
-        payload = self._check(response, "issue creation")
         if not isinstance(payload, dict) or not payload.get("key"):
             raise AppError(ErrorCode.UPSTREAM_ERROR, "Jira's answer has no issue key.")
         key = str(payload["key"])
@@ -115,24 +101,19 @@ class JiraConnector(TicketConnector):
         )
 
     async def add_comment(self, external_id: str, text: str, *, author_id: str | None = None) -> str | None:  # noqa: ARG002
-        response = await self.context.downstream.request(
+        payload = await self.call_api(
             "POST",
             f"/rest/api/3/issue/{external_id}/comment",
+            what="issue",
             json={"body": adf_comment(text)},
-            headers=self.auth_headers(),
             idempotent=False,
         )
-        payload = self._check(response, "issue")
         return str(payload["id"]) if isinstance(payload, dict) and payload.get("id") is not None else None
 
     async def get_status(self, external_id: str) -> str:
-        response = await self.context.downstream.request(
-            "GET",
-            f"/rest/api/3/issue/{external_id}",
-            params={"fields": "status"},
-            headers=self.auth_headers(),
+        payload = await self.call_api(
+            "GET", f"/rest/api/3/issue/{external_id}", what="issue", params={"fields": "status"}
         )
-        payload = self._check(response, "issue")
         status = ((payload.get("fields") or {}).get("status") or {}) if isinstance(payload, dict) else {}
         name = status.get("name") if isinstance(status, dict) else None
         if not name:
@@ -140,10 +121,9 @@ class JiraConnector(TicketConnector):
         return str(name).lower()
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        secret = self.secrets.webhook_secret
-        if not secret:
-            raise AppError(ErrorCode.FORBIDDEN, "No webhook secret is configured for this connector.")
-        check_hex_signature(headers.get(SIGNATURE_HEADER), secret=secret, body=body, header=SIGNATURE_HEADER)
+        check_hex_signature(
+            headers.get(SIGNATURE_HEADER), secret=self.webhook_secret(), body=body, header=SIGNATURE_HEADER
+        )
 
     def _check_fresh(self, timestamp: Any) -> None:
         """Jira signs the body, and the body's ``timestamp`` (ms since the epoch) says when the event

@@ -16,14 +16,13 @@ from switchboard_integrations.connectors.base import (
     PluginSettings,
     TicketConnector,
     TicketEvent,
-    check_answer,
+    TicketSecrets,
     register,
 )
 from switchboard_integrations.connectors.signatures import check_base64_signature
 from switchboard_integrations.connectors.transcript import plain_text
 from switchboard_shared.contracts.integrations import CreateTicket, TicketSystem
 from switchboard_shared.errors import AppError, ErrorCode
-from switchboard_shared.http_client import DownstreamResponse
 
 SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
@@ -42,8 +41,7 @@ class ZendeskSettings(PluginSettings):
     webhook_tolerance_seconds: int = Field(default=600, ge=0, description="0: no timestamp check")
 
 
-class ZendeskSecrets(PluginSettings):
-    api_token: str = Field(min_length=1)
+class ZendeskSecrets(TicketSecrets):
     webhook_secret: str | None = Field(default=None, description="Signing secret of the Zendesk webhook")
 
 
@@ -53,24 +51,14 @@ class ZendeskConnector(TicketConnector):
     system = TicketSystem.ZENDESK
     settings_model = ZendeskSettings
     secrets_model = ZendeskSecrets
+    system_name = "Zendesk"
+    webhook_secret_name = "webhook signing secret"
     closed_statuses = frozenset({"solved", "closed"})
-
-    @property
-    def settings(self) -> ZendeskSettings:
-        assert isinstance(self.context.settings, ZendeskSettings)
-        return self.context.settings
-
-    @property
-    def secrets(self) -> ZendeskSecrets:
-        assert isinstance(self.context.secrets, ZendeskSecrets)
-        return self.context.secrets
+    settings: ZendeskSettings
 
     def auth_headers(self) -> dict[str, str]:
         raw = f"{self.settings.email}/token:{self.secrets.api_token}".encode()
         return {"Authorization": f"Basic {base64.b64encode(raw).decode()}"}
-
-    def _check(self, response: DownstreamResponse, what: str) -> Any:
-        return check_answer(response, system="Zendesk", what=what)
 
     async def create_ticket(self, request: CreateTicket, *, idempotency_key: str) -> ExternalTicket:
         ticket: dict[str, Any] = {
@@ -88,15 +76,15 @@ class ZendeskConnector(TicketConnector):
             ticket["external_id"] = request.conversation_id
         if self.settings.group_id is not None:
             ticket["group_id"] = self.settings.group_id
-        response = await self.context.downstream.request(
+        payload = await self.call_api(
             "POST",
             "/api/v2/tickets.json",
+            what="ticket creation",
             json={"ticket": ticket},
-            headers={**self.auth_headers(), "Idempotency-Key": idempotency_key},
+            headers={"Idempotency-Key": idempotency_key},
             # Zendesk honours Idempotency-Key on ticket creation, so a retry cannot make two tickets.
             idempotent=True,
         )
-        payload = self._check(response, "ticket creation")
         created = payload.get("ticket") if isinstance(payload, dict) else None
         if not isinstance(created, dict) or "id" not in created:
             raise AppError(ErrorCode.UPSTREAM_ERROR, "Zendesk's answer has no ticket id.")
@@ -113,14 +101,13 @@ class ZendeskConnector(TicketConnector):
         comment: dict[str, Any] = {"body": text, "public": True}
         if author_id is not None and author_id.isdigit():
             comment["author_id"] = int(author_id)
-        response = await self.context.downstream.request(
+        payload = await self.call_api(
             "PUT",
             f"/api/v2/tickets/{external_id}.json",
+            what="ticket",
             json={"ticket": {"comment": comment}},
-            headers=self.auth_headers(),
             idempotent=False,
         )
-        payload = self._check(response, "ticket")
         events = (payload.get("audit") or {}).get("events", []) if isinstance(payload, dict) else []
         for event in events:
             if isinstance(event, dict) and event.get("type") == "Comment" and "id" in event:
@@ -128,19 +115,14 @@ class ZendeskConnector(TicketConnector):
         return None
 
     async def get_status(self, external_id: str) -> str:
-        response = await self.context.downstream.request(
-            "GET", f"/api/v2/tickets/{external_id}.json", headers=self.auth_headers()
-        )
-        payload = self._check(response, "ticket")
+        payload = await self.call_api("GET", f"/api/v2/tickets/{external_id}.json", what="ticket")
         status = (payload.get("ticket") or {}).get("status") if isinstance(payload, dict) else None
         if not status:
             raise AppError(ErrorCode.UPSTREAM_ERROR, "Zendesk's answer has no ticket status.")
         return str(status).lower()
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
-        secret = self.secrets.webhook_secret
-        if not secret:
-            raise AppError(ErrorCode.FORBIDDEN, "No webhook signing secret is configured for this connector.")
+        secret = self.webhook_secret()
         timestamp = headers.get(TIMESTAMP_HEADER)
         if not timestamp:
             raise AppError(ErrorCode.UNAUTHORIZED, f"The {TIMESTAMP_HEADER} header is missing.")

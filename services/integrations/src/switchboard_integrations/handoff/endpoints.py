@@ -60,11 +60,23 @@ async def get_handoff(handoff_id: str, tenant_id: TenantDep, runtime: RuntimeDep
     return await service.get(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
 
 
-@router.post("/{handoff_id}/claim", response_model=Handoff, responses=ACTION_ERRORS)
-async def claim_handoff(
-    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
-) -> Handoff:
-    return await service.claim(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)
+def _operator_action(path: str, name: str, action: service.OperatorAction) -> None:
+    """A route that changes the handoff's owner or status for an operator (``HandoffAction`` in, the
+    handoff out); ``name`` is the route's operation id."""
+
+    async def endpoint(
+        handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
+    ) -> Handoff:
+        return await action(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)
+
+    router.add_api_route(
+        path, endpoint, methods=["POST"], name=name, response_model=Handoff, responses=ACTION_ERRORS
+    )
+
+
+_operator_action("/{handoff_id}/claim", "claim_handoff", service.claim)
+_operator_action("/{handoff_id}/return", "return_to_bot", service.return_to_bot)
+_operator_action("/{handoff_id}/resolve", "resolve_handoff", service.resolve)
 
 
 @router.post("/{handoff_id}/reply", response_model=HandoffReplyResult, responses=ACTION_ERRORS)
@@ -82,17 +94,3 @@ async def retry_reply(
 ) -> OperatorReplyState:
     """Send a pending or failed operator reply again now, without retyping it."""
     return await service.retry_reply(runtime, tenant_id=tenant_id, handoff_id=handoff_id, reply_id=reply_id)
-
-
-@router.post("/{handoff_id}/return", response_model=Handoff, responses=ACTION_ERRORS)
-async def return_to_bot(
-    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
-) -> Handoff:
-    return await service.return_to_bot(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)
-
-
-@router.post("/{handoff_id}/resolve", response_model=Handoff, responses=ACTION_ERRORS)
-async def resolve_handoff(
-    handoff_id: str, body: HandoffAction, tenant_id: TenantDep, runtime: RuntimeDep
-) -> Handoff:
-    return await service.resolve(runtime, tenant_id=tenant_id, handoff_id=handoff_id, action=body)

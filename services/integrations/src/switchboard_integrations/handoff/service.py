@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -273,43 +273,64 @@ async def retry_reply(
 # --- operator actions ---
 
 
-def _require_open(row: HandoffRow) -> None:
+class OperatorAction(Protocol):
+    """What an operator does to a handoff's owner or status: claim, return to the bot, resolve."""
+
+    async def __call__(
+        self, runtime: Runtime, *, tenant_id: str, handoff_id: str, action: HandoffAction
+    ) -> Handoff: ...
+
+
+async def _load_for_operator(
+    runtime: Runtime, *, tenant_id: str, handoff_id: str, operator_id: str
+) -> tuple[HandoffRow, TicketRow | None]:
+    """The handoff an operator acts on: CONFLICT once it is closed, or while another operator holds it."""
+    row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
     if row.status not in repository.OPEN_STATUSES:
         raise AppError(ErrorCode.CONFLICT, f"The handoff is {row.status}; it takes no more actions.")
-
-
-def _require_operator(row: HandoffRow, operator_id: str) -> None:
     if row.status == HandoffStatus.CLAIMED.value and row.operator_id not in (None, operator_id):
         raise AppError(ErrorCode.CONFLICT, f"The handoff is claimed by {row.operator_id}.")
+    return row, ticket
 
 
 async def claim(runtime: Runtime, *, tenant_id: str, handoff_id: str, action: HandoffAction) -> Handoff:
-    row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
-    _require_open(row)
-    _require_operator(row, action.operator_id)
+    row, ticket = await _load_for_operator(
+        runtime, tenant_id=tenant_id, handoff_id=handoff_id, operator_id=action.operator_id
+    )
     if row.status == HandoffStatus.CLAIMED.value:
         return handoff_out(row, ticket)
-    await runtime.chat.set_owner(
-        tenant_id=tenant_id,
-        conversation_id=row.conversation_id,
-        change=OwnerChange(owner=Owner.HUMAN, actor=action.operator_id, reason=action.reason or "claimed"),
-    )
-    row, ticket = await _update(
-        runtime,
-        row.id,
-        status=HandoffStatus.CLAIMED.value,
-        operator_id=action.operator_id,
-        claimed_at=utcnow(),
+    row, ticket = await _hand_over(
+        runtime, row, action, owner=Owner.HUMAN, reason="claimed", claimed_at=utcnow()
     )
     return handoff_out(row, ticket)
+
+
+async def _hand_over(
+    runtime: Runtime,
+    row: HandoffRow,
+    action: HandoffAction,
+    *,
+    owner: Owner,
+    reason: str,
+    **changes: Any,
+) -> tuple[HandoffRow, TicketRow | None]:
+    """Give the conversation to ``owner`` in chat (``reason`` unless the operator gave one), then record the
+    handoff as the operator's: claimed when a person owns it now, returned when the bot does."""
+    status = HandoffStatus.CLAIMED if owner is Owner.HUMAN else HandoffStatus.RETURNED
+    await runtime.chat.set_owner(
+        tenant_id=row.tenant_id,
+        conversation_id=row.conversation_id,
+        change=OwnerChange(owner=owner, actor=action.operator_id, reason=action.reason or reason),
+    )
+    return await _update(runtime, row.id, status=status.value, operator_id=action.operator_id, **changes)
 
 
 async def reply(
     runtime: Runtime, *, tenant_id: str, handoff_id: str, body: HandoffReply
 ) -> HandoffReplyResult:
-    row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
-    _require_open(row)
-    _require_operator(row, body.operator_id)
+    row, ticket = await _load_for_operator(
+        runtime, tenant_id=tenant_id, handoff_id=handoff_id, operator_id=body.operator_id
+    )
     return await _operator_reply(
         runtime,
         row,
@@ -380,22 +401,11 @@ async def _operator_reply(
 async def return_to_bot(
     runtime: Runtime, *, tenant_id: str, handoff_id: str, action: HandoffAction
 ) -> Handoff:
-    row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
-    _require_open(row)
-    _require_operator(row, action.operator_id)
-    await runtime.chat.set_owner(
-        tenant_id=tenant_id,
-        conversation_id=row.conversation_id,
-        change=OwnerChange(
-            owner=Owner.BOT, actor=action.operator_id, reason=action.reason or "returned to bot"
-        ),
+    row, ticket = await _load_for_operator(
+        runtime, tenant_id=tenant_id, handoff_id=handoff_id, operator_id=action.operator_id
     )
-    row, ticket = await _update(
-        runtime,
-        row.id,
-        status=HandoffStatus.RETURNED.value,
-        operator_id=action.operator_id,
-        closed_at=utcnow(),
+    row, ticket = await _hand_over(
+        runtime, row, action, owner=Owner.BOT, reason="returned to bot", closed_at=utcnow()
     )
     runtime.platform.analytics.emit(
         EventType.HANDOFF_RETURNED,
@@ -410,9 +420,9 @@ async def return_to_bot(
 
 
 async def resolve(runtime: Runtime, *, tenant_id: str, handoff_id: str, action: HandoffAction) -> Handoff:
-    row, ticket = await _load(runtime, tenant_id=tenant_id, handoff_id=handoff_id)
-    _require_open(row)
-    _require_operator(row, action.operator_id)
+    row, ticket = await _load_for_operator(
+        runtime, tenant_id=tenant_id, handoff_id=handoff_id, operator_id=action.operator_id
+    )
     return await _resolve(runtime, row, actor=action.operator_id, reason=action.reason or "resolved")
 
 
