@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 STAMP := $(VENV)/.installed
 RUNTIME_INPUTS := constraints.txt requirements/no-deps.txt scripts/install.sh \
-	shared/pyproject.toml cli/pyproject.toml $(wildcard services/*/pyproject.toml)
+	shared/pyproject.toml cli/pyproject.toml demo/crm/pyproject.toml $(wildcard services/*/pyproject.toml)
 INSTALL_INPUTS := $(RUNTIME_INPUTS) $(wildcard requirements/*.txt) deploy/tools/requirements.txt deploy/tools/constraints.txt
 PYTEST_ARGS ?=
 
@@ -49,7 +49,7 @@ test-deploy: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy shared/src cli/src $(wildcard services/*/src)
+	$(BIN)/mypy shared/src cli/src $(wildcard services/*/src) demo/crm/src
 
 bench: install
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import summarise, write_result
 
+from switchboard_shared.registry import DEMO_CRM_MODULE
 from switchboard_shared.settings import DEV_INTERNAL_TOKEN
 from switchboard_shared.testing.processes import ServiceProcess
 
@@ -41,7 +42,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     args = parser.parse_args()
 
-    crm = ServiceProcess("switchboard_integrations.demo_crm", {}, name="demo-crm").start()
+    crm = ServiceProcess(DEMO_CRM_MODULE, {}, name="demo-crm").start()
     services: list[ServiceProcess] = []
     try:
         for name, ttl in (("uncached", "0"), ("cached", "30")):

@@ -49,7 +49,8 @@ install_nodeps() {
   fi
 }
 
-editables=(-e shared -e cli)
+# The demo CRM server (demo/crm) is its own distribution: `make run`, the tests and the benchmarks start it.
+editables=(-e shared -e cli -e demo/crm)
 for service in services/*/; do
   [ -f "${service}pyproject.toml" ] && editables+=(-e "${service%/}")
 done

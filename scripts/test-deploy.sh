@@ -169,7 +169,8 @@ phase "wheelhouse"
 py_version=$("$HOST_PYTHON" -c 'import sys; print(sys.version)')
 # The exact pins of the images' dependencies (as installed in .venv), fetched without resolving, in
 # parallel (it is network-bound): a fresh wheelhouse only when a pin, the model packages or Python change.
-"$VENV_PYTHON" scripts/image_pins.py shared "${SERVICES[@]}" >"$RUN_DIR/pins.txt" || die "scripts/image_pins.py"
+# (demo-crm: the demo CRM server the integrations image carries.)
+"$VENV_PYTHON" scripts/image_pins.py shared "${SERVICES[@]}" demo-crm >"$RUN_DIR/pins.txt" || die "scripts/image_pins.py"
 wheel_key=$(content_key "$RUN_DIR/pins.txt" deploy/docker/retrieval-no-deps.txt -- "$py_version" wheelhouse-2)
 # One wheelhouse, filled incrementally (pip skips the files it already holds); a stamp per set of pins.
 WHEELS="$CACHE/wheels"

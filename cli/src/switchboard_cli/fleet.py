@@ -71,7 +71,8 @@ def fleet_specs(host: str, base_port: int | None = None, only: list[str] | None 
 
 
 def demo_crm_specs(host: str, base_port: int | None) -> list[ServiceSpec]:
-    """The demo CRM that the demo tenant's order lookups go to, when installed."""
+    """The demo CRM that the demo tenant's order lookups go to (demo/crm, ``switchboard-demo-crm``), when
+    installed."""
     if importlib.util.find_spec(DEMO_CRM_MODULE) is None:
         return []
     port = (base_port if base_port is not None else BY_NAME["gateway"].port) + DEMO_CRM_OFFSET

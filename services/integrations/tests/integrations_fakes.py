@@ -30,6 +30,7 @@ from switchboard_shared.contracts.chat import (
     StatusChange,
     TurnResult,
 )
+from switchboard_shared.registry import DEMO_CRM_MODULE
 from switchboard_shared.testing.processes import ServiceProcess
 from switchboard_shared.testing.servers import free_port, serve_app
 
@@ -263,8 +264,8 @@ async def service_factory(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
 
 @pytest.fixture(scope="session")
 def demo_crm() -> Iterator[ServiceProcess]:
-    """The demo CRM as a real process (``python -m switchboard_integrations.demo_crm``)."""
-    process = ServiceProcess("switchboard_integrations.demo_crm", {}, name="demo-crm").start()
+    """The demo CRM as a real process (``python -m switchboard_demo_crm``, from demo/crm)."""
+    process = ServiceProcess(DEMO_CRM_MODULE, {}, name="demo-crm").start()
     try:
         yield process
     finally:

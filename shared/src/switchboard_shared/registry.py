@@ -59,7 +59,7 @@ BY_NAME: dict[str, ServiceInfo] = {service.name: service for service in SERVICES
 
 # Beside the five services, two more processes of the local fleet.
 CONSOLE_PORT = 8501
-DEMO_CRM_MODULE = "switchboard_integrations.demo_crm"
+DEMO_CRM_MODULE = "switchboard_demo_crm"  # demo/crm, its own distribution
 DEMO_CRM_OFFSET = 10  # the demo CRM listens on the gateway's port + 10 (8010 by default)
 
 

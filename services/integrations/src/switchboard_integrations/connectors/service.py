@@ -32,6 +32,7 @@ from switchboard_integrations.connectors.base import (
     validate_config,
 )
 from switchboard_integrations.connectors.crm_rest import RestCrmConnector
+from switchboard_integrations.connectors.demo_tenant import DEMO_CONNECTOR_ID, demo_connector_config
 from switchboard_integrations.connectors.models import ChannelBindingRow, ConnectorConfigRow
 from switchboard_integrations.connectors.schemas import (
     BindingCreate,
@@ -40,7 +41,6 @@ from switchboard_integrations.connectors.schemas import (
     ConnectorOut,
     ConnectorUpdate,
 )
-from switchboard_integrations.demo_crm.wiring import DEMO_CONNECTOR_ID, demo_connector_config
 from switchboard_integrations.runtime import Runtime
 from switchboard_shared.contracts.integrations import TicketSystem
 from switchboard_shared.errors import AppError, ErrorCode

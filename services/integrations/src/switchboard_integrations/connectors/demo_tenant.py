@@ -1,5 +1,6 @@
-"""How the demo tenant is wired to the demo CRM: a built-in ``crm_rest`` config (not stored) whose field
-mapping matches the demo CRM's JSON, used when ``INTEGRATIONS_DEMO_CRM_URL`` is set."""
+"""The demo tenant's built-in CRM connector: a ``crm_rest`` config (not stored) whose endpoints and field
+mapping match the demo CRM's JSON (``switchboard_demo_crm``, a separate server), used when
+``INTEGRATIONS_DEMO_CRM_URL`` is set."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``python -m switchboard_integrations.demo_crm --port 8010``: serve the demo CRM."""
+"""``python -m switchboard_demo_crm --port 8010``: serve the demo CRM."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import os
 
 import uvicorn
 
-from switchboard_integrations.demo_crm.app import create_demo_crm
+from switchboard_demo_crm.app import create_demo_crm
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m switchboard_integrations.demo_crm")
+    parser = argparse.ArgumentParser(prog="python -m switchboard_demo_crm")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8010)
     parser.add_argument(

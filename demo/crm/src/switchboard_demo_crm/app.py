@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
-from switchboard_integrations.demo_crm.data import CUSTOMERS, ORDERS
+from switchboard_demo_crm.data import CUSTOMERS, ORDERS
 
 
 def _normalise_phone(value: str) -> str:
