@@ -269,11 +269,3 @@ async def test_static_assets(tmp_path: Path, sqlite_url: str, upstream: FakeUpst
         assert missing.status_code == 404
         assert missing.json()["error"]["code"] == "not_found"
         assert (await env.client.get("/healthz")).status_code == 200
-
-
-@pytest.mark.asyncio
-async def test_h1_mode_opens_no_aiohttp_session_for_the_proxy_path(env: Env) -> None:
-    response = await env.client.post("/v1/kbs/kb1/search", json={"query": "refunds"}, headers=env.server())
-    assert response.status_code == 200, response.text
-    upstreams = env.app.state.lifespan_state["runtime"].upstreams.by_name.values()
-    assert all(upstream.pool is not None and upstream._session is None for upstream in upstreams)

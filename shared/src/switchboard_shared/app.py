@@ -10,6 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
 
 from switchboard_shared.errors import error_responses, install_error_handlers
 from switchboard_shared.health import health_router
@@ -34,7 +35,19 @@ def build_app(
     body_limit_overrides: dict[str, int] | None = None,
     favicon_url: str | None = None,
     metrics_tokens: Sequence[str] = (),
+    outer_middleware: Sequence[Middleware] = (),
+    inner_middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
+    """The app with its one middleware stack, built by Starlette from ``user_middleware``, outermost first
+    (between FastAPI's own error, telemetry and body-limit layers and its exception middleware and routing):
+
+    request context (request id, trace, access log, metrics, the 500 that still carries the request id)
+    → ``outer_middleware`` → body size limit → internal-route token → ``inner_middleware`` → routes.
+
+    ``outer_middleware`` runs on every request with its request id bound, before the shared checks: a layer
+    there that answers some requests itself (the gateway's proxy) applies the checks those requests need,
+    and the others pass on down. ``inner_middleware`` runs after the shared checks, next to the endpoints.
+    """
     app = FastAPIOffline(
         title=title,
         description=description,
@@ -43,14 +56,18 @@ def build_app(
         responses=error_responses(422, 500),
         static_url=DOCS_ASSETS_URL,
         favicon_url=favicon_url,
+        middleware=[
+            # Request context wraps everything, so even a 413 or 401 carries the request id.
+            Middleware(RequestContextMiddleware, service=settings.service_name),
+            *outer_middleware,
+            Middleware(
+                BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides
+            ),
+            Middleware(InternalAuthMiddleware, token=settings.internal_token),
+            *inner_middleware,
+        ],
     )
     app.state.settings = settings
     install_error_handlers(app)
     app.include_router(health_router(metrics_tokens=metrics_tokens))
-    # Added last runs first: request context wraps everything, so even a 413 or 401 carries the request id.
-    app.add_middleware(InternalAuthMiddleware, token=settings.internal_token)
-    app.add_middleware(
-        BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes, overrides=body_limit_overrides
-    )
-    app.add_middleware(RequestContextMiddleware, service=settings.service_name)
     return app

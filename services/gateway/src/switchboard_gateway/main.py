@@ -1,8 +1,10 @@
 """Builds the gateway service app: ``create_app(settings)`` with a lifespan that owns every pooled resource.
 
-Request path: RequestContext (request id, trace, access log) → security headers → body limits → internal
-auth → ``GatewayMiddleware`` (keys, origins, identity, limits; proxy routes forwarded right there) →
-FastAPI for the gateway's own endpoints (admin API, OpenAI-compatible API, docs, static assets).
+One middleware stack (``build_app``'s), outermost first: request context (request id, trace, access log,
+metrics) → ``ProxyMiddleware`` (a proxy route ends here: key, origin, identity, limits, body limit and
+security headers, then forwarded to its upstream) → security headers → body limits → internal auth →
+``GatewayMiddleware`` (the caller of the gateway's own ``/v1`` API) → FastAPI for the gateway's own
+endpoints (admin API, OpenAI-compatible API, docs, static assets).
 """
 
 from collections.abc import AsyncIterator, Callable
@@ -12,7 +14,6 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from switchboard_gateway.auth.principal import KeyResolver
 from switchboard_gateway.demo import mount_demo_sign_in
@@ -20,16 +21,17 @@ from switchboard_gateway.keys.endpoints import router as keys_router
 from switchboard_gateway.limits.service import Limits
 from switchboard_gateway.openai_compat.endpoints import router as openai_router
 from switchboard_gateway.openapi import OpenAPIAggregator
-from switchboard_gateway.proxy.middleware import GatewayMiddleware, SecurityHeadersMiddleware
-from switchboard_gateway.proxy.routes import PUBLIC_PREFIX, area_of
+from switchboard_gateway.proxy.middleware import (
+    GatewayMiddleware,
+    ProxyMiddleware,
+    SecurityHeadersMiddleware,
+)
 from switchboard_gateway.proxy.upstreams import Upstream, Upstreams
 from switchboard_gateway.runtime import Runtime, RuntimeDep
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_gateway.static import FAVICON_URL, mount_static
 from switchboard_gateway.tenants.endpoints import router as tenants_router
 from switchboard_shared.app import build_app
-from switchboard_shared.contracts.routes import PUBLIC_AREA_OWNERS
-from switchboard_shared.middleware import RequestContextMiddleware
 from switchboard_shared.platform import open_platform
 from switchboard_shared.responses import JSONResponse
 
@@ -50,23 +52,24 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             auto_migrate=settings.auto_migrate,
         ) as platform:
             assert platform.sessionmaker is not None
+            # In aiohttp mode this opens the proxy's sessions: closed below, whatever fails after.
             upstreams = Upstreams(settings)
-            for name, upstream in upstreams.by_name.items():
-                platform.readiness.add_breaker(f"proxy:{name}", _breaker_state(upstream))
-            runtime = Runtime(
-                settings=settings,
-                platform=platform,
-                resolver=KeyResolver(
-                    platform.sessionmaker,
-                    admin_token=settings.admin_token,
-                    ttl_seconds=settings.key_cache_seconds,
-                    negative_ttl_seconds=settings.key_negative_cache_seconds,
-                ),
-                limits=Limits(settings, platform.stores),
-                upstreams=upstreams,
-                openapi=OpenAPIAggregator(upstreams, cache_seconds=settings.openapi_cache_seconds),
-            )
             try:
+                for name, upstream in upstreams.by_name.items():
+                    platform.readiness.add_breaker(f"proxy:{name}", _breaker_state(upstream))
+                runtime = Runtime(
+                    settings=settings,
+                    platform=platform,
+                    resolver=KeyResolver(
+                        platform.sessionmaker,
+                        admin_token=settings.admin_token,
+                        ttl_seconds=settings.key_cache_seconds,
+                        negative_ttl_seconds=settings.key_negative_cache_seconds,
+                    ),
+                    limits=Limits(settings, platform.stores),
+                    upstreams=upstreams,
+                    openapi=OpenAPIAggregator(upstreams, cache_seconds=settings.openapi_cache_seconds),
+                )
                 yield {"platform": platform, "readiness": platform.readiness, "runtime": runtime}
             finally:
                 await upstreams.close()
@@ -85,9 +88,19 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         favicon_url=FAVICON_URL,
         # The gateway's port is the public one: its metrics go only to a scraper with a token.
         metrics_tokens=[token for token in (settings.metrics_token, settings.admin_token) if token],
+        outer_middleware=[
+            # First, so a proxied request runs none of the layers below and no FastAPI routing: it
+            # applies the same body limits and security headers itself.
+            Middleware(
+                ProxyMiddleware,
+                max_body_bytes=settings.max_body_bytes,
+                body_limit_overrides=body_limits(settings),
+                hsts=settings.hsts,
+            ),
+            Middleware(SecurityHeadersMiddleware, hsts=settings.hsts),
+        ],
+        inner_middleware=[Middleware(GatewayMiddleware)],
     )
-    app.user_middleware.insert(1, Middleware(SecurityHeadersMiddleware, hsts=settings.hsts))
-    app.user_middleware.append(Middleware(GatewayMiddleware))
     app.include_router(tenants_router)
     app.include_router(keys_router)
     app.include_router(openai_router)
@@ -104,50 +117,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         return JSONResponse(await runtime.openapi.document(app.openapi()))
 
     mount_static(app, settings.effective_static_dir())
-    install_proxy_fast_path(app, settings)
     return app
-
-
-class ProxyDispatch:
-    """Sends proxy routes to their own short middleware chain; everything else to the full FastAPI stack.
-
-    FastAPI's stack (error and telemetry middleware, its body limit, exception middleware, routing) cost
-    a sizeable share of a proxied request's CPU and does nothing for it: the proxy path keeps only what it
-    needs: request context and access log, and ``GatewayMiddleware`` (which applies the body limits and
-    security headers itself there).
-    """
-
-    def __init__(self, *, proxy: ASGIApp, app: ASGIApp) -> None:
-        self.proxy = proxy
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if path.startswith(PUBLIC_PREFIX) and area_of(path) in PUBLIC_AREA_OWNERS:
-                await self.proxy(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
-
-
-def install_proxy_fast_path(app: FastAPI, settings: GatewaySettings) -> None:
-    build_full_stack = app.build_middleware_stack
-
-    def build() -> ASGIApp:
-        full = build_full_stack()
-        proxy = RequestContextMiddleware(
-            GatewayMiddleware(
-                full,
-                fast_path=True,
-                max_body_bytes=settings.max_body_bytes,
-                body_limit_overrides=body_limits(settings),
-                hsts=settings.hsts,
-            ),
-            service=settings.service_name,
-        )
-        return ProxyDispatch(proxy=proxy, app=full)
-
-    app.build_middleware_stack = build  # type: ignore[method-assign]
 
 
 def body_limits(settings: GatewaySettings) -> dict[str, int]:

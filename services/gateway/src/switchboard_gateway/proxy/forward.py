@@ -21,9 +21,9 @@ from aiobreaker import CircuitBreakerError
 from starlette.types import Message, Receive, Scope, Send
 from yarl import URL
 
-from switchboard_gateway.proxy.h1 import Timeouts, UpstreamConnectionError
+from switchboard_gateway.proxy.h1 import UpstreamConnectionError
 from switchboard_gateway.proxy.routes import ProxyRoute, internal_target
-from switchboard_gateway.proxy.upstreams import Upstream
+from switchboard_gateway.proxy.upstreams import H1Proxy, Upstream
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.request_context import propagation_headers
 
@@ -192,9 +192,10 @@ async def forward(
     headers = upstream_headers(scope, identity, internal_token)
     read_timeout = upstream.read_timeouts[route.timeout]
 
-    if upstream.pool is not None:
-        pool = upstream.pool
-        timeouts = Timeouts(upstream.connect_timeout, read_timeout)
+    proxy = upstream.proxy
+    if isinstance(proxy, H1Proxy):
+        pool = proxy.pool
+        timeouts = proxy.timeouts[route.timeout]
 
         async def open_response() -> ProxyResponse:
             return await pool.request(method, target, headers, body or b"", timeouts)
@@ -202,10 +203,11 @@ async def forward(
     else:
         url = URL(upstream.base_url + target.decode("latin-1"), encoded=True)
         str_headers = [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
-        timeout = upstream.timeouts[route.timeout]
+        session = proxy.session
+        timeout = proxy.timeouts[route.timeout]
 
         async def open_response() -> ProxyResponse:
-            response = await upstream.session.request(
+            response = await session.request(
                 method, url, data=body or None, headers=str_headers, timeout=timeout, allow_redirects=False
             )
             return AiohttpResponse(response)

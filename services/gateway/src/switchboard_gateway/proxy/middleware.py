@@ -1,7 +1,11 @@
-"""The gateway's own ASGI layer in front of FastAPI: authenticate ``/v1`` calls, enforce widget origins,
-identity, limits and budgets, then forward proxy routes straight to their upstream (no FastAPI routing on
-the hot path) or hand the gateway's own endpoints (OpenAI-compatible API) to FastAPI with the caller in
-``request.state.principal``. The admin API authenticates itself (its own dependencies)."""
+"""The gateway's two ASGI layers around the shared middleware (one stack, ``switchboard_shared.app``):
+
+- ``ProxyMiddleware``, right inside the request context: answers every proxy route itself (key, origin,
+  identity, limits and budget, body limit, security headers), forwarding it straight to its upstream, so a
+  proxied request runs none of the layers below and no FastAPI routing; everything else passes on down.
+- ``GatewayMiddleware``, innermost: authenticates the gateway's own ``/v1`` endpoints (the OpenAI-compatible
+  API) and hands them to FastAPI with the caller in ``request.state.principal``. The admin API
+  authenticates itself (its own dependencies)."""
 
 from __future__ import annotations
 
@@ -19,7 +23,14 @@ from switchboard_gateway.keys.secrets import KeyScope
 from switchboard_gateway.limits.service import estimate_tokens
 from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
-from switchboard_gateway.proxy.routes import ProxyRoute, area_of, resolve, safe_path, widget_allowed
+from switchboard_gateway.proxy.routes import (
+    PUBLIC_PREFIX,
+    ProxyRoute,
+    area_of,
+    resolve,
+    safe_path,
+    widget_allowed,
+)
 from switchboard_gateway.runtime import Runtime
 from switchboard_shared.contracts.chat import DonePacket, TokenPacket, decode_sse_body
 from switchboard_shared.contracts.common import strip_control_characters
@@ -39,7 +50,6 @@ log = structlog.get_logger(__name__)
 ANONYMOUS_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 ANONYMOUS_PREFIX = "anon:"
 OWN_AREAS = frozenset({"chat", "models"})
-ADMIN_AREA = "admin"
 CORS_METHODS = "GET, POST, PUT, PATCH, DELETE, OPTIONS"
 CORS_HEADERS = (
     "authorization, content-type, accept, last-event-id, x-api-key, x-end-user-token, "
@@ -69,70 +79,61 @@ def _same_origin(scope: Scope) -> str | None:
     return f"{scope.get('scheme', 'http')}://{host}".lower() if host else None
 
 
-class GatewayMiddleware:
-    """On the proxy fast path (``fast_path``) it also applies the body limits and security headers that
-    middleware layers apply on the FastAPI path: one send wrapper fewer per layer on the hot path."""
+class ProxyMiddleware:
+    """Forwards the proxy routes (``routes.resolve``); passes every other request on to ``app``.
+
+    It sits above the shared body limit and ``SecurityHeadersMiddleware`` and applies both itself on the
+    routes it answers (same limits, same headers), so a proxied request costs no send wrapper per layer."""
 
     def __init__(
         self,
         app: ASGIApp,
         *,
-        fast_path: bool = False,
-        max_body_bytes: int = 1_048_576,
+        max_body_bytes: int,
         body_limit_overrides: dict[str, int] | None = None,
         hsts: bool = False,
     ) -> None:
         self.app = app
-        self.fast_path = fast_path
         self.max_body_bytes = max_body_bytes
         self.body_limit_overrides = body_limit_overrides or {}
-        self.response_headers = security_headers(hsts=hsts, api=True) if fast_path else []
+        self.response_headers = security_headers(hsts=hsts, api=True)
         self.error_headers = {name.decode(): value.decode() for name, value in self.response_headers}
 
-    def _body_limit(self, path: str) -> int | None:
-        if not self.fast_path:
-            return None
+    def _body_limit(self, path: str) -> int:
         for prefix, limit in self.body_limit_overrides.items():
             if path.startswith(prefix):
                 return limit
         return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if scope["type"] != "http" or not path.startswith("/v1/"):
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        path: str = scope["path"]
         method: str = scope["method"]
+        route = resolve(method, path) if path.startswith(PUBLIC_PREFIX) else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
         origin = header(scope, b"origin") or _same_origin(scope)
         if method == "OPTIONS" and origin and header(scope, b"access-control-request-method"):
-            await self._preflight(send, origin)
-            return
-        area = area_of(path)
-        route = resolve(method, path)
-        if area == ADMIN_AREA or (route is None and area not in OWN_AREAS):
-            await self.app(scope, receive, send)
+            await preflight(send, origin)
             return
         runtime: Runtime = scope["state"]["runtime"]
         cors: dict[str, str] = {}
         principal: Principal | None = None
         body_limit = self._body_limit(path)
         try:
-            if body_limit is not None:
-                declared = header(scope, b"content-length")
-                if declared is not None and declared.isdigit() and int(declared) > body_limit:
-                    raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"The body exceeds {body_limit} bytes.")
+            declared = header(scope, b"content-length")
+            if declared is not None and declared.isdigit() and int(declared) > body_limit:
+                raise AppError(ErrorCode.PAYLOAD_TOO_LARGE, f"The body exceeds {body_limit} bytes.")
             if not safe_path(path):
                 raise AppError(ErrorCode.BAD_REQUEST, "The path has empty or dot segments.")
-            if route is None:
-                principal = await self._authenticate(runtime, scope, method, path, origin, None, cors)
-                scope["state"]["principal"] = principal
-                await self.app(scope, receive, self._with_headers(send, _raw(cors)) if cors else send)
-                return
             identity: dict[str, str] = {}
             body: bytes | None = None
             if not route.webhook:
-                principal = await self._authenticate(runtime, scope, method, path, origin, route, cors)
-                identity = self._identity_headers(principal)
+                principal = await authenticate(runtime, scope, method, path, origin, route, cors)
+                identity = identity_headers(principal)
                 if route.message_turn and principal.key is not None:
                     body = normalise_message(await read_body(receive, body_limit))
                     await runtime.limits.spend_message(principal.key)
@@ -152,11 +153,9 @@ class GatewayMiddleware:
                 keep_body=(lambda _: True) if route.message_turn else None,
             )
         except AppError as exc:
-            headers = {**self.error_headers, **exc.headers, **cors}
-            if route is None:  # the gateway's own OpenAI-compatible API answers in OpenAI's error shape
-                await send_openai_error(send, exc, headers)
-            else:
-                await send_error(send, exc.status, exc.code, exc.message, headers)
+            await send_error(
+                send, exc.status, exc.code, exc.message, {**self.error_headers, **exc.headers, **cors}
+            )
             return
         except ClientGone:
             return
@@ -166,111 +165,145 @@ class GatewayMiddleware:
             )
             await runtime.limits.spend_tokens(principal.key.tenant_id, tokens)
 
-    async def _authenticate(
-        self,
-        runtime: Runtime,
-        scope: Scope,
-        method: str,
-        path: str,
-        origin: str | None,
-        route: ProxyRoute | None,
-        cors: dict[str, str],
-    ) -> Principal:
-        credential = presented_credential(header(scope, b"authorization"), header(scope, b"x-api-key"))
-        principal = await runtime.resolver.resolve(credential)
-        key = principal.key
-        if key is None:
-            raise AppError(
-                ErrorCode.FORBIDDEN,
-                "The operator token is for the admin API; use one of a tenant's API keys.",
-            )
-        token = header(scope, b"x-end-user-token")
-        if key.scope == KeyScope.WIDGET:
-            if origin is None:
-                raise AppError(
-                    ErrorCode.FORBIDDEN, "A widget key is usable only from a web page (no Origin header)."
-                )
-            if not origin_allowed(origin, key.allowed_origins):
-                raise AppError(ErrorCode.FORBIDDEN, f"The origin {origin} is not allowed for this key.")
-            cors.update(cors_headers(origin))
-            if route is None or not widget_allowed(method, path):
-                raise AppError(ErrorCode.FORBIDDEN, "A widget key may only use the conversation endpoints.")
-            if token:
-                self._verify(principal, key.identity_secret, token)
-            else:
-                anonymous = header(scope, b"x-anonymous-id")
-                if not anonymous or not ANONYMOUS_ID.match(anonymous):
-                    raise AppError(
-                        ErrorCode.BAD_REQUEST,
-                        "Widget calls need X-End-User-Token (signed identity) or X-Anonymous-ID "
-                        "(8-64 characters: letters, digits, - and _).",
-                    )
-                principal.end_user_id = ANONYMOUS_PREFIX + anonymous
-                client = scope.get("client")
-                await runtime.limits.check_anonymous(key, client[0] if client else None)
-        elif token:
-            self._verify(principal, key.identity_secret, token)
-        else:
-            # Server and admin keys are the tenant's own backend: trusted to say who the end user is.
-            asserted = header(scope, b"x-end-user-id")
-            if asserted:
-                if not valid_subject(asserted):
-                    raise AppError(
-                        ErrorCode.BAD_REQUEST, f"{END_USER_HEADER} must be 1-200 printable characters."
-                    )
-                principal.end_user_id = asserted
-                principal.end_user_verified = header(scope, b"x-end-user-verified") == "1"
-        await runtime.limits.check_request(key, principal.end_user_id)
-        return principal
 
-    @staticmethod
-    def _verify(principal: Principal, secret: str, token: str) -> None:
+class GatewayMiddleware:
+    """Authenticates the gateway's own ``/v1`` endpoints (``OWN_AREAS``: the OpenAI-compatible API, whose
+    errors take OpenAI's shape) and answers CORS preflights of every ``/v1`` path the proxy does not own."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith(PUBLIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        method: str = scope["method"]
+        origin = header(scope, b"origin") or _same_origin(scope)
+        if method == "OPTIONS" and origin and header(scope, b"access-control-request-method"):
+            await preflight(send, origin)
+            return
+        if area_of(path) not in OWN_AREAS:  # the admin API, or nothing: FastAPI answers
+            await self.app(scope, receive, send)
+            return
+        runtime: Runtime = scope["state"]["runtime"]
+        cors: dict[str, str] = {}
         try:
-            identity = verify_identity(secret, token)
-        except InvalidIdentity as exc:
-            raise AppError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
-        principal.end_user_id = identity.user_id
-        principal.end_user_verified = True
-        principal.end_user_claims = {
-            name: value
-            for name, value in (("email", identity.email), ("crm_id", identity.crm_id))
-            if value is not None
-        }
+            if not safe_path(path):
+                raise AppError(ErrorCode.BAD_REQUEST, "The path has empty or dot segments.")
+            principal = await authenticate(runtime, scope, method, path, origin, None, cors)
+            scope["state"]["principal"] = principal
+            await self.app(scope, receive, _with_headers(send, _raw(cors)) if cors else send)
+        except AppError as exc:
+            await send_openai_error(send, exc, {**exc.headers, **cors})
 
-    @staticmethod
-    def _identity_headers(principal: Principal) -> dict[str, str]:
-        assert principal.key is not None
-        headers = {TENANT_HEADER: principal.key.tenant_id, KEY_SCOPE_HEADER: principal.key.scope.value}
-        if principal.end_user_id:
-            headers[END_USER_HEADER] = principal.end_user_id
-            if principal.end_user_verified:
-                headers[END_USER_VERIFIED_HEADER] = "1"
-                if principal.end_user_claims:
-                    headers[END_USER_CLAIMS_HEADER] = encode_identity_claims(principal.end_user_claims)
-        return headers
 
-    @staticmethod
-    def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
+async def authenticate(
+    runtime: Runtime,
+    scope: Scope,
+    method: str,
+    path: str,
+    origin: str | None,
+    route: ProxyRoute | None,
+    cors: dict[str, str],
+) -> Principal:
+    """The caller of a proxy route (``route``) or of the gateway's own API (None): key, widget origin
+    (filling ``cors``), end-user identity and the request limits."""
+    credential = presented_credential(header(scope, b"authorization"), header(scope, b"x-api-key"))
+    principal = await runtime.resolver.resolve(credential)
+    key = principal.key
+    if key is None:
+        raise AppError(
+            ErrorCode.FORBIDDEN,
+            "The operator token is for the admin API; use one of a tenant's API keys.",
+        )
+    token = header(scope, b"x-end-user-token")
+    if key.scope == KeyScope.WIDGET:
+        if origin is None:
+            raise AppError(
+                ErrorCode.FORBIDDEN, "A widget key is usable only from a web page (no Origin header)."
+            )
+        if not origin_allowed(origin, key.allowed_origins):
+            raise AppError(ErrorCode.FORBIDDEN, f"The origin {origin} is not allowed for this key.")
+        cors.update(cors_headers(origin))
+        if route is None or not widget_allowed(method, path):
+            raise AppError(ErrorCode.FORBIDDEN, "A widget key may only use the conversation endpoints.")
+        if token:
+            _verify(principal, key.identity_secret, token)
+        else:
+            anonymous = header(scope, b"x-anonymous-id")
+            if not anonymous or not ANONYMOUS_ID.match(anonymous):
+                raise AppError(
+                    ErrorCode.BAD_REQUEST,
+                    "Widget calls need X-End-User-Token (signed identity) or X-Anonymous-ID "
+                    "(8-64 characters: letters, digits, - and _).",
+                )
+            principal.end_user_id = ANONYMOUS_PREFIX + anonymous
+            client = scope.get("client")
+            await runtime.limits.check_anonymous(key, client[0] if client else None)
+    elif token:
+        _verify(principal, key.identity_secret, token)
+    else:
+        # Server and admin keys are the tenant's own backend: trusted to say who the end user is.
+        asserted = header(scope, b"x-end-user-id")
+        if asserted:
+            if not valid_subject(asserted):
+                raise AppError(
+                    ErrorCode.BAD_REQUEST, f"{END_USER_HEADER} must be 1-200 printable characters."
+                )
+            principal.end_user_id = asserted
+            principal.end_user_verified = header(scope, b"x-end-user-verified") == "1"
+    await runtime.limits.check_request(key, principal.end_user_id)
+    return principal
 
-        return sending
 
-    @staticmethod
-    async def _preflight(send: Send, origin: str) -> None:
-        """Preflights carry no API key, so they cannot be judged per key: they are answered for any
-        origin, and the real request is then refused (403, no CORS headers) unless the key allows it."""
-        headers = {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Allow-Methods": CORS_METHODS,
-            "Access-Control-Allow-Headers": CORS_HEADERS,
-            "Access-Control-Max-Age": "600",
-            "Vary": "Origin",
-        }
-        await send({"type": "http.response.start", "status": 204, "headers": _raw(headers)})
-        await send({"type": "http.response.body", "body": b""})
+def _verify(principal: Principal, secret: str, token: str) -> None:
+    try:
+        identity = verify_identity(secret, token)
+    except InvalidIdentity as exc:
+        raise AppError(ErrorCode.UNAUTHORIZED, str(exc)) from exc
+    principal.end_user_id = identity.user_id
+    principal.end_user_verified = True
+    principal.end_user_claims = {
+        name: value
+        for name, value in (("email", identity.email), ("crm_id", identity.crm_id))
+        if value is not None
+    }
+
+
+def identity_headers(principal: Principal) -> dict[str, str]:
+    assert principal.key is not None
+    headers = {TENANT_HEADER: principal.key.tenant_id, KEY_SCOPE_HEADER: principal.key.scope.value}
+    if principal.end_user_id:
+        headers[END_USER_HEADER] = principal.end_user_id
+        if principal.end_user_verified:
+            headers[END_USER_VERIFIED_HEADER] = "1"
+            if principal.end_user_claims:
+                headers[END_USER_CLAIMS_HEADER] = encode_identity_claims(principal.end_user_claims)
+    return headers
+
+
+def _with_headers(send: Send, extra: list[tuple[bytes, bytes]]) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    return sending
+
+
+async def preflight(send: Send, origin: str) -> None:
+    """Preflights carry no API key, so they cannot be judged per key: they are answered for any origin,
+    and the real request is then refused (403, no CORS headers) unless the key allows it."""
+    headers = {
+        "Access-Control-Allow-Origin": origin,
+        "Access-Control-Allow-Methods": CORS_METHODS,
+        "Access-Control-Allow-Headers": CORS_HEADERS,
+        "Access-Control-Max-Age": "600",
+        "Vary": "Origin",
+    }
+    await send({"type": "http.response.start", "status": 204, "headers": _raw(headers)})
+    await send({"type": "http.response.body", "body": b""})
 
 
 def normalise_message(body: bytes) -> bytes:
