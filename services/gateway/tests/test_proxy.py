@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from switchboard_gateway.auth.identity import sign_identity
-from switchboard_gateway.limits.service import estimate_tokens
+from switchboard_shared.tokens import estimate_tokens
 
 from .conftest import OPERATOR, SHOP_ORIGIN, Env, FakeUpstream, gateway_env
 from .upstream_server import REPLY_TOKENS
@@ -208,6 +208,23 @@ async def test_sse_passes_through(env: Env) -> None:
     assert usage["messages"] == 1
     reply = "".join(REPLY_TOKENS)
     assert usage["tokens"] == estimate_tokens("How do refunds work?") + estimate_tokens(reply) == 5 + 10
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("accept", ["application/json", "text/event-stream"])
+async def test_a_turn_spends_the_usage_chat_reports(env: Env, accept: str) -> None:
+    """The token budget is spent by chat's usage of the turn (here it counts the earlier turns sent with
+    the message), read from the JSON result or the stream's done packet, not estimated again."""
+    created = await env.client.post("/v1/conversations", json={"end_user_id": "u1"}, headers=env.server())
+    history = [{"role": "user", "text": "x" * 400}, {"role": "assistant", "text": "y" * 400}]
+    response = await env.client.post(
+        f"/v1/conversations/{created.json()['id']}/messages",
+        json={"text": "How do refunds work?", "history": history},
+        headers={**env.server(), "Accept": accept},
+    )
+    assert response.status_code == 200
+    usage = (await env.client.get("/v1/admin/tenants/acme/usage", headers=OPERATOR)).json()
+    assert usage["tokens"] == 5 + 100 + 100 + 10  # the message, the two earlier turns, the answer
 
 
 @pytest.mark.asyncio

@@ -16,7 +16,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from switchboard_gateway.limits.service import estimate_tokens
+from switchboard_shared.tokens import estimate_tokens
 
 from .conftest import OPERATOR, Env, FakeUpstream, gateway_env
 from .upstream_server import REPLY_TOKENS

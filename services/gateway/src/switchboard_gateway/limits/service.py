@@ -42,11 +42,6 @@ def seconds_until_utc_midnight(now: datetime | None = None) -> int:
     return max(1, math.ceil((tomorrow - current).total_seconds()))
 
 
-def estimate_tokens(text: str) -> int:
-    """About four characters per token (the usual rule of thumb for English with BPE tokenizers)."""
-    return max(1, math.ceil(len(text) / 4)) if text else 0
-
-
 class Limits:
     def __init__(self, settings: GatewaySettings, stores: Stores) -> None:
         self.settings = settings

@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 import structlog
+from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from switchboard_gateway.auth.identity import InvalidIdentity, valid_subject, verify_identity
 from switchboard_gateway.auth.origins import origin_allowed
 from switchboard_gateway.auth.principal import Principal, presented_credential
 from switchboard_gateway.keys.secrets import KeyScope
-from switchboard_gateway.limits.service import estimate_tokens
 from switchboard_gateway.openai_compat.errors import send_openai_error
 from switchboard_gateway.proxy.forward import ClientGone, forward, read_body
 from switchboard_gateway.proxy.routes import (
@@ -32,7 +32,7 @@ from switchboard_gateway.proxy.routes import (
     widget_allowed,
 )
 from switchboard_gateway.runtime import Runtime
-from switchboard_shared.contracts.chat import DonePacket, TokenPacket, decode_sse_body
+from switchboard_shared.contracts.chat import DonePacket, TokenPacket, TurnUsage, decode_sse_body
 from switchboard_shared.contracts.common import strip_control_characters
 from switchboard_shared.contracts.routes import (
     END_USER_CLAIMS_HEADER,
@@ -44,6 +44,7 @@ from switchboard_shared.contracts.routes import (
 from switchboard_shared.deps import encode_identity_claims
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.middleware import header, send_error
+from switchboard_shared.tokens import estimate_tokens
 
 log = structlog.get_logger(__name__)
 
@@ -160,9 +161,7 @@ class ProxyMiddleware:
         except ClientGone:
             return
         if route.message_turn and principal is not None and principal.key is not None and result is not None:
-            tokens = estimate_tokens(_text_of_post(body)) + estimate_tokens(
-                _generated_text(result.content_type, result.body)
-            )
+            tokens = _turn_tokens(result.content_type, result.body, body)
             await runtime.limits.spend_tokens(principal.key.tenant_id, tokens)
 
 
@@ -331,28 +330,32 @@ def _text_of_post(body: bytes | None) -> str:
     return text if isinstance(text, str) else ""
 
 
-def _generated_text(content_type: str, body: bytes | None) -> str:
-    """What the turn generated: in an SSE stream every ``token`` packet (also text a ``reset`` later voided:
-    it was generated all the same), else the ``done`` packet's reply; in JSON the ``TurnResult``'s reply."""
-    if not body:
-        return ""
-    try:
-        if content_type.startswith("text/event-stream"):
-            tokens: list[str] = []
-            reply = ""
-            # A packet cut off by the tee's size limit is skipped by the decoder.
-            for packet in decode_sse_body(body):
-                if isinstance(packet, TokenPacket):
-                    tokens.append(packet.text)
-                elif isinstance(packet, DonePacket):
-                    reply = packet.result.reply.text if packet.result.reply is not None else ""
-            generated = "".join(tokens)
-            return generated if len(generated) >= len(reply) else reply
-        payload = orjson.loads(body)
-    except (orjson.JSONDecodeError, AttributeError):
-        return ""
-    reply_json = payload.get("reply") if isinstance(payload, dict) else None
-    return str(reply_json.get("text") or "") if isinstance(reply_json, dict) else ""
+def _turn_tokens(content_type: str, body: bytes | None, request_body: bytes | None) -> int:
+    """What a message turn spends of the tenant's token budget: chat's usage of the turn (``TurnResult.usage``
+    in the JSON result or the stream's ``done`` packet). In a stream, text a ``reset`` voided counts too (it
+    was generated all the same); a stream cut before its ``done`` counts the message and what was generated,
+    by the fleet's one estimate."""
+    usage: TurnUsage | None = None
+    generated = 0
+    if body:
+        try:
+            if content_type.startswith("text/event-stream"):
+                tokens: list[str] = []
+                # A packet cut off by the tee's size limit is skipped by the decoder.
+                for packet in decode_sse_body(body):
+                    if isinstance(packet, TokenPacket):
+                        tokens.append(packet.text)
+                    elif isinstance(packet, DonePacket):
+                        usage = packet.result.usage
+                generated = estimate_tokens("".join(tokens))
+            else:
+                payload = orjson.loads(body)
+                usage = TurnUsage.model_validate(payload["usage"])
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValidationError):
+            usage = None
+    if usage is None:
+        return estimate_tokens(_text_of_post(request_body)) + generated
+    return usage.prompt_tokens + max(usage.completion_tokens, generated)
 
 
 def security_headers(*, hsts: bool, api: bool) -> list[tuple[bytes, bytes]]:
