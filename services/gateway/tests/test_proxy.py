@@ -204,6 +204,9 @@ async def test_sse_passes_through(env: Env) -> None:
         body = b"".join([chunk async for chunk in response.aiter_bytes()])
     assert body.count(b"event: token") == 5
     assert b"event: done" in body
+    # One Cache-Control, the public API's (never stored), in place of the service's no-cache.
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers["x-content-type-options"] == "nosniff"
     usage = (await env.client.get("/v1/admin/tenants/acme/usage", headers=OPERATOR)).json()
     assert usage["messages"] == 1
     reply = "".join(REPLY_TOKENS)

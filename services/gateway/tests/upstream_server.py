@@ -221,7 +221,7 @@ class FakeUpstream:
         if "text/event-stream" not in request.headers.get("Accept", ""):
             return web.json_response(result)
         response = web.StreamResponse(
-            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store"}
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}  # as chat sends
         )
         await response.prepare(request)
         try:

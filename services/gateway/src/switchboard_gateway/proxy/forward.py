@@ -312,6 +312,10 @@ async def _relay(
     out_headers = [
         (name, value) for name, value in response.raw_headers if name not in DROPPED_RESPONSE_HEADERS
     ]
+    if any(name == b"cache-control" for name, _ in extra_headers):
+        # The public API's caching rule (never stored) replaces the service's own (a stream's no-cache):
+        # one Cache-Control, not two that disagree.
+        out_headers = [header for header in out_headers if header[0] != b"cache-control"]
     out_headers.extend(extra_headers)
     content_type = response.header(b"content-type")
     keep = keep_body is not None and keep_body(content_type)
