@@ -292,10 +292,14 @@ def asked_types(question: str) -> list[re.Pattern[str]]:
     return [gives for asks, gives in ANSWER_TYPES if asks.search(question)]
 
 
-def answer_bonus(question: str | list[re.Pattern[str]], sentence: str) -> float:
+def answer_bonus(question: str, sentence: str) -> float:
     """Up for a sentence that holds the kind of fact the question asks for (a price, a duration), down for
-    one that does not. The question may come as its ``asked_types``, read once for all its sentences."""
-    asked = asked_types(question) if isinstance(question, str) else question
+    one that does not."""
+    return type_bonus(asked_types(question), sentence)
+
+
+def type_bonus(asked: list[re.Pattern[str]], sentence: str) -> float:
+    """``answer_bonus`` with the question's ``asked_types`` read once for all its sentences."""
     return sum((TYPE_BONUS if gives.search(sentence) else -TYPE_BONUS for gives in asked), 0.0)
 
 
@@ -367,7 +371,7 @@ def rank_units(
     for i, unit in enumerate(units):
         lex = lexical[i]
         sem = semantic[i] if semantic is not None else 0.0
-        bonus = answer_bonus(asked, unit.sentence)
+        bonus = type_bonus(asked, unit.sentence)
         section = topical[i] if topical is not None else sem
         if semantic is None:
             support = lex + (max(0.0, bonus) if lex else 0.0)
