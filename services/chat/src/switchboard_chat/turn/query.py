@@ -8,6 +8,7 @@ import asyncio
 import re
 
 import structlog
+from aiobreaker import CircuitBreakerState
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from switchboard_chat.conversations.window import WindowMessage
@@ -90,7 +91,7 @@ async def history_aware_query(
             continue
         if not isinstance(provider, LangChainProvider):
             continue
-        if registry.breaker(provider.key).current_state == "open":
+        if registry.breaker(provider.key).current_state == CircuitBreakerState.OPEN:
             return None
         messages: list[BaseMessage] = [SystemMessage(CONTEXTUALIZE_PROMPT)]
         messages += [HumanMessage(text) if role == "user" else AIMessage(text) for role, text in history]
