@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -246,6 +247,19 @@ async def test_upstream_down_gives_503_then_breaker_opens(tmp_path: Path, sqlite
         assert opened.headers["retry-after"] == "30"
         ready = (await env.client.get("/readyz")).json()
         assert ready["breakers"]["proxy:retrieval"] == "open"
+
+
+@pytest.mark.asyncio
+async def test_readiness_reports_an_expired_open_breaker_as_half_open(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    dead = FakeUpstream()  # never started: nothing listens on its port
+    async with gateway_env(sqlite_url, dead, tmp_path, breaker_fail_max=1, breaker_reset_seconds=0.2) as env:
+        assert (await env.client.get("/v1/kbs", headers=env.server())).status_code == 503
+        assert (await env.client.get("/readyz")).json()["breakers"]["proxy:retrieval"] == "open"
+        await asyncio.sleep(0.3)
+        ready = await env.client.get("/readyz")
+        assert ready.json()["breakers"]["proxy:retrieval"] == "half-open"  # the next call is the trial
 
 
 @pytest.mark.asyncio

@@ -80,6 +80,15 @@ class ClientConfig:
     default_headers: dict[str, str] = field(default_factory=dict)
 
 
+def breaker_state(breaker: CircuitBreaker) -> str:
+    """``closed``, ``open`` or ``half-open`` as readiness reports it: an open breaker whose reset timeout
+    has passed is half-open (the next call is the trial), though aiobreaker moves it only on that call."""
+    state: str = breaker.current_state.name.lower().replace("_", "-")
+    if state == "open" and breaker.opens_at is None:
+        return "half-open"
+    return state
+
+
 class _BreakerGauge(CircuitBreakerListener):  # type: ignore[misc]
     def __init__(self, name: str) -> None:
         self.name = name
@@ -159,10 +168,7 @@ class Downstream:
 
     @property
     def breaker_state(self) -> str:
-        state: str = self.breaker.current_state.name.lower().replace("_", "-")
-        if state == "open" and self.breaker.opens_at is None:
-            return "half-open"  # the reset timeout has passed: the next call is the trial
-        return state
+        return breaker_state(self.breaker)
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"

@@ -26,6 +26,7 @@ from yarl import URL
 from switchboard_gateway.proxy.h1 import H1Pool, Timeouts
 from switchboard_gateway.proxy.routes import Timeout
 from switchboard_gateway.settings import GatewaySettings
+from switchboard_shared.http_client import breaker_state
 from switchboard_shared.metrics import BREAKER_STATE
 from switchboard_shared.registry import SERVICE_NAMES
 
@@ -152,10 +153,7 @@ class Upstream:
 
     @property
     def breaker_state(self) -> str:
-        state: str = self.breaker.current_state.name.lower().replace("_", "-")
-        if state == "open" and self.breaker.time_until_open <= timedelta(0):
-            return "half-open"
-        return state
+        return breaker_state(self.breaker)
 
     async def close(self) -> None:
         await self.proxy.close()
