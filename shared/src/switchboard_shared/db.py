@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import MetaData, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import NullPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -91,13 +92,20 @@ async def ping(engine: AsyncEngine) -> None:
 
 
 def alembic_config(package: str) -> Config:
-    """The Alembic config of a service whose migrations live in ``<package>/migrations``."""
+    """The Alembic config of a service whose migrations live in ``<package>/migrations``.
+
+    Alembic (with Mako) is imported here, when a migration runs, not with the engine: a service started
+    without ``auto_migrate`` never loads it."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", f"{package}:migrations")
     return config
 
 
 def _upgrade(connection: Connection, config: Config, revision: str) -> None:
+    from alembic import command
+
     config.attributes["connection"] = connection
     command.upgrade(config, revision)
 

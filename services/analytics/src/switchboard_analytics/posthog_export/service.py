@@ -21,7 +21,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from posthog import Posthog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from switchboard_analytics.events.metrics import content_gap
@@ -82,6 +81,10 @@ class PostHogExporter:
         self._errors: list[str] = []
         self._errors_lock = threading.Lock()
         self._task: asyncio.Task[None] | None = None
+        # Imported only when the export is configured: posthog brings requests, urllib3 and httpx (some
+        # 10 MB resident) that nothing else in the service uses.
+        from posthog import Posthog
+
         self.client = Posthog(
             settings.posthog_api_key,
             host=settings.posthog_host,

@@ -2,13 +2,18 @@
 
 Character n-grams work for Russian and English alike, need no model and no network, and tolerate typos
 and word forms ("пароль" / "пароля", "reset" / "resetting").
+
+numpy (some 10 MB resident) is imported by the functions that use it, so it loads with the first report
+that clusters, not with the service.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 NGRAM_SIZES = (3, 4)
 DEFAULT_THRESHOLD = 0.55
@@ -32,6 +37,8 @@ def _ngrams(text: str) -> list[str]:
 
 def tfidf_matrix(texts: list[str]) -> np.ndarray:
     """Rows are L2-normalised TF-IDF vectors of the texts' character n-grams."""
+    import numpy as np
+
     vocabulary: dict[str, int] = {}
     documents = []
     for text in texts:
@@ -58,6 +65,8 @@ def cluster_questions(
     """Greedy clustering: the most asked question heads a cluster and takes every similar one."""
     if not counted:
         return []
+    import numpy as np
+
     counted = sorted(counted, key=lambda item: (-item[1], item[0]))
     texts = [text for text, _ in counted]
     vectors = tfidf_matrix(texts)
