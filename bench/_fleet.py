@@ -366,6 +366,24 @@ def tree_rss(pids: dict[str, int]) -> dict[str, int]:
     return _tree_totals(pids, lambda proc: proc.memory_info().rss, _vm_rss)
 
 
+def tree_pss(pids: dict[str, int]) -> dict[str, int]:
+    """Proportional set size in bytes of each named process with its descendants: a page shared by n
+    processes counts 1/n in each, so the fleet's total is the memory it takes, libraries loaded by every
+    service counted once (psutil when installed, /proc/<pid>/smaps_rollup otherwise)."""
+    return _tree_totals(pids, lambda proc: proc.memory_full_info().pss, _smaps_pss)
+
+
+def _smaps_pss(pid: int) -> int:
+    try:
+        rollup = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    for line in rollup.splitlines():
+        if line.startswith("Pss:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
 def tree_cpu(pids: dict[str, int]) -> dict[str, float]:
     """CPU seconds (user + system) of each named process together with its live descendants, from the
     processes' own counters (psutil when installed, /proc/<pid>/stat otherwise)."""

@@ -1,5 +1,5 @@
 """Fleet memory: resident set size of each service's process (with its child processes), idle and under
-the load of ``e2e_conversations`` at 32 concurrent users.
+the load of ``e2e_conversations`` at 32 concurrent users, and the proportional set size (PSS) idle.
 
 The fleet as ``switchboard up`` starts it, on a fresh data directory. Measured: just after every service is
 ready; idle after start-up (the demo tenant's knowledge base synced by retrieval, demo/kb ingested into a
@@ -31,6 +31,7 @@ from _fleet import (  # noqa: E402
     ingest_demo_kb,
     load_summary,
     run_load,
+    tree_pss,
     unlimited_tenant,
 )
 from common import write_result  # noqa: E402
@@ -66,6 +67,7 @@ def main() -> int:
         key = unlimited_tenant(fleet.gateway)
         ingest_demo_kb(fleet.gateway, key)
         idle = idle_rss(pids, args.settle)
+        idle_pss = tree_pss(pids)
         result, sampler = asyncio.run(
             under_load(fleet.gateway, key, pids, users=args.users, seconds=args.seconds)
         )
@@ -79,28 +81,33 @@ def main() -> int:
     others = [name for name in pids if name not in SERVICE_NAMES]
     loaded = f"peak, {args.users} users MB"
 
-    def row(name: str, values: tuple[float, float, float, float]) -> dict[str, Any]:
+    def row(name: str, values: tuple[float, float, float, float, float]) -> dict[str, Any]:
         return {
             "process": name,
             "just ready MB": round(values[0] / MB),
             "idle MB": round(values[1] / MB),
-            loaded: round(values[2] / MB),
-            "after load MB": round(values[3] / MB),
+            "idle PSS MB": round(values[2] / MB),
+            loaded: round(values[3] / MB),
+            "after load MB": round(values[4] / MB),
         }
 
-    rows = [row(name, (just_ready[name], idle[name], peak[name], after[name])) for name in services]
+    def own(name: str) -> tuple[float, float, float, float, float]:
+        return just_ready[name], idle[name], idle_pss[name], peak[name], after[name]
+
+    rows = [row(name, own(name)) for name in services]
     rows.append(
         row(
             "total (5 services)",
             (
                 sum(just_ready[n] for n in services),
                 sum(idle[n] for n in services),
+                sum(idle_pss[n] for n in services),
                 sampler.peak_total(services),
                 sum(after[n] for n in services),
             ),
         )
     )
-    rows += [row(name, (just_ready[name], idle[name], peak[name], after[name])) for name in others]
+    rows += [row(name, own(name)) for name in others]
     for line in rows:
         print(line)
     print(
@@ -110,7 +117,8 @@ def main() -> int:
     )
     notes = (
         f"RSS of each process with its children ({RSS_SOURCE}); "
-        f"shared pages count in every process. Fleet as `switchboard up` starts it (embedded defaults, "
+        f"shared pages count in every process; idle PSS counts a page shared by n processes 1/n in each, so its "
+        f"total is what the fleet takes. Fleet as `switchboard up` starts it (embedded defaults, "
         f"extractive provider, demo CRM). Idle = median of {args.settle:g} s of samples; peak = largest "
         f"0.5 s sample during {args.seconds:g} s of {args.users} users holding 3-message conversations "
         f"through the gateway ({load['msg/s']:.1f} msg/s, p50 {load['p50 ms']:.0f} ms, "
