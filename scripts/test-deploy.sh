@@ -124,6 +124,7 @@ phase "packages"
 need=()
 command -v dockerd >/dev/null || need+=(docker.io)
 command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v strip >/dev/null || need+=(binutils)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -232,6 +233,8 @@ make_base() { # $1: rootfs directory; the runtime tree (no pip), then pip added 
     --exclude='*.opt-1.pyc' --exclude='*.opt-2.pyc' \
     bin/python3.11 lib/libpython3.11.so lib/libpython3.11.so.1.0 lib/python3.11 |
     tar -C "$rootfs/usr/local" -x
+  # The interpreter without its debug symbols (some 25 MB), which nothing reads at run time.
+  strip --strip-unneeded "$rootfs/usr/local/lib/libpython3.11.so.1.0" "$rootfs"/usr/local/lib/python3.11/lib-dynload/*.so
   ln -sf python3.11 "$rootfs/usr/local/bin/python3"
   ln -sf python3.11 "$rootfs/usr/local/bin/python"
   ldconfig -r "$rootfs"
