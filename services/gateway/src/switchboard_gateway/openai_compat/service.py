@@ -236,8 +236,9 @@ class CompletionService:
             else None
         )
         end_user_id = end_user or f"api:{uuid.uuid4().hex}"
-        target = Target("", self._headers(end_user_id, verified), key, end_user_id, verified)
-        target.named = end_user is not None
+        target = Target(
+            "", self._headers(end_user_id, verified), key, end_user_id, verified, named=end_user is not None
+        )
         if key is None:
             target.history = earlier_turns(request)
             target.fresh = True
