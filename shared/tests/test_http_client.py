@@ -131,6 +131,31 @@ async def test_json_request_maps_upstream_errors(upstream: Upstream) -> None:
         await downstream.close()
 
 
+@pytest.fixture
+def moscow_time(monkeypatch: pytest.MonkeyPatch) -> object:
+    """The process's local time three hours ahead of UTC, as on a host in Moscow."""
+    monkeypatch.setenv("TZ", "MSK-3")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("moscow_time")
+async def test_breaker_state_does_not_depend_on_the_hosts_time_zone(upstream: Upstream) -> None:
+    """aiobreaker keeps when a breaker opened in UTC but compares it with local time: readiness must not."""
+    downstream = client(upstream.url, retries=0, breaker_fail_max=1, breaker_reset_seconds=0.3)
+    try:
+        upstream.fail_next = 1
+        await downstream.request("GET", "/x")
+        assert downstream.breaker_state == "open"
+        await asyncio.sleep(0.35)
+        assert downstream.breaker_state == "half-open"
+    finally:
+        await downstream.close()
+
+
 @pytest.mark.asyncio
 async def test_breaker_opens_fails_fast_and_closes_again(upstream: Upstream) -> None:
     downstream = client(upstream.url, retries=0, breaker_fail_max=3, breaker_reset_seconds=0.3)

@@ -80,24 +80,34 @@ class ClientConfig:
     default_headers: dict[str, str] = field(default_factory=dict)
 
 
-def breaker_state(breaker: CircuitBreaker) -> str:
-    """``closed``, ``open`` or ``half-open`` as readiness reports it: an open breaker whose reset timeout
-    has passed is half-open (the next call is the trial), though aiobreaker moves it only on that call."""
-    state: str = breaker.current_state.name.lower().replace("_", "-")
-    if state == "open" and breaker.opens_at is None:
-        return "half-open"
-    return state
+class BreakerWatch(CircuitBreakerListener):  # type: ignore[misc]
+    """Follows one breaker: its gauge, a log event at each change of state, and the state readiness reports
+    (``state``). When it opened is kept on the monotonic clock: aiobreaker's own ``opens_at`` compares the
+    UTC time it opened with local time, wrong by the host's UTC offset."""
 
-
-class _BreakerGauge(CircuitBreakerListener):  # type: ignore[misc]
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self, name: str, *, event: str = "breaker_state_change", subject: str = "downstream"
+    ) -> None:
         self.name = name
+        self.event = event
+        self.subject = subject
+        self.opened_at: float | None = None
 
     def state_change(
         self, _breaker: CircuitBreaker, _old: CircuitBreakerBaseState | None, new: CircuitBreakerBaseState
     ) -> None:
+        self.opened_at = time.monotonic() if new.state is CircuitBreakerState.OPEN else None
         BREAKER_STATE.labels(self.name).set(BREAKER_GAUGE_VALUE[new.state])
-        log.warning("breaker_state_change", downstream=self.name, state=new.state.name.lower())
+        log.warning(self.event, **{self.subject: self.name}, state=new.state.name.lower())
+
+    def state(self, breaker: CircuitBreaker) -> str:
+        """``closed``, ``open`` or ``half-open``: an open breaker whose reset timeout has passed is half-open
+        (the next call is the trial), though aiobreaker moves it only on that call."""
+        state: str = breaker.current_state.name.lower().replace("_", "-")
+        reset = breaker.timeout_duration.total_seconds()
+        if state == "open" and self.opened_at is not None and time.monotonic() - self.opened_at >= reset:
+            return "half-open"
+        return state
 
 
 def retry_after_seconds(value: str | None) -> float | None:
@@ -157,18 +167,19 @@ class Downstream:
         self.timeout = aiohttp.ClientTimeout(
             total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
         )
+        self.watch = BreakerWatch(name)
         self.breaker = CircuitBreaker(
             fail_max=self.config.breaker_fail_max,
             timeout_duration=timedelta(seconds=self.config.breaker_reset_seconds),
             exclude=[lambda exc: isinstance(exc, AppError)],
-            listeners=[_BreakerGauge(name)],
+            listeners=[self.watch],
             name=name,
         )
         BREAKER_STATE.labels(name).set(0)
 
     @property
     def breaker_state(self) -> str:
-        return breaker_state(self.breaker)
+        return self.watch.state(self.breaker)
 
     def url(self, path: str) -> str:
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"

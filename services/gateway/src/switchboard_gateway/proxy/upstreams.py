@@ -18,32 +18,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import aiohttp
-import structlog
-from aiobreaker import CircuitBreaker, CircuitBreakerListener
-from aiobreaker.state import CircuitBreakerBaseState, CircuitBreakerState
+from aiobreaker import CircuitBreaker
 from yarl import URL
 
 from switchboard_gateway.proxy.h1 import H1Pool, Timeouts
 from switchboard_gateway.proxy.routes import Timeout
 from switchboard_gateway.settings import GatewaySettings
-from switchboard_shared.http_client import breaker_state
-from switchboard_shared.metrics import BREAKER_STATE
+from switchboard_shared.http_client import BreakerWatch
 from switchboard_shared.registry import SERVICE_NAMES
 
-log = structlog.get_logger(__name__)
-GAUGE = {CircuitBreakerState.CLOSED: 0, CircuitBreakerState.HALF_OPEN: 1, CircuitBreakerState.OPEN: 2}
 POOL_KEEPALIVE_SECONDS = 4.0
-
-
-class _BreakerLog(CircuitBreakerListener):  # type: ignore[misc]
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def state_change(
-        self, _breaker: CircuitBreaker, _old: CircuitBreakerBaseState | None, new: CircuitBreakerBaseState
-    ) -> None:
-        BREAKER_STATE.labels(self.name).set(GAUGE[new.state])
-        log.warning("proxy_breaker_state_change", upstream=self.name, state=new.state.name.lower())
 
 
 class H1Proxy:
@@ -129,10 +113,11 @@ class Upstream:
     def __init__(self, name: str, base_url: str, settings: GatewaySettings, calls: CallSession) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
+        self.watch = BreakerWatch(f"proxy:{name}", event="proxy_breaker_state_change", subject="upstream")
         self.breaker = CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             timeout_duration=timedelta(seconds=settings.breaker_reset_seconds),
-            listeners=[_BreakerLog(f"proxy:{name}")],
+            listeners=[self.watch],
             name=f"proxy:{name}",
         )
         self.reset_seconds = settings.breaker_reset_seconds
@@ -153,7 +138,7 @@ class Upstream:
 
     @property
     def breaker_state(self) -> str:
-        return breaker_state(self.breaker)
+        return self.watch.state(self.breaker)
 
     async def close(self) -> None:
         await self.proxy.close()
