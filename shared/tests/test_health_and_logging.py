@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+from types import SimpleNamespace
 
 import pytest
 import structlog
@@ -24,7 +25,7 @@ async def test_readyz_reports_checks_and_breakers() -> None:
         raise ConnectionError("refused")
 
     readiness.add_check("database", db_ok)
-    readiness.add_breaker("retrieval", lambda: "open")
+    readiness.add_breaker("retrieval", SimpleNamespace(breaker_state="open"))
     async with running(make_app(readiness)) as client:
         ready = await client.get("/readyz")
         assert ready.status_code == 200

@@ -6,7 +6,7 @@ import asyncio
 import hmac
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Header, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -17,19 +17,26 @@ from switchboard_shared.responses import JSONResponse
 Check = Callable[[], Awaitable[Any]]
 
 
+class HasBreaker(Protocol):
+    """A client behind a circuit breaker: ``closed``, ``open`` or ``half-open``."""
+
+    @property
+    def breaker_state(self) -> str: ...
+
+
 @dataclass
 class Readiness:
     """Named dependency checks (a failing one makes the service unready) and informational breakers."""
 
     checks: dict[str, Check] = field(default_factory=dict)
-    breakers: dict[str, Callable[[], str]] = field(default_factory=dict)
+    breakers: dict[str, HasBreaker] = field(default_factory=dict)
     timeout: float = 2.0
 
     def add_check(self, name: str, check: Check) -> None:
         self.checks[name] = check
 
-    def add_breaker(self, name: str, state: Callable[[], str]) -> None:
-        self.breakers[name] = state
+    def add_breaker(self, name: str, client: HasBreaker) -> None:
+        self.breakers[name] = client
 
     async def _run(self, check: Check) -> dict[str, Any]:
         try:
@@ -43,7 +50,7 @@ class Readiness:
         results = await asyncio.gather(*(self._run(self.checks[name]) for name in names))
         checks = dict(zip(names, results, strict=True))
         ready = all(result["ok"] for result in results)
-        breakers = {name: state() for name, state in self.breakers.items()}
+        breakers = {name: client.breaker_state for name, client in self.breakers.items()}
         return ready, {"status": "ready" if ready else "unavailable", "checks": checks, "breakers": breakers}
 
 

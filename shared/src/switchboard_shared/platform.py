@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -29,10 +29,6 @@ class Platform:
 
     def downstream(self, name: str) -> Downstream:
         return self.downstreams[name]
-
-
-def _breaker_state_of(client: Downstream) -> Callable[[], str]:
-    return lambda: client.breaker_state
 
 
 @asynccontextmanager
@@ -73,7 +69,7 @@ async def open_platform(
             ),
         )
         clients[name] = client
-        readiness.add_breaker(name, _breaker_state_of(client))
+        readiness.add_breaker(name, client)
     analytics = AnalyticsClient(clients.get("analytics"), service=settings.service_name)
     await analytics.start()
     platform = Platform(settings, engine, sessionmaker, stores, readiness, clients, analytics)

@@ -7,7 +7,7 @@ security headers, then forwarded to its upstream) → security headers → body 
 endpoints (admin API, OpenAI-compatible API, docs, static assets).
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -26,7 +26,7 @@ from switchboard_gateway.proxy.middleware import (
     ProxyMiddleware,
     SecurityHeadersMiddleware,
 )
-from switchboard_gateway.proxy.upstreams import Upstream, Upstreams
+from switchboard_gateway.proxy.upstreams import Upstreams
 from switchboard_gateway.runtime import Runtime, RuntimeDep
 from switchboard_gateway.settings import GatewaySettings
 from switchboard_gateway.static import FAVICON_URL, mount_static
@@ -34,10 +34,6 @@ from switchboard_gateway.tenants.endpoints import router as tenants_router
 from switchboard_shared.app import build_app
 from switchboard_shared.platform import open_platform
 from switchboard_shared.responses import JSONResponse
-
-
-def _breaker_state(upstream: Upstream) -> Callable[[], str]:
-    return lambda: upstream.breaker_state
 
 
 def create_app(settings: GatewaySettings | None = None) -> FastAPI:
@@ -56,7 +52,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             upstreams = Upstreams(settings)
             try:
                 for name, upstream in upstreams.by_name.items():
-                    platform.readiness.add_breaker(f"proxy:{name}", _breaker_state(upstream))
+                    platform.readiness.add_breaker(f"proxy:{name}", upstream)
                 runtime = Runtime(
                     settings=settings,
                     platform=platform,

@@ -51,7 +51,7 @@ class DownstreamPool:
         config: ClientConfig = client_config_from_settings(self.settings, read_timeout=timeout)
         client = Downstream(name, base_url, config, guard=self.guard if guarded else None)
         self.clients[name] = (signature, client)
-        self.platform.readiness.add_breaker(name, lambda: client.breaker_state)
+        self.platform.readiness.add_breaker(name, client)
         return client
 
     async def close(self) -> None:

@@ -35,7 +35,7 @@ def create_app(settings: RelaySettings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
         downstream = Downstream("downstream", settings.downstream_url, client_config_from_settings(settings))
         readiness = Readiness()
-        readiness.add_breaker("downstream", lambda: downstream.breaker_state)
+        readiness.add_breaker("downstream", downstream)
         try:
             yield {"downstream": downstream, "readiness": readiness}
         finally:
