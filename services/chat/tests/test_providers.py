@@ -187,6 +187,29 @@ async def test_openai_tool_round_trip(chat: Any, llm: Any, fleet: Any, conversat
 
 
 @pytest.mark.asyncio
+async def test_a_failing_gemini_is_asked_once_per_turn(
+    chat: Any, llm: Any, conversation_factory: Any
+) -> None:
+    """The Gemini SDK sends a failed request five times by default: a 500 must reach the fallback after one
+    request, or every customer waits out five failures before the next provider answers."""
+    llm.mode = "fail"
+    async with chat.client() as client:
+        await configure(
+            client,
+            ["google", "extractive"],
+            {"google": {"base_url": llm.url, "api_key": "g-key", "model": "gemini-test"}},
+        )
+        cid = (await conversation_factory(client))["id"]
+        turn = (
+            await client.post(
+                f"/internal/v1/conversations/{cid}/messages", json={"text": "What is the build memory limit?"}
+            )
+        ).json()
+    assert turn["reply"]["provider"] == "extractive"
+    assert len(llm.calls("/v1beta/models/gemini-test:streamGenerateContent")) == 1
+
+
+@pytest.mark.asyncio
 async def test_failures_fall_through_and_open_the_breaker(
     chat_factory: Any, database_url: str, llm: Any, fleet: Any, conversation_factory: Any
 ) -> None:

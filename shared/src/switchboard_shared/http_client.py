@@ -39,7 +39,7 @@ BREAKER_GAUGE_VALUE = {
     CircuitBreakerState.OPEN: 2,
 }
 MAX_RETRY_AFTER_SECONDS = 10.0
-BACKOFF = wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.1)
+BACKOFF = wait_exponential_jitter(initial=0.05, max=2.0, jitter=0.1)
 
 
 @dataclass(slots=True)

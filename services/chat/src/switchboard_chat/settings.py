@@ -54,7 +54,9 @@ class ChatSettings(ServiceSettings):
     anthropic_base_url: str | None = Field(default=None, description="Anthropic API base URL")
     anthropic_model: str = Field(default="claude-3-5-haiku-latest", description="Anthropic model")
     google_api_key: str | None = Field(default=None, description="Google Gemini API key")
-    google_base_url: str | None = Field(default=None, description="Gemini API endpoint (host[:port])")
+    google_base_url: str | None = Field(
+        default=None, description="Gemini API base URL (a bare host[:port] means https)"
+    )
     google_model: str = Field(default="gemini-2.0-flash", description="Gemini model")
     url_allowlist: list[str] = Field(
         default_factory=list,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
@@ -49,22 +47,12 @@ class LangChainProvider(ChatProvider):
         *,
         first_token_timeout: float,
         tools: bool = True,
-        threaded: bool = False,
     ) -> None:
         self.name = name
         self.key = key
         self.model = model
         self.first_token_timeout = first_token_timeout
         self.supports_tools = tools
-        # Some clients' "async" path does blocking I/O on the event loop (Gemini over REST): run their
-        # sync stream in a worker thread instead.
-        self.threaded = threaded
-
-    def _astream(self, runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
-        if not self.threaded:
-            stream: AsyncIterator[Any] = runnable.astream(messages)
-            return stream
-        return _threaded_stream(runnable, messages)
 
     async def stream(self, request: GenerationRequest) -> AsyncGenerator[GenerationEvent, None]:
         messages = to_messages(request)
@@ -74,7 +62,7 @@ class LangChainProvider(ChatProvider):
         )
         for round_number in range(MAX_TOOL_ROUNDS + 1):
             gathered: AIMessageChunk | None = None
-            async for chunk in self._astream(runnable, messages):
+            async for chunk in runnable.astream(messages):
                 if not isinstance(chunk, AIMessageChunk):
                     continue
                 gathered = chunk if gathered is None else gathered + chunk
@@ -177,53 +165,25 @@ def build_google(
 ) -> LangChainProvider:
     from langchain_google_genai import ChatGoogleGenerativeAI
 
-    options: dict[str, Any] = {}
-    if base_url:
-        options["base_url"] = base_url
-        options["transport"] = "rest"
+    # The google-genai SDK under it: REST, natively async. Its retry count counts the first attempt (1 is
+    # no retry); left unset, a failed request is sent five times before the chain may fall back.
     chat = ChatGoogleGenerativeAI(  # type: ignore[call-arg]
         model=model,
         google_api_key=api_key or "",
+        base_url=_gemini_base_url(base_url),
         max_output_tokens=max_tokens,
         temperature=temperature,
-        max_retries=0,
+        max_retries=1,
         timeout=total_timeout,
-        **options,
     )
-    return LangChainProvider("google", key, chat, first_token_timeout=timeout, threaded=True)
+    return LangChainProvider("google", key, chat, first_token_timeout=timeout)
 
 
-_END = object()
-
-
-async def _threaded_stream(runnable: Any, messages: list[BaseMessage]) -> AsyncIterator[Any]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for chunk in runnable.stream(messages):
-                if stop.is_set():
-                    break
-                loop.call_soon_threadsafe(queue.put_nowait, chunk)
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
-        except Exception as exc:  # raised again on the event loop
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-
-    worker = loop.run_in_executor(None, produce)
-    try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                return
-            if isinstance(item, Exception):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        if worker.done():
-            worker.result()
+def _gemini_base_url(base_url: str | None) -> str | None:
+    """The Gemini endpoint as a URL; a bare host[:port] (how it was configured before) means HTTPS."""
+    if not base_url or "://" in base_url:
+        return base_url
+    return f"https://{base_url}"
 
 
 register(

@@ -148,7 +148,7 @@ def retry_delay(settings: IntegrationsSettings, attempt: int) -> float:
     state = RetryCallState(Retrying(), None, (), {})
     state.attempt_number = max(1, attempt)
     wait = wait_exponential_jitter(
-        multiplier=settings.delivery_retry_initial, max=settings.delivery_retry_max, jitter=1.0
+        initial=settings.delivery_retry_initial, max=settings.delivery_retry_max, jitter=1.0
     )
     return float(wait(state))
 

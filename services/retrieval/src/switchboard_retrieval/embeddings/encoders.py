@@ -292,7 +292,7 @@ class HostedEmbeddings:
             attempts += 1
             return self._attempt(path, body, policy)
 
-        backoff = wait_exponential_jitter(multiplier=BACKOFF_INITIAL, max=policy.longest_wait, jitter=0.25)
+        backoff = wait_exponential_jitter(initial=BACKOFF_INITIAL, max=policy.longest_wait, jitter=0.25)
 
         def wait(state: RetryCallState) -> float:
             exc = state.outcome.exception() if state.outcome else None
