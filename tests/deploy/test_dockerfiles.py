@@ -81,11 +81,23 @@ def test_image_installs_only_its_own_service(service: str) -> None:
     copied = [
         args.split()[0] for keyword, args in steps if keyword == "COPY" and not args.startswith("--from")
     ]
-    assert copied == ["constraints.txt", "shared/", f"services/{service}/", *EXTRA_COPIES.get(service, [])]
+    assert copied == [
+        "constraints.txt",
+        "shared/",
+        f"services/{service}/",
+        *EXTRA_COPIES.get(service, []),
+        "deploy/docker/slim_venv.py",
+    ]
     (install,) = [
         args for keyword, args in steps if keyword == "RUN" and re.search(r"\bpip\b.* install ", args)
     ]
     assert "-c constraints.txt" in install
+    # One slimming of the venv for every image, in the build stage, after the install.
+    runs = [args for keyword, args in steps if keyword == "RUN"]
+    slims = [
+        i for i, args in enumerate(runs) if "/opt/venv/bin/python /src/slim_venv.py /opt/venv/lib/" in args
+    ]
+    assert len(slims) == 1 and slims[0] > runs.index(install), runs
     # The build stage's pip installs into a venv made without one: no pip or setuptools at runtime.
     assert "python -m venv --without-pip /opt/venv" in [args for keyword, args in steps if keyword == "RUN"]
     assert all("pip --python /opt/venv/bin/python install " in part for part in install.split("&&")[:-1])
