@@ -52,6 +52,7 @@ lint: install
 	$(BIN)/mypy shared/src cli/src $(wildcard services/*/src) demo/crm/src
 
 bench: install
+	./scripts/system-packages.sh bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 format: install
