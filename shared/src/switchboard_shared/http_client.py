@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -110,6 +110,28 @@ class BreakerWatch(CircuitBreakerListener):  # type: ignore[misc]
         return state
 
 
+def watched_breaker(
+    name: str,
+    *,
+    fail_max: int,
+    reset_seconds: float,
+    exclude: Sequence[Callable[[BaseException], bool]] = (),
+    event: str = "breaker_state_change",
+    subject: str = "downstream",
+) -> tuple[CircuitBreaker, BreakerWatch]:
+    """A circuit breaker with its ``BreakerWatch`` listening, its gauge at closed from the start."""
+    watch = BreakerWatch(name, event=event, subject=subject)
+    breaker = CircuitBreaker(
+        fail_max=fail_max,
+        timeout_duration=timedelta(seconds=reset_seconds),
+        exclude=list(exclude),
+        listeners=[watch],
+        name=name,
+    )
+    BREAKER_STATE.labels(name).set(0)
+    return breaker, watch
+
+
 def retry_after_seconds(value: str | None) -> float | None:
     """A ``Retry-After`` header's wait in seconds (RFC 9110: delay-seconds or an HTTP date), or None."""
     if not value:
@@ -167,15 +189,12 @@ class Downstream:
         self.timeout = aiohttp.ClientTimeout(
             total=None, connect=self.config.connect_timeout, sock_read=self.config.read_timeout
         )
-        self.watch = BreakerWatch(name)
-        self.breaker = CircuitBreaker(
+        self.breaker, self.watch = watched_breaker(
+            name,
             fail_max=self.config.breaker_fail_max,
-            timeout_duration=timedelta(seconds=self.config.breaker_reset_seconds),
+            reset_seconds=self.config.breaker_reset_seconds,
             exclude=[lambda exc: isinstance(exc, AppError)],
-            listeners=[self.watch],
-            name=name,
         )
-        BREAKER_STATE.labels(name).set(0)
 
     @property
     def breaker_state(self) -> str:

@@ -15,16 +15,13 @@ under it.
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import aiohttp
-from aiobreaker import CircuitBreaker
 from yarl import URL
 
 from switchboard_gateway.proxy.h1 import H1Pool, Timeouts
 from switchboard_gateway.proxy.routes import Timeout
 from switchboard_gateway.settings import GatewaySettings
-from switchboard_shared.http_client import BreakerWatch
+from switchboard_shared.http_client import watched_breaker
 from switchboard_shared.registry import SERVICE_NAMES
 
 POOL_KEEPALIVE_SECONDS = 4.0
@@ -113,12 +110,12 @@ class Upstream:
     def __init__(self, name: str, base_url: str, settings: GatewaySettings, calls: CallSession) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.watch = BreakerWatch(f"proxy:{name}", event="proxy_breaker_state_change", subject="upstream")
-        self.breaker = CircuitBreaker(
+        self.breaker, self.watch = watched_breaker(
+            f"proxy:{name}",
             fail_max=settings.breaker_fail_max,
-            timeout_duration=timedelta(seconds=settings.breaker_reset_seconds),
-            listeners=[self.watch],
-            name=f"proxy:{name}",
+            reset_seconds=settings.breaker_reset_seconds,
+            event="proxy_breaker_state_change",
+            subject="upstream",
         )
         self.reset_seconds = settings.breaker_reset_seconds
         self.read_timeouts = {
