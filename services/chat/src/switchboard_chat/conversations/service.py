@@ -165,34 +165,11 @@ async def open_or_resume(
     end_user: EndUser,
     scope: str | None,
     opened_by: str = OPENED_BY_API,
+    read_profile: bool = True,
 ) -> tuple[Conversation, bool]:
     """A new conversation, or with ``resume`` the newest one opened the same way with the same key and
-    channel (an API client's thread: its history stays here); True when it was resumed."""
-    row, profile, resumed = await _open_or_resume(
-        session=session,
-        analytics=analytics,
-        tenant_id=tenant_id,
-        body=body,
-        end_user=end_user,
-        scope=scope,
-        opened_by=opened_by,
-    )
-    if resumed:
-        profile = await repository.get_profile(session, tenant_id=tenant_id, end_user_id=row.end_user_id)
-    return conversation_out(row, profile), resumed
-
-
-async def _open_or_resume(
-    *,
-    session: AsyncSession,
-    analytics: AnalyticsClient,
-    tenant_id: str,
-    body: CreateConversation,
-    end_user: EndUser,
-    scope: str | None,
-    opened_by: str,
-) -> tuple[ConversationRow, EndUserRow | None, bool]:
-    """``open_or_resume``'s row; the end user's profile only for a new conversation (it is written then)."""
+    channel (an API client's thread: its history stays here); True when it was resumed. ``read_profile``
+    False: a resumed conversation comes without the end user's profile (a caller that needs only its id)."""
     if end_user.id is not None and end_user.id != body.end_user_id:
         raise AppError(ErrorCode.FORBIDDEN, "A widget user can only open conversations for themselves.")
     channel = _channel_of_new_conversation(body, scope=scope, opened_by=opened_by)
@@ -207,7 +184,12 @@ async def _open_or_resume(
             opened_by=opened_by,
         )
         if kept is not None:
-            return kept, None, True
+            profile = (
+                await repository.get_profile(session, tenant_id=tenant_id, end_user_id=kept.end_user_id)
+                if read_profile
+                else None
+            )
+            return conversation_out(kept, profile), True
     if scope is not None and body.profile is not None and (body.profile.email or body.profile.crm_id):
         raise AppError(
             ErrorCode.VALIDATION_ERROR,
@@ -241,7 +223,7 @@ async def _open_or_resume(
         channel=row.channel,
         properties={"verified": verified},
     )
-    return row, profile, False
+    return conversation_out(row, profile), False
 
 
 async def _profile_for_new_conversation(
@@ -554,8 +536,8 @@ async def open_inbound(
 ) -> str:
     """The id of the messenger chat's conversation among those ``/inbound`` opened, opened when there is
     none (a conversation opened through the public API never receives a messenger's messages). Every
-    messenger message comes this way: the profile is not read for a conversation that goes on."""
-    conversation, _, _ = await _open_or_resume(
+    messenger message comes this way, and its turn reads the profile: it is not read here too."""
+    conversation, _ = await open_or_resume(
         session=session,
         analytics=analytics,
         tenant_id=tenant_id,
@@ -570,6 +552,7 @@ async def open_inbound(
         end_user=end_user,
         scope=None,
         opened_by=OPENED_BY_INBOUND,
+        read_profile=False,
     )
     return conversation.id
 
