@@ -8,6 +8,7 @@ never loses or reorders a message.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import orjson
 import structlog
@@ -27,10 +28,20 @@ class WindowMessage:
     role: str
     text: str
     no_answer: bool = False
+    # An assistant message's action waiting for the customer's confirmation (the next turn reads it).
+    pending_action: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, row: MessageRow) -> WindowMessage:
-        return cls(id=row.id, seq=row.seq, role=row.role, text=row.text, no_answer=row.no_answer)
+        pending = (row.meta or {}).get("pending_action") if row.role == "assistant" else None
+        return cls(
+            id=row.id,
+            seq=row.seq,
+            role=row.role,
+            text=row.text,
+            no_answer=row.no_answer,
+            pending_action=pending,
+        )
 
 
 class RecentWindow:
@@ -41,7 +52,8 @@ class RecentWindow:
 
     @staticmethod
     def key(conversation_id: str) -> str:
-        return f"chat:window:{conversation_id}"
+        # v2: entries carry the pending action; an entry written before it had none, so it is not read.
+        return f"chat:window:v2:{conversation_id}"
 
     async def load(self, session: AsyncSession, conversation: ConversationRow) -> list[WindowMessage]:
         try:

@@ -169,12 +169,7 @@ async def _store(
             actor="customer",
             reason="a new customer message reopened the conversation",
         )
-    previous = await conversations.last_message(session=session, conversation_id=conversation.id)
-    pending = (
-        PendingAction.from_meta((previous.meta or {}).get("pending_action"))
-        if previous is not None and previous.role == "assistant"
-        else None
-    )
+    pending = await _pending_action(session, conversation, window)
     verified = _verified(turn, conversation)
     user_row = conversations.add_message(
         session=session,
@@ -199,6 +194,21 @@ async def _store(
         verified=verified,
         profile=profile,
     )
+
+
+async def _pending_action(
+    session: AsyncSession, conversation: ConversationRow, window: list[WindowMessage]
+) -> PendingAction | None:
+    """The action the assistant's last message asked the customer to confirm. The window ends with the
+    conversation's last message (it is read or rebuilt at the conversation's last seq), so the database is
+    asked only when the window keeps no messages."""
+    if window:
+        last = window[-1]
+        return PendingAction.from_meta(last.pending_action) if last.role == "assistant" else None
+    previous = await conversations.last_message(session=session, conversation_id=conversation.id)
+    if previous is None or previous.role != "assistant":
+        return None
+    return PendingAction.from_meta((previous.meta or {}).get("pending_action"))
 
 
 def _emit_received(runtime: Runtime, stored: _Stored, *, chars: int) -> None:
