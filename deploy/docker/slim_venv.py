@@ -83,7 +83,11 @@ def importable(package: str) -> set[str]:
 def zip_packages(site: Path, packages: list[str]) -> None:
     archive = site / ARCHIVE
     before = {package: importable(package) for package in packages}
-    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bundle:
+    with (
+        zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bundle,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        compiled = Path(scratch, "module.pyc")
         for package in packages:
             root = site / package
             if not root.is_dir() or not (root / "__init__.py").is_file():
@@ -94,7 +98,7 @@ def zip_packages(site: Path, packages: list[str]) -> None:
                 name = path.relative_to(site).as_posix()
                 bundle.write(path, name)  # directories too: zipimport finds namespace packages by them
                 if path.is_file() and path.suffix == ".py":
-                    bundle.writestr(name + "c", _bytecode(path, f"{archive}/{name}"))
+                    bundle.writestr(name + "c", _bytecode(path, f"{archive}/{name}", compiled))
     for package in packages:
         shutil.rmtree(site / package)
     (site / "zipped-packages.pth").write_text(ARCHIVE + "\n")
@@ -106,19 +110,17 @@ def zip_packages(site: Path, packages: list[str]) -> None:
             )
 
 
-def _bytecode(source: Path, shown_as: str) -> bytes:
-    """The module's bytecode beside its source in the archive (zipimport does not read __pycache__).
-    Unchecked-hash: the image never changes, so nothing compares it with the source at import."""
-    with tempfile.TemporaryDirectory() as scratch:
-        target = Path(scratch, "module.pyc")
-        py_compile.compile(
-            str(source),
-            cfile=str(target),
-            dfile=shown_as,
-            doraise=True,
-            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
-        )
-        return target.read_bytes()
+def _bytecode(source: Path, shown_as: str, target: Path) -> bytes:
+    """The module's bytecode beside its source in the archive (zipimport does not read __pycache__), compiled
+    through ``target``. Unchecked-hash: the image never changes, so nothing compares it with the source."""
+    py_compile.compile(
+        str(source),
+        cfile=str(target),
+        dfile=shown_as,
+        doraise=True,
+        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+    )
+    return target.read_bytes()
 
 
 def main() -> None:
@@ -134,8 +136,8 @@ def main() -> None:
         zip_packages(site, args.zip)
     if not compileall.compile_dir(site.parent.parent, quiet=1, workers=0):
         sys.exit("slim_venv: some installed module does not compile")
-    for module in args.check:
-        subprocess.run([sys.executable, "-c", f"import {module}"], check=True)
+    if args.check:
+        subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in args.check)], check=True)
 
 
 if __name__ == "__main__":
