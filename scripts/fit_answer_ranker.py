@@ -26,9 +26,8 @@ import numpy as np
 import numpy.typing as npt
 
 from switchboard_chat.providers import extractive
-from switchboard_chat.providers.base import GenerationRequest, Passage
-from switchboard_cli.evaluation.replay import LocalSimilarity, load_capture
-from switchboard_shared.contracts.retrieval import SearchHit
+from switchboard_chat.settings import ChatSettings
+from switchboard_cli.evaluation.replay import LocalSimilarity, captured_request, load_capture
 
 FEATURES = ("semantic", "lexical", "type", "passage_cosine", "passage_score", "length", "introduces")
 # The section heading's similarity is not fitted: it adds this fixed amount (in the fit's own units) times the
@@ -46,6 +45,7 @@ class Turn:
 
 
 async def turns(path: Path) -> list[Turn]:
+    settings = ChatSettings()
     capture = load_capture(path)
     similarity = LocalSimilarity(capture["embedding_model"], path.with_name(path.name + ".vectors.npz"))
     out: list[Turn] = []
@@ -53,16 +53,8 @@ async def turns(path: Path) -> list[Turn]:
         question = turn["question"]
         if question["kind"] == "unanswerable" or not turn["hits"]:
             continue
-        hits = [SearchHit.model_validate(hit) for hit in turn["hits"]]
-        request = GenerationRequest(
-            system_prompt="",
-            history=[],
-            question=question["question"],
-            search_query=turn["search_query"],
-            passages=[Passage(index=i, hit=hit) for i, hit in enumerate(hits, start=1)],
-            language=turn["language"],
-            similarity=similarity,
-        )
+        request = captured_request(turn, similarity, settings)
+        hits = [p.hit for p in request.passages]
         reading = await extractive.read(request)
         if reading is None or reading.meaning is None:
             continue

@@ -30,6 +30,8 @@ from switchboard_shared.evaluation.questions import Question
 from switchboard_shared.evaluation.scoring import QuestionResult
 
 if TYPE_CHECKING:
+    from switchboard_chat.providers.base import GenerationRequest
+    from switchboard_chat.settings import ChatSettings
     from switchboard_retrieval.embeddings.encoders import Embedder
 
 CAPTURE_VERSION = 1
@@ -163,6 +165,30 @@ class LocalSimilarity:
 SimilarityFn = Callable[[str, list[str], list[str]], Awaitable[list[list[float]] | None]]
 
 
+def captured_request(
+    turn: dict[str, Any], similarity: SimilarityFn | None, settings: ChatSettings
+) -> GenerationRequest:
+    """What the extractive answerer is given for a captured turn (its question, chat's search query and
+    language, the passages retrieval returned), with chat's answering settings."""
+    from switchboard_chat.providers.base import GenerationRequest, Passage
+    from switchboard_shared.contracts.retrieval import SearchHit
+
+    hits = [SearchHit.model_validate(hit) for hit in turn["hits"]]
+    passages = [Passage(index=i, hit=hit) for i, hit in enumerate(hits, start=1)]
+    return GenerationRequest(
+        system_prompt="",
+        history=[],
+        question=turn["question"]["question"],
+        search_query=turn["search_query"],
+        passages=passages,
+        language=turn["language"],
+        min_support=settings.min_support_score,
+        lexical_min_support=settings.lexical_min_support_score,
+        cross_language_discount=settings.cross_language_support_discount,
+        similarity=similarity if passages else None,
+    )
+
+
 async def replay_turns(
     capture: dict[str, Any],
     similarity: SimilarityFn | None,
@@ -170,11 +196,10 @@ async def replay_turns(
     progress: Callable[[], None] = lambda: None,
 ) -> list[QuestionResult]:
     """Each captured turn answered again by the extractive provider, scored as ``switchboard eval`` does."""
-    from switchboard_chat.providers.base import AnswerVerdict, GenerationRequest, Passage, TextDelta
+    from switchboard_chat.providers.base import AnswerVerdict, TextDelta
     from switchboard_chat.providers.extractive import ExtractiveProvider
     from switchboard_chat.providers.texts import text as system_text
     from switchboard_chat.settings import ChatSettings
-    from switchboard_shared.contracts.retrieval import SearchHit
 
     settings = ChatSettings()
     provider = ExtractiveProvider()
@@ -182,20 +207,9 @@ async def replay_turns(
     results: list[QuestionResult] = []
     for turn in capture["turns"]:
         question = Question.model_validate(turn["question"])
-        hits = [SearchHit.model_validate(hit) for hit in turn["hits"]]
-        passages = [Passage(index=i, hit=hit) for i, hit in enumerate(hits, start=1)]
-        request = GenerationRequest(
-            system_prompt="",
-            history=[],
-            question=question.question,
-            search_query=turn["search_query"],
-            passages=passages,
-            language=turn["language"],
-            min_support=settings.min_support_score,
-            lexical_min_support=settings.lexical_min_support_score,
-            cross_language_discount=settings.cross_language_support_discount,
-            similarity=similarity if passages else None,
-        )
+        request = captured_request(turn, similarity, settings)
+        passages = request.passages
+        hits = [p.hit for p in passages]
         parts: list[str] = []
         no_answer: bool | None = None
         support: float | None = None

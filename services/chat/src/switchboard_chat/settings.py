@@ -73,14 +73,16 @@ class ChatSettings(ServiceSettings):
     retrieval_timeout_seconds: float = Field(default=5.0, description="Timeout of one retrieval search")
     integrations_timeout_seconds: float = Field(default=8.0, description="Timeout of one integrations call")
     min_support_score: float = Field(
-        default=1.04,
-        description="Extractive: least support (meaning in the knowledge base's embedding space, plus shared "
-        "words, answer type and twice the cosine of the passage retrieval ranked first) a sentence needs to "
-        "answer; below it the answer is a refusal",
+        default=1.95,
+        description="Extractive: least support a sentence needs to answer (its meaning and its section "
+        "heading's in the knowledge base's embedding space, its share of the question's words, whether it "
+        "holds the kind of fact asked for, and twice the cosine of the passage retrieval ranked first, "
+        "weighed as fitted); below it the answer is a refusal",
     )
     cross_language_support_discount: float = Field(
-        default=0.10,
-        description="Extractive: how much less support a sentence in another language than the question needs",
+        default=0.61,
+        description="Extractive: how much less support a sentence in another language than the question needs "
+        "(it shares no words with the question)",
     )
     lexical_min_support_score: float = Field(
         default=0.2,

@@ -89,24 +89,24 @@ QUESTION_ONLY = re.compile(r"[?？]\s*$")
 LIST_MARK = re.compile(r"^\s*(?:[-*+•]|\d{1,2}[.)])\s+")
 HEADING_MARK = re.compile(r"^\s*#{1,6}\s+")
 UNDERLINE = re.compile(r"^([=\-~^*+`#\"'])\1{2,}\s*$")
-# Weights of the signals a sentence's support is made of (whether the passages answer at all). Meaning
-# (cosine in the knowledge base's own embedding space, which works across languages) carries it; shared
-# words (same language) and the kind of fact the question asks for (a price, a duration) add to it, and so
-# does coverage (``PASSAGE_SUPPORT``). The support threshold (``min_support``) is chosen on the evaluation's
-# main sets and checked on the ``*_holdout`` sets (README, "Answer quality"); without meaning scores, the
-# passages' retrieval rank breaks ties.
-SEMANTIC_WEIGHT = 0.6
-HEADING_WEIGHT = 0.4
-LEXICAL_WEIGHT = 0.35
+# Support: whether the passages answer the question at all, as the best sentence's. Meaning (cosine in the
+# knowledge base's own embedding space, which works across languages) of the sentence read under its heading
+# and of its section heading, the share of the question's words it holds (same language), whether it holds
+# the kind of fact the question asks for (a price, a duration), and coverage: how close the passage
+# retrieval ranked first is to the question (whether the knowledge base covers a question shows better in
+# the whole passage than in any one sentence). Fitted by ``scripts/fit_support.py`` as a class-balanced
+# logistic regression of "answerable" over the best sentence's support, on captures of the evaluation's main
+# sets (answerable and unanswerable questions), with the threshold (``min_support``) and the cross-language
+# discount, and checked on the ``*_holdout`` sets (README, "Answer quality"). Without meaning scores, shared
+# words and the kind of fact decide, and the passages' retrieval rank breaks ties.
+SUPPORT_MEANING = 1.72
+SUPPORT_SECTION = 0.54
+SUPPORT_WORDS = 1.86
+SUPPORT_TYPE = 0.36
+SUPPORT_COVERAGE = 2.0
 TYPE_BONUS = 0.15
 RANK_PRIOR = 0.05
 CONTEXT_SHARE = 0.5
-# Support also counts how close the passage retrieval ranked first is to the question (its cosine, times
-# this): whether the knowledge base covers a question shows better in the whole passage than in any one
-# sentence (README, "Answer quality": it separates answerable from unanswerable questions better on every
-# set, and with it the threshold, chosen on the main sets, refuses more unanswerable and fewer answerable
-# questions on the holdouts).
-PASSAGE_SUPPORT = 2.0
 # Which sentence answers, once support says there is an answer: a linear ranker over the same signals plus
 # the passage's own retrieval evidence (its cosine with the query and its fused retrieval score relative to
 # the turn's best) and the sentence's length (fragments such as ":Automatically:" rarely answer), fitted by
@@ -360,7 +360,7 @@ def rank_units(
     """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
     Support is meaning + shared words + answer type + the question's ``coverage`` (how close the passage
-    retrieval ranked first is to it). Meaning is the sentence's (read under its heading) and its
+    retrieval ranked first is to it), weighed as fitted (``SUPPORT_*``). Meaning is the sentence's (read under its heading) and its
     section's: a section titled like the question ("Delivery costs", "How long do I have to return an
     item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
     the passage's retrieval ``evidence`` (see ``passage_evidence``); without it, support and a nudge to the
@@ -377,11 +377,11 @@ def rank_units(
             support = lex + (max(0.0, bonus) if lex else 0.0)
         else:
             support = (
-                SEMANTIC_WEIGHT * sem
-                + HEADING_WEIGHT * section
-                + LEXICAL_WEIGHT * lex
-                + max(0.0, bonus)
-                + PASSAGE_SUPPORT * coverage
+                SUPPORT_MEANING * sem
+                + SUPPORT_SECTION * section
+                + SUPPORT_WORDS * lex
+                + SUPPORT_TYPE * (bonus > 0)
+                + SUPPORT_COVERAGE * coverage
             )
         if semantic is not None and evidence is not None:
             score = (
@@ -636,7 +636,7 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
     best = max(c.support for c in ranked) if ranked else None
     if reading.meaning is None:
         return compose(ranked, request.lexical_min_support), best
-    chosen = compose(ranked, _threshold(request, ranked))
+    chosen = compose(ranked, threshold(request, ranked))
     if not chosen:
         return [], best
     sentences, sections = reading.meaning
@@ -653,7 +653,7 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
             reading.evidence,
             reading.coverage,
         )
-        answer = compose(part_ranked, _threshold(request, part_ranked))
+        answer = compose(part_ranked, threshold(request, part_ranked))
         if not answer or any((c.passage, c.position) in taken for c in answer):
             continue  # the answer already says it (or this part has no answer of its own)
         for candidate in answer:
@@ -690,12 +690,14 @@ def passage_evidence(request: GenerationRequest, cosines: dict[int, float] | Non
     }
 
 
-def _threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
-    threshold = request.min_support
+def threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
+    """The least support that answers: ``min_support``, less the cross-language discount when the
+    best-ranked sentence is in another language than the question."""
+    least = request.min_support
     if ranked and ranked[0].language != request.language:
         # Across languages there are no shared words and the cosine runs lower for the same meaning.
-        threshold -= request.cross_language_discount
-    return threshold
+        least -= request.cross_language_discount
+    return least
 
 
 # Where a question that asks two things splits: a second question mark, or "and"/"и" before a question
