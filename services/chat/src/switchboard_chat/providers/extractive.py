@@ -360,9 +360,9 @@ def rank_units(
     """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
     Support is meaning + shared words + answer type + the question's ``coverage`` (how close the passage
-    retrieval ranked first is to it), weighed as fitted (``SUPPORT_*``). Meaning is the sentence's (read under its heading) and its
-    section's: a section titled like the question ("Delivery costs", "How long do I have to return an
-    item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
+    retrieval ranked first is to it), weighed as fitted (``SUPPORT_*``). Meaning is the sentence's (read
+    under its heading) and its section's: a section titled like the question ("Delivery costs", "How long
+    do I have to return an item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
     the passage's retrieval ``evidence`` (see ``passage_evidence``); without it, support and a nudge to the
     passages ranked first. Without meaning scores (retrieval could not compare), shared words alone decide,
     as they used to."""
