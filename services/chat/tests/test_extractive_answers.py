@@ -343,6 +343,11 @@ def test_the_sentence_a_colon_introduces_joins_the_best() -> None:
             "Defective items can be returned within the warranty period.",
             -0.15,
         ),
+        # A time of day: "во сколько", "what time", opening hours; "when" keeps asking for a duration.
+        ("во сколько приезжают курьеры", "Курьеры работают с 9:00 до 22:00.", 0.15),
+        ("во сколько приезжают курьеры", "Курьер звонит за 30 минут до приезда.", -0.15),
+        ("What are your opening hours?", "Pickup points are open daily from 10 am to 9 pm.", 0.15),
+        ("When does a build fail?", '"start_date": "2021-11-03T16:23:14"', -0.15),
     ],
 )
 def test_the_kind_of_fact_asked_for(question: str, sentence: str, bonus: float) -> None:

@@ -49,6 +49,9 @@ NUMBER_WORDS = (
     r"|fifteen|twenty|thirty|sixty|ninety|hundred|half an?|several|один|одн\w+|два|две|тр[иеё]\w*|четыр\w+"
     r"|пят\w*|шест\w*|сем\w*|восем\w*|девят\w*|десят\w*|несколько|пару|полчаса|полгода)"
 )
+# A time of day ("9:00", "7 pm", "24/7"): what "what time" and "opening hours" ask for ("when" asks for a
+# duration or a date more often, and documentation is full of timestamps).
+CLOCK = r"\b\d{1,2}:\d{2}\b|\b\d{1,2}\s?(?:am|pm|a\.m\.|p\.m\.)|24/7|around the clock|круглосуточн"
 ANSWER_TYPES = (
     (
         re.compile(
@@ -74,6 +77,16 @@ ANSWER_TYPES = (
             r"|месяц|месяч|год|лет|минут|секунд)",
             re.I,
         ),
+    ),
+    (
+        re.compile(
+            r"what time|(?:opening|business|working|office) hours|hours of operation|closing time"
+            r"|(?:until|till) (?:when|what time)"
+            r"|во сколько|до скольки|со скольки|до какого (?:часа|времени)|с какого (?:часа|времени)"
+            r"|(?:часы|график|режим) работы",
+            re.I,
+        ),
+        re.compile(CLOCK, re.I),
     ),
 )
 # Facts a sentence next to the chosen one may carry that complete the answer (a figure, a limit, a time of
