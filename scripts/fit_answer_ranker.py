@@ -33,13 +33,15 @@ FEATURES = ("semantic", "lexical", "type", "passage_cosine", "passage_score", "l
 # The section heading's similarity is not fitted: it adds this fixed amount (in the fit's own units) times the
 # similarity (see ``RANK_SECTION``).
 SECTION_PRIOR = 1.0
+# Cognates across languages are not fitted either: they weigh as shipped (``RANK_COGNATE``), in the same units.
+COGNATE_PRIOR = extractive.RANK_COGNATE * SECTION_PRIOR / extractive.RANK_SECTION
 Matrix = npt.NDArray[np.float64]
 
 
 @dataclass
 class Turn:
     features: Matrix  # one row per sentence
-    section: Matrix  # each sentence's section heading similarity
+    fixed: Matrix  # each sentence's unfitted score: its section heading's similarity and its cognates
     holds: Matrix  # 1 where the sentence holds a key phrase
     shipped: Matrix  # the shipped ranker's score
 
@@ -61,7 +63,8 @@ async def turns(path: Path) -> list[Turn]:
         ranked = extractive.rank_question(request, reading)
         top = max(hit.score for hit in hits) or 1.0
         phrases = [phrase.lower() for phrase in question["key_phrases"]]
-        rows, sections, holds, shipped = [], [], [], []
+        at = {(unit.passage, unit.position): i for i, unit in enumerate(reading.units)}
+        rows, fixed, holds, shipped = [], [], [], []
         for c in ranked:
             hit = hits[c.passage - 1]
             rows.append(
@@ -75,10 +78,11 @@ async def turns(path: Path) -> list[Turn]:
                     1.0 if c.sentence.rstrip().endswith(":") else 0.0,
                 ]
             )
-            sections.append(c.section)
+            cognate = reading.cognates[at[(c.passage, c.position)]] if reading.cognates else 0.0
+            fixed.append(SECTION_PRIOR * c.section + COGNATE_PRIOR * cognate)
             holds.append(1.0 if any(phrase in c.sentence.lower() for phrase in phrases) else 0.0)
             shipped.append(c.score)
-        out.append(Turn(np.array(rows), np.array(sections), np.array(holds), np.array(shipped)))
+        out.append(Turn(np.array(rows), np.array(fixed), np.array(holds), np.array(shipped)))
     similarity.save()
     return out
 
@@ -90,7 +94,7 @@ def fit(data: list[Turn], *, l2: float = 1e-3, steps: int = 1500, rate: float = 
     for _ in range(steps):
         gradient = np.zeros(len(FEATURES))
         for t in usable:
-            scores = t.features @ weights + SECTION_PRIOR * t.section
+            scores = t.features @ weights + t.fixed
             p = np.exp(scores - scores.max())
             p /= p.sum()
             target = p * t.holds / (p * t.holds).sum()
@@ -109,7 +113,7 @@ def report(name: str, data: list[Turn], weights: Matrix) -> None:
         return
     row = [
         np.mean([at_top(score(t), t.holds, k) for t in usable])
-        for score in (lambda t: t.shipped, lambda t: t.features @ weights + SECTION_PRIOR * t.section)
+        for score in (lambda t: t.shipped, lambda t: t.features @ weights + t.fixed)
         for k in (1, 3)
     ]
     print(
@@ -129,7 +133,7 @@ def main() -> None:
     print(
         "weights:",
         ", ".join(f"{name} {value * scale:.2f}" for name, value in zip(FEATURES, weights, strict=True)),
-        f"(section {SECTION_PRIOR * scale:.2f}, fixed)",
+        f"(fixed: section {SECTION_PRIOR * scale:.2f}, cognate {COGNATE_PRIOR * scale:.2f})",
     )
     for group, sets in (("fit", fitted), ("check", checked)):
         for path, data in sets.items():

@@ -197,6 +197,19 @@ def test_a_russian_question_over_english_pages_quotes_the_sentence_and_the_one_t
     assert "Subprojects" not in answer
 
 
+def test_across_languages_a_cognate_picks_the_sentence_that_names_the_thing() -> None:
+    # Equally close in meaning; the longer sentence would rank first on its length alone.
+    text = (
+        "Billing\n=======\n\nRenewals of every paid plan happen automatically each month on the billing date "
+        "shown in your organization's settings.\n\nSecurity\n========\n\nCertificates renew automatically."
+    )
+    passage = hit(1, text, heading="x", language="en", vector_score=0.45)
+    answer, refused = ask("Сертификаты продлеваются сами?", "ru", [passage], similarity({}, default=0.45))
+    assert not refused
+    assert "«Certificates renew automatically.» [1]" in answer
+    assert "Renewals" not in answer
+
+
 def test_a_question_that_asks_two_things_gets_both_answers() -> None:
     plus = hit(
         1,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -22,6 +22,7 @@ from switchboard_chat.providers.base import (
     TextDelta,
     ToolEvent,
 )
+from switchboard_chat.providers.cognates import cognate_keys
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
 from switchboard_shared.language import text_language
@@ -136,6 +137,11 @@ RANK_PASSAGE_COSINE = 0.54
 RANK_PASSAGE_SCORE = 0.99
 RANK_LENGTH = 0.57
 RANK_INTRODUCES = -0.3
+# Across languages a question shares no words with the passages but may share cognates ("сертификат" /
+# "certificate", see ``cognates``): what they add over shared words ranks as shared words do (half that
+# weight was tried: no better on any set). Rank only: support is unchanged, because counting cognates there
+# answered more unanswerable questions (README, "Answer quality").
+RANK_COGNATE = RANK_LEXICAL
 # A sentence joins the best one only when it ranks close to it (it answers the question on its own, not
 # merely shares its topic). The margins below (in rank units) were chosen with ``switchboard eval --replay``
 # on the evaluation's main sets (README, "Answer quality").
@@ -334,14 +340,20 @@ def units_of(passages: list[tuple[int, str, str, str, str]]) -> list[Unit]:
     return units
 
 
-def lexical_support(question: str, units: list[Unit], contexts: dict[int, str]) -> list[float]:
+def lexical_support(
+    question: str,
+    units: list[Unit],
+    contexts: dict[int, str],
+    read: Callable[[str], frozenset[str]] = term_set,
+) -> list[float]:
     """Each unit's share of the question's (idf-weighted) terms; a term found only in its passage's title
-    or heading path counts half. 0 for every unit when the question has no content word."""
-    query = term_set(question)
+    or heading path counts half. 0 for every unit when the question has no content word. ``read`` gives a
+    text's terms (``cognate_keys`` compares words across the alphabet)."""
+    query = read(question)
     if not query or not units:
         return [0.0] * len(units)
-    context_terms = {index: term_set(value) for index, value in contexts.items()}
-    unit_terms = [term_set(u.sentence) for u in units]
+    context_terms = {index: read(value) for index, value in contexts.items()}
+    unit_terms = [read(u.sentence) for u in units]
     df: Counter[str] = Counter()
     for words in unit_terms:
         df.update(words & query)
@@ -352,7 +364,7 @@ def lexical_support(question: str, units: list[Unit], contexts: dict[int, str]) 
     total = sum(weight.values())
     out = []
     for unit, words in zip(units, unit_terms, strict=True):
-        around = (context_terms.get(unit.passage, frozenset()) | term_set(unit.heading)) & query
+        around = (context_terms.get(unit.passage, frozenset()) | read(unit.heading)) & query
         from_context = around - words
         out.append(
             (sum(weight[t] for t in words & query) + CONTEXT_SHARE * sum(weight[t] for t in from_context))
@@ -369,6 +381,7 @@ def rank_units(
     topical: list[float] | None = None,
     evidence: dict[int, float] | None = None,
     coverage: float = 0.0,
+    cognates: list[float] | None = None,
 ) -> list[Candidate]:
     """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
@@ -406,6 +419,7 @@ def rank_units(
                 + evidence.get(unit.passage, 0.0)
                 + RANK_LENGTH * math.log(len(unit.sentence)) / 6
                 + RANK_INTRODUCES * unit.sentence.rstrip().endswith(":")
+                + (RANK_COGNATE * cognates[i] if cognates is not None else 0.0)
             )
         else:
             # A sentence without the kind of fact asked for ranks lower, but its support (whether there is
@@ -429,6 +443,20 @@ def rank_units(
         )
     ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
     return ranked
+
+
+def cognate_support(
+    question: str, language: str, units: list[Unit], contexts: dict[int, str], lexical: list[float]
+) -> list[float] | None:
+    """What cognates add to each unit's shared words when it is in another language than the question (0
+    for a unit in the question's language); None when every unit is in the question's language."""
+    if all(unit.language == language for unit in units):
+        return None
+    shared = lexical_support(question, units, contexts, cognate_keys)
+    return [
+        max(0.0, cognate - words) if unit.language != language else 0.0
+        for unit, cognate, words in zip(units, shared, lexical, strict=True)
+    ]
 
 
 def rank_sentences(
@@ -583,6 +611,7 @@ class Reading:
     meaning: tuple[list[list[float]], list[list[float]]] | None
     evidence: dict[int, float] | None  # each passage's retrieval evidence (``passage_evidence``)
     coverage: float  # how close the passage retrieval ranked first is to the question (``coverage``)
+    cognates: list[float] | None  # what cognates add to shared words across languages (``cognate_support``)
 
 
 async def read(request: GenerationRequest) -> Reading | None:
@@ -622,6 +651,7 @@ async def read(request: GenerationRequest) -> Reading | None:
         meaning,
         passage_evidence(request, cosines),
         closest if cosines is None else cosines[min(cosines)],
+        cognate_support(request.question, request.language, units, contexts, lexical),
     )
 
 
@@ -635,7 +665,16 @@ def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidat
     n = len(reading.queries)
     semantic = [max(row[i] for row in sentences[:n]) for i in range(len(units))]
     topical = [max(row[i] for row in sections[:n]) for i in range(len(units))]
-    return rank_units(request.question, units, lexical, semantic, topical, reading.evidence, reading.coverage)
+    return rank_units(
+        request.question,
+        units,
+        lexical,
+        semantic,
+        topical,
+        reading.evidence,
+        reading.coverage,
+        reading.cognates,
+    )
 
 
 async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
@@ -657,14 +696,16 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
     room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
     for k, part in enumerate(reading.parts):
         offset = len(reading.queries) + k
+        lexical = lexical_support(part, reading.units, reading.contexts)
         part_ranked = rank_units(
             part,
             reading.units,
-            lexical_support(part, reading.units, reading.contexts),
+            lexical,
             sentences[offset],
             sections[offset],
             reading.evidence,
             reading.coverage,
+            cognate_support(part, request.language, reading.units, reading.contexts, lexical),
         )
         answer = compose(part_ranked, threshold(request, part_ranked))
         if not answer or any((c.passage, c.position) in taken for c in answer):
