@@ -17,6 +17,7 @@ from switchboard_chat.providers.extractive import (
     logical_lines,
     question_parts,
     render,
+    terms,
 )
 from switchboard_chat.providers.texts import order_state
 from switchboard_chat.settings import ChatSettings
@@ -365,3 +366,8 @@ def test_the_sentence_a_colon_introduces_joins_the_best() -> None:
 )
 def test_the_kind_of_fact_asked_for(question: str, sentence: str, bonus: float) -> None:
     assert answer_bonus(question, sentence) == pytest.approx(bonus)
+
+
+def test_e_and_yo_are_the_same_letter_to_shared_words() -> None:
+    # Customers often type "е" for "ё": "счету" is the knowledge base's "счёту", "черный" its "чёрный".
+    assert terms("Можно оплатить по счету? Есть черный цвет?") == terms("оплатить по счёту, чёрный цвет")

@@ -176,9 +176,10 @@ STOPWORDS = frozenset(
 
 
 def terms(value: str) -> list[str]:
-    """Lower-cased content words cut to a 5-letter stem, which is crude but serves Russian and English."""
+    """Lower-cased content words (ё read as е, as customers often type it) cut to a 5-letter stem, which is
+    crude but serves Russian and English."""
     out = []
-    for word in WORD.findall(value.lower()):
+    for word in WORD.findall(value.lower().replace("ё", "е")):
         if word in STOPWORDS or (len(word) < 3 and not word.isdigit()):
             continue
         out.append(word[:5] if len(word) > 5 else word)
