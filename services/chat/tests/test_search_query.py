@@ -27,3 +27,13 @@ def test_a_question_that_stands_on_its_own_is_searched_alone() -> None:
     history = window(("user", "Сколько дней на возврат товара?"))
     assert search_query("Какая погода на Марсе завтра?", history) == "Какая погода на Марсе завтра?"
     assert search_query("How do I delete my account?", []) == "How do I delete my account?"
+
+
+def test_a_russian_personal_pronoun_marks_a_follow_up_as_it_does_in_english() -> None:
+    # "он" is the promo code of the turn before, as "it" would be.
+    history = window(("user", "Как применить промокод?"))
+    query = search_query("а на подарочные карты он действует?", history)
+    assert "промокод" in query
+    assert "promo code" in search_query(
+        "does it work on gift cards?", window(("user", "How do I use a promo code?"))
+    )

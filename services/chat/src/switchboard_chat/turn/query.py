@@ -22,7 +22,8 @@ log = structlog.get_logger(__name__)
 
 FOLLOW_UP = re.compile(
     r"\b(it|its|that|this|those|these|they|them|there|same|also|what about|and|how about|more)\b"
-    r"|(?:^|\s)(это|этот|эта|этом|его|её|ее|их|там|тоже|так|а если|а как|а что|подробнее)(?:\s|$|[?,.!])",
+    r"|(?:^|\s)(это|этот|эта|этом|его|её|ее|их|там|тоже|так|а если|а как|а что|подробнее"
+    r"|он|она|оно|они|него|неё|нее|нему|ней|ним|них|нём|нем)(?:\s|$|[?,.!])",
     re.IGNORECASE,
 )
 # A question of this many content words or fewer rarely names its topic ("and on the paid one?"); one of
