@@ -348,6 +348,7 @@ def test_the_sentence_a_colon_introduces_joins_the_best() -> None:
         ("How long until the certificate is issued?", "It might take up to one hour.", 0.15),
         ("Как долго идёт доставка почтой?", "Почтой России: 299 ₽, 5–14 дней.", 0.15),
         ("а сертификат долго выпускается?", "Certificate issuance can take about one hour.", 0.15),
+        ("How soon will my refund arrive?", "Refunds arrive within 3 business days.", 0.15),
         ("How long until the certificate is issued?", "Certificates are issued automatically.", -0.15),
         # Compound durations: "12-month warranty", "a 30-day trial", "6-месячная гарантия".
         ("How long does the warranty last?", "Phones have a **12-month** manufacturer's warranty.", 0.15),

@@ -68,7 +68,7 @@ ANSWER_TYPES = (
     ),
     (
         re.compile(
-            r"how long|how many (?:days|hours|weeks)|when|сколько (?:дней|времени|часов)|долго|когда|срок",
+            r"how long|how soon|how quickly|how many (?:days|hours|weeks)|when|сколько (?:дней|времени|часов)|долго|когда|срок",
             re.I,
         ),
         re.compile(
