@@ -1,16 +1,19 @@
 """Words a Russian question shares with English text across the alphabet: cognates and loanwords
 ("сертификат" / "certificate", "редирект" / "redirect", "репозитории" / "repository").
 
-Each word of five letters or more becomes a key: Russian words lose a case ending and are transliterated,
-English words lose "-tion"/"-sion", then both keep their first four consonants with the letters that sound
-alike merged (c before e/i/y is s, other c, k and q are k, z is s, w is v; h and j are dropped). Crude, and
-it matches only words that sound alike; it serves where the two languages share no word at all.
+Each word of five letters or more that is not a stop word becomes a key: Russian words lose a case ending
+and are transliterated, English words lose a plural "-s" and "-tion"/"-sion", then both keep their first
+four consonants with the letters that sound alike merged (c before e/i/y is s, other c, k and q are k, z is
+s, w is v; h and j are dropped). Crude, and it matches only words that sound alike; it serves where the two
+languages share no word at all.
 """
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
+
+from switchboard_chat.providers.stopwords import STOPWORDS
 
 LATIN_WORD = re.compile(r"[a-z]{5,}")
 CYRILLIC_WORD = re.compile(r"[а-яё]{5,}")
@@ -29,6 +32,7 @@ ENDINGS = sorted(
     reverse=True,
 )
 VOWELS = frozenset("aeiouy")
+SINGULAR_S = ("ss", "us", "is")  # "access", "status", "analysis" end in -s in the singular
 KEY_CONSONANTS = 4
 MIN_CONSONANTS = 3
 READ_CACHE_SIZE = 4096
@@ -37,16 +41,18 @@ READ_CACHE_SIZE = 4096
 @lru_cache(maxsize=READ_CACHE_SIZE)
 def cognate_keys(text: str) -> frozenset[str]:
     """The sound-alike keys of a text's Russian and English words (kept for recent texts)."""
-    lowered = text.lower()
-    keys = [latin_key(word) for word in LATIN_WORD.findall(lowered)]
-    keys += [cyrillic_key(word) for word in CYRILLIC_WORD.findall(lowered)]
+    lowered = text.lower().replace("ё", "е")
+    keys = [latin_key(word) for word in LATIN_WORD.findall(lowered) if word not in STOPWORDS]
+    keys += [cyrillic_key(word) for word in CYRILLIC_WORD.findall(lowered) if word not in STOPWORDS]
     return frozenset(key for key in keys if len(key) >= MIN_CONSONANTS)
 
 
 def latin_key(word: str) -> str:
+    if word.endswith("s") and not word.endswith(SINGULAR_S):
+        word = word[:-1]  # "webhooks" keys as "webhook" (Russian plurals lose their ending too)
     word = word.replace("qu", "kv")
     for suffix, keep in (("tion", "t"), ("sion", "s"), ("ion", "")):
-        if word.endswith((suffix, suffix + "s")):
+        if word.endswith(suffix):
             word = word[: word.rfind(suffix)] + keep
             break
     letters = []

@@ -23,6 +23,7 @@ from switchboard_chat.providers.base import (
     ToolEvent,
 )
 from switchboard_chat.providers.cognates import cognate_keys
+from switchboard_chat.providers.stopwords import STOPWORDS
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
 from switchboard_shared.language import text_language
@@ -142,6 +143,10 @@ RANK_INTRODUCES = -0.3
 # weight was tried: no better on any set). Rank only: support is unchanged, because counting cognates there
 # answered more unanswerable questions (README, "Answer quality").
 RANK_COGNATE = RANK_LEXICAL
+TOPIC_MIN_PASSAGES = 3
+# A follow-up's words count with its search query's, which carries the earlier question's, at this share of
+# their weight.
+BORROWED_SHARE = 0.8
 # A sentence joins the best one only when it ranks close to it (it answers the question on its own, not
 # merely shares its topic). The margins below (in rank units) were chosen with ``switchboard eval --replay``
 # on the evaluation's main sets (README, "Answer quality").
@@ -157,22 +162,6 @@ SIMILARITY_TEXT_CHARS = 600
 # Passages are knowledge-base chunks and come back turn after turn: what is read of one text alone (its
 # units and their languages, a sentence's content words) is kept for this many recent texts.
 READ_CACHE_SIZE = 4096
-
-STOPWORDS = frozenset(
-    """
-    a an the and or but if of to in on at by for with from about as into is are was were be been being do does
-    did doing have has had i me my we our you your he she it its they them their this that these those what
-    which who whom how why when where there here can could should would will shall may might must not no yes
-    please thanks thank hello hi so than then too very just also get got want need tell know
-    и в во не что он на я с со как а то все она так его но да ты к у же вы за бы по только ее мне было вот
-    от меня еще нет о из ему теперь когда даже ну вдруг ли если уже или ни быть был него до вас нибудь опять
-    уж вам ведь там потом себя ничего ей может они тут где есть надо ней для мы тебя их чем была сам чтоб без
-    будто чего раз тоже себе под будет ж тогда кто этот того потому этого какой совсем ним здесь этом один почти
-    мой тем чтобы нее сейчас были куда зачем всех никогда можно при наконец два об другой хоть после над больше
-    тот через эти нас про всего них какая много разве три эту моя впрочем хорошо свою этой перед иногда лучше
-    чуть том нельзя такой им более всегда конечно всю между скажите подскажите пожалуйста здравствуйте как
-    """.split()
-)
 
 
 def terms(value: str) -> list[str]:
@@ -453,11 +442,24 @@ def cognate_support(
     for a unit in the question's language); None when every unit is in the question's language."""
     if all(unit.language == language for unit in units):
         return None
-    shared = lexical_support(question, units, contexts, cognate_keys)
+    topic = topic_cognates(units, contexts)
+    shared = lexical_support(question, units, contexts, lambda text: cognate_keys(text) - topic)
     return [
         max(0.0, cognate - words) if unit.language != language else 0.0
         for unit, cognate, words in zip(units, shared, lexical, strict=True)
     ]
+
+
+def topic_cognates(units: list[Unit], contexts: dict[int, str]) -> frozenset[str]:
+    """Cognate keys found in more than half of the turn's passages (three or more): the knowledge base's
+    topic ("documentation" across a documentation site), which tells no sentence from another."""
+    found: dict[int, set[str]] = {index: set(cognate_keys(value)) for index, value in contexts.items()}
+    for unit in units:
+        found.setdefault(unit.passage, set()).update(cognate_keys(unit.sentence))
+    if len(found) < TOPIC_MIN_PASSAGES:
+        return frozenset()
+    counts = Counter(key for keys in found.values() for key in keys)
+    return frozenset(key for key, count in counts.items() if count > len(found) / 2)
 
 
 def rank_sentences(
@@ -637,7 +639,10 @@ async def read(request: GenerationRequest) -> Reading | None:
     if follow_up:
         # A follow-up ("and to Kazakhstan?") is read with the earlier question's words too.
         borrowed = lexical_support(request.search_query, units, contexts)
-        lexical = [max(own, 0.8 * other) for own, other in zip(lexical, borrowed, strict=True)]
+        lexical = [max(own, BORROWED_SHARE * other) for own, other in zip(lexical, borrowed, strict=True)]
+    # A follow-up's cognates are read off its search query alone (its own words and the earlier question's):
+    # "а как его потом удалить?" has one, and "delete" would then be all a sentence needs.
+    cognates = cognate_support(request.search_query, request.language, units, contexts, lexical)
     parts = question_parts(request.question)
     queries = [request.question, *([request.search_query] if follow_up else [])]
     meaning = await _meaning(request, units, [*queries, *parts])
@@ -652,7 +657,7 @@ async def read(request: GenerationRequest) -> Reading | None:
         meaning,
         passage_evidence(request, cosines),
         closest if cosines is None else cosines[min(cosines)],
-        cognate_support(request.question, request.language, units, contexts, lexical),
+        cognates,
     )
 
 
