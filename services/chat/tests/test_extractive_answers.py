@@ -373,3 +373,9 @@ def test_the_kind_of_fact_asked_for(question: str, sentence: str, bonus: float) 
 def test_e_and_yo_are_the_same_letter_to_shared_words() -> None:
     # Customers often type "е" for "ё": "счету" is the knowledge base's "счёту", "черный" its "чёрный".
     assert terms("Можно оплатить по счету? Есть черный цвет?") == terms("оплатить по счёту, чёрный цвет")
+
+
+def test_a_decomposed_letter_from_a_pdf_stays_in_its_word() -> None:
+    # PDFs and macOS write "й" and "ё" as a letter and a combining mark (NFD).
+    decomposed = "Настрои\u0306ки сче\u0308та"
+    assert terms(decomposed) == terms("Настройки счёта") == ["настр", "счета"]

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from switchboard_shared.contracts.analytics import LATENCY_PARTS, EventType
+from switchboard_shared.folding import fold
 from switchboard_shared.redaction import redact_text
 
 MAX_KEY_LENGTH = 255
@@ -86,7 +87,7 @@ def latency_bucket_value(index: int) -> float:
 def normalise_question(text: str) -> str:
     """Lower-case, PII-free, punctuation-free text: questions asked the same way share one key."""
     text = redact_text(unicodedata.normalize("NFKC", text))
-    text = _PLACEHOLDER.sub(lambda match: f" {match.group(1)} ", text).lower().replace("ё", "е")
+    text = fold(_PLACEHOLDER.sub(lambda match: f" {match.group(1)} ", text))
     text = _NON_WORD.sub(" ", text).replace("_", " ")
     return " ".join(text.split())[:MAX_KEY_LENGTH]
 

@@ -26,6 +26,7 @@ from switchboard_chat.providers.cognates import cognate_keys
 from switchboard_chat.providers.stopwords import STOPWORDS
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
+from switchboard_shared.folding import fold
 from switchboard_shared.language import text_language
 
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -165,10 +166,10 @@ READ_CACHE_SIZE = 4096
 
 
 def terms(value: str) -> list[str]:
-    """Lower-cased content words (ё read as е, as customers often type it) cut to a 5-letter stem, which is
-    crude but serves Russian and English."""
+    """Content words (``fold``ed: lower-cased, ё read as е) cut to a 5-letter stem, which is crude but serves
+    Russian and English."""
     out = []
-    for word in WORD.findall(value.lower().replace("ё", "е")):
+    for word in WORD.findall(fold(value)):
         if word in STOPWORDS or (len(word) < 3 and not word.isdigit()):
             continue
         out.append(word[:5] if len(word) > 5 else word)

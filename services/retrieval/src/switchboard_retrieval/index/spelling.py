@@ -13,7 +13,8 @@ import re
 from collections import Counter
 from collections.abc import Container, Iterable, Mapping, Sequence
 
-from switchboard_retrieval.index.text import CYRILLIC_RE, WORD_RE, normal_word, stem_word, words
+from switchboard_retrieval.index.text import CYRILLIC_RE, WORD_RE, stem_word, words
+from switchboard_shared.folding import fold
 
 LATIN = "abcdefghijklmnopqrstuvwxyz"
 CYRILLIC = "абвгдежзийклмнопрстуфхцчшщъыьэюя"
@@ -81,7 +82,7 @@ class Speller:
 
         def replace(match: re.Match[str]) -> str:
             word = match.group()
-            corrected = self.correct_word(normal_word(word))
+            corrected = self.correct_word(fold(word))
             return corrected if corrected is not None else word
 
         if not self.vocabularies:

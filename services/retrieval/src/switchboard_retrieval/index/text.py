@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import re
 import threading
-import unicodedata
 from functools import lru_cache
 
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN, STOPWORDS_RUSSIAN
 
-# A word keeps its combining marks: text from PDFs and macOS carries "й" and "ё" decomposed (NFD).
+from switchboard_shared.folding import fold
+
+# A word keeps its combining marks: text from PDFs and macOS carries "й" and "ё" decomposed (NFD); ``fold``
+# composes them.
 _LETTERS = r"(?:[^\W_][\u0300-\u036f]*)+"
 WORD_RE = re.compile(rf"{_LETTERS}(?:['’]{_LETTERS})?", re.UNICODE)
-COMBINING_RE = re.compile(r"[\u0300-\u036f]")
 CYRILLIC_RE = re.compile(r"[\u0400-\u04FF]")
 STOPWORDS = frozenset(STOPWORDS_EN) | frozenset(STOPWORDS_RUSSIAN)
 SUPPORTED_LANGUAGES = ("en", "ru")
@@ -44,13 +45,8 @@ def stem_word(word: str) -> str:
     return stemmed
 
 
-def normal_word(word: str) -> str:
-    """Composed (NFC), lower-cased, ё as е, and without marks that compose with nothing (stress accents)."""
-    return COMBINING_RE.sub("", unicodedata.normalize("NFC", word).lower().replace("ё", "е"))
-
-
 def words(text: str) -> list[str]:
-    return [normal_word(w) for w in WORD_RE.findall(text)]
+    return [fold(w) for w in WORD_RE.findall(text)]
 
 
 def tokenize(text: str) -> list[str]:
@@ -62,7 +58,7 @@ def tokenize(text: str) -> list[str]:
 def word_stems(text: str) -> tuple[tuple[int, int, str], ...]:
     """(start, end, stem) of every word of a text; kept for recent texts (search highlights the same
     chunks again and again)."""
-    return tuple((m.start(), m.end(), stem_word(normal_word(m.group()))) for m in WORD_RE.finditer(text))
+    return tuple((m.start(), m.end(), stem_word(fold(m.group()))) for m in WORD_RE.finditer(text))
 
 
 def highlight(text: str, query: str, *, width: int = 240, marker: str = "**") -> str:
