@@ -71,6 +71,21 @@ Cancelling
     assert "Builds can be cancelled." in cancelling.text and "version: 2" in cancelling.text
 
 
+def test_rst_references_to_labelled_sections_show_the_sections_title() -> None:
+    rst = """Builds
+======
+
+See :ref:`config-file/v2:build.jobs` and :ref:`the FAQ <faq>`.
+
+* :ref:`faq:My documentation requires additional dependencies`
+* :ref:`custom-label`, :doc:`/guides/reproducible-builds`
+"""
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert "See build.jobs and the FAQ." in text
+    assert "* My documentation requires additional dependencies" in text
+    assert "* custom-label, /guides/reproducible-builds" in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

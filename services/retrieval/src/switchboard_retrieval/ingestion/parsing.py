@@ -116,7 +116,7 @@ def parse_markdown(text: str, name: str) -> ParsedDocument:
 # ---------------------------------------------------------------- reStructuredText
 
 _RST_ADORNMENT = re.compile(r"^([=\-~^\"'`#*+:.<>_])\1{2,}\s*$")
-_RST_ROLE = re.compile(r":[\w:+-]+:`([^`<]*?)\s*(?:<[^>]*>)?`")
+_RST_ROLE = re.compile(r":([\w:+-]+):`([^`<]*?)\s*(?:<[^>]*>)?`")
 _RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`__?")
 _RST_REF = re.compile(r"`([^`]+)`_{1,2}")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
@@ -136,8 +136,17 @@ _SKIP_DIRECTIVES = {
 }
 
 
+def _rst_role(match: re.Match[str]) -> str:
+    """A role's text as Sphinx shows it: a ``:ref:`` to a section labelled by its document
+    (``:ref:`versions:Privacy levels```, Sphinx's autosectionlabel) shows the section's title alone."""
+    role, text = match.groups()
+    if role == "ref" and ":" in text:
+        return text.split(":", 1)[1]
+    return text
+
+
 def _rst_inline(line: str) -> str:
-    line = _RST_ROLE.sub(r"\1", line)
+    line = _RST_ROLE.sub(_rst_role, line)
     line = _RST_LINK.sub(r"\1", line)
     line = _RST_REF.sub(r"\1", line)
     return _RST_LITERAL.sub(r"\1", line)
