@@ -86,6 +86,27 @@ See :ref:`config-file/v2:build.jobs` and :ref:`the FAQ <faq>`.
     assert "* custom-label, /guides/reproducible-builds" in text
 
 
+def test_an_rst_object_description_keeps_the_objects_name_with_its_description() -> None:
+    rst = """Variables
+=========
+
+.. envvar:: READTHEDOCS
+
+    Whether the build is running inside Read the Docs.
+
+.. py:function:: build(version)
+   :noindex:
+
+   Builds one version.
+
+.. note:: Builds can be cancelled.
+"""
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert "READTHEDOCS: Whether the build is running inside Read the Docs." in text
+    assert "build(version): Builds one version." in text
+    assert "Builds can be cancelled." in text and "note" not in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

@@ -136,6 +136,11 @@ _SKIP_DIRECTIVES = {
 }
 
 
+# Directives that describe a named object (Sphinx's ``.. envvar:: READTHEDOCS``, ``.. confval::``, and any
+# domain's, ``.. py:function::``): the name is a term, and its description follows.
+_DESCRIBED_OBJECTS = {"envvar", "confval", "option", "describe", "object", "program"}
+
+
 def _rst_role(match: re.Match[str]) -> str:
     """A role's text as Sphinx shows it: a ``:ref:`` to a section labelled by its document
     (``:ref:`versions:Privacy levels```, Sphinx's autosectionlabel) shows the section's title alone."""
@@ -160,6 +165,7 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
     sections: list[Section] = []
     body: list[str] = []
     skip_indent: int | None = None
+    term: str | None = None  # a described object's name, awaiting its description
 
     def flush() -> None:
         content = "\n".join(body).strip()
@@ -210,6 +216,8 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             indent, kind, argument = len(directive.group(1)), directive.group(2).lower(), directive.group(3)
             if kind in _SKIP_DIRECTIVES:
                 skip_indent = indent
+            elif argument and (kind in _DESCRIBED_OBJECTS or ":" in kind):
+                term = _rst_inline(argument)
             elif argument and kind not in {"code-block", "code", "sourcecode", "prompt"}:
                 body.append(_rst_inline(argument))
             i += 1
@@ -221,6 +229,10 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             skip_indent = len(line) - len(line.lstrip())
             i += 1
             continue
+        if term is not None and line.strip():
+            # The description's first line carries its object's name: "READTHEDOCS: Whether the build…".
+            line = f"{line[: len(line) - len(line.lstrip())]}{term}: {line.lstrip()}"
+            term = None
         body.append(_rst_inline(line.rstrip()))
         i += 1
     flush()
