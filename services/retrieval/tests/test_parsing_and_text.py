@@ -107,6 +107,24 @@ def test_an_rst_object_description_keeps_the_objects_name_with_its_description()
     assert "Builds can be cancelled." in text and "note" not in text
 
 
+def test_rst_substitutions_show_what_the_document_defines_them_as() -> None:
+    rst = """Badges
+======
+
+|green| |nbsp| |red|
+
+|product| shows a badge; |undefined| stays as written, and so does ``a || b``.
+
+.. |green| image:: https://example.com/passing.svg
+.. |red| image:: https://example.com/failing.svg
+.. |nbsp| unicode:: 0xA0
+.. |product| replace:: Read the **Docs**
+"""
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert "green" not in text and "red|" not in text and "nbsp" not in text
+    assert "Read the **Docs** shows a badge; |undefined| stays as written, and so does a || b." in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

@@ -120,6 +120,8 @@ _RST_ROLE = re.compile(r":([\w:+-]+):`([^`<]*?)\s*(?:<[^>]*>)?`")
 _RST_LINK = re.compile(r"`([^`<]+?)\s*<[^>]+>`__?")
 _RST_REF = re.compile(r"`([^`]+)`_{1,2}")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
+_RST_SUBSTITUTION = re.compile(r"^\.\.\s+\|([^|]+)\|\s+([\w-]+)::\s*(.*)$")
+_RST_SUBSTITUTION_REF = re.compile(r"\|([^|\s][^|]*?)\|(?:_{1,2})?")
 _RST_DIRECTIVE = re.compile(r"^(\s*)\.\.\s+([\w:-]+)::\s*(.*)$")
 _RST_COMMENT_OR_TARGET = re.compile(r"^\s*\.\.(\s+_[^:]+:.*|\s+\|[^|]+\|.*|\s*$|\s+[^\w].*|\s+\w[^:]*$)")
 _SKIP_DIRECTIVES = {
@@ -150,7 +152,35 @@ def _rst_role(match: re.Match[str]) -> str:
     return text
 
 
-def _rst_inline(line: str) -> str:
+def _rst_substitutions(lines: list[str]) -> dict[str, str]:
+    """What each substitution a document defines stands for in text: an image (a badge) for nothing, a
+    ``replace::`` for its text, a ``unicode::`` for its characters (``0xA0`` a space)."""
+    out = {}
+    for line in lines:
+        match = _RST_SUBSTITUTION.match(line)
+        if match is None:
+            continue
+        name, kind, value = match.groups()
+        if kind == "replace":
+            out[name] = _rst_inline(value.strip(), {})
+        elif kind == "unicode":
+            out[name] = "".join(_unicode_token(token) for token in value.split())
+        else:
+            out[name] = ""
+    return out
+
+
+def _unicode_token(token: str) -> str:
+    code = re.fullmatch(r"(?:0x|U\+|\\x|\\u|&#x)([0-9a-fA-F]+);?", token)
+    if code is None:
+        return token
+    character = chr(int(code.group(1), 16))
+    return " " if character.isspace() else character
+
+
+def _rst_inline(line: str, substitutions: dict[str, str]) -> str:
+    if substitutions:
+        line = _RST_SUBSTITUTION_REF.sub(lambda m: substitutions.get(m.group(1), m.group(0)), line)
     line = _RST_ROLE.sub(_rst_role, line)
     line = _RST_LINK.sub(r"\1", line)
     line = _RST_REF.sub(r"\1", line)
@@ -159,6 +189,7 @@ def _rst_inline(line: str) -> str:
 
 def parse_rst(text: str, name: str) -> ParsedDocument:
     lines = text.splitlines()
+    substitutions = _rst_substitutions(lines)
     styles: list[tuple[str, bool]] = []
     path: list[str] = []
     title: str | None = None
@@ -199,7 +230,7 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             if style not in styles:
                 styles.append(style)
             level = styles.index(style)
-            heading = _rst_inline(heading)
+            heading = _rst_inline(heading, substitutions)
             if level == 0 and title is None:
                 title = heading
             path[:] = path[:level] + [heading]
@@ -217,9 +248,9 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             if kind in _SKIP_DIRECTIVES:
                 skip_indent = indent
             elif argument and (kind in _DESCRIBED_OBJECTS or ":" in kind):
-                term = _rst_inline(argument)
+                term = _rst_inline(argument, substitutions)
             elif argument and kind not in {"code-block", "code", "sourcecode", "prompt"}:
-                body.append(_rst_inline(argument))
+                body.append(_rst_inline(argument, substitutions))
             i += 1
             # Directive options (":key: value") belong to the directive, not the text.
             while i < len(lines) and re.match(r"^\s+:[\w-]+:", lines[i]):
@@ -233,7 +264,7 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             # The description's first line carries its object's name: "READTHEDOCS: Whether the build…".
             line = f"{line[: len(line) - len(line.lstrip())]}{term}: {line.lstrip()}"
             term = None
-        body.append(_rst_inline(line.rstrip()))
+        body.append(_rst_inline(line, substitutions).rstrip())
         i += 1
     flush()
     title = title or _stem_title(name)
