@@ -125,6 +125,31 @@ def test_rst_substitutions_show_what_the_document_defines_them_as() -> None:
     assert "Read the **Docs** shows a badge; |undefined| stays as written, and so does a || b." in text
 
 
+def test_rst_auto_numbered_items_are_numbered_and_each_list_starts_at_one() -> None:
+    rst = """Domains
+=======
+
+#. Go to Admin.
+#. Click on Domains,
+   then on Add.
+
+   #. A nested step.
+   #. Another.
+
+#. Click Confirm.
+
+Then:
+
+#. Build again.
+"""
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert "1. Go to Admin.\n2. Click on Domains,\n   then on Add." in text
+    assert "   1. A nested step.\n   2. Another." in text
+    assert "3. Click Confirm." in text
+    assert "Then:\n\n1. Build again." in text
+    assert "#." not in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

@@ -122,6 +122,7 @@ _RST_REF = re.compile(r"`([^`]+)`_{1,2}")
 _RST_LITERAL = re.compile(r"``([^`]+)``")
 _RST_SUBSTITUTION = re.compile(r"^\.\.\s+\|([^|]+)\|\s+([\w-]+)::\s*(.*)$")
 _RST_SUBSTITUTION_REF = re.compile(r"\|([^|\s][^|]*?)\|(?:_{1,2})?")
+_RST_AUTO_ITEM = re.compile(r"#\.(?:\s|$)")
 _RST_DIRECTIVE = re.compile(r"^(\s*)\.\.\s+([\w:-]+)::\s*(.*)$")
 _RST_COMMENT_OR_TARGET = re.compile(r"^\s*\.\.(\s+_[^:]+:.*|\s+\|[^|]+\|.*|\s*$|\s+[^\w].*|\s+\w[^:]*$)")
 _SKIP_DIRECTIVES = {
@@ -141,6 +142,27 @@ _SKIP_DIRECTIVES = {
 # Directives that describe a named object (Sphinx's ``.. envvar:: READTHEDOCS``, ``.. confval::``, and any
 # domain's, ``.. py:function::``): the name is a term, and its description follows.
 _DESCRIBED_OBJECTS = {"envvar", "confval", "option", "describe", "object", "program"}
+
+
+class _AutoNumbering:
+    """Auto-numbered list items ("#. Go to Admin") numbered as Sphinx shows them ("1. Go to Admin"); a list
+    ends at the first line as far left as its items that is not one of them."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = {}  # indent → items so far
+
+    def number(self, line: str) -> str:
+        stripped = line.lstrip()
+        if not stripped:
+            return line
+        indent = len(line) - len(stripped)
+        item = _RST_AUTO_ITEM.match(stripped) is not None
+        for level in [level for level in self.counts if level > indent or (level == indent and not item)]:
+            del self.counts[level]
+        if not item:
+            return line
+        self.counts[indent] = self.counts.get(indent, 0) + 1
+        return f"{line[:indent]}{self.counts[indent]}.{stripped[2:]}"
 
 
 def _rst_role(match: re.Match[str]) -> str:
@@ -197,6 +219,7 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
     body: list[str] = []
     skip_indent: int | None = None
     term: str | None = None  # a described object's name, awaiting its description
+    numbering = _AutoNumbering()
 
     def flush() -> None:
         content = "\n".join(body).strip()
@@ -260,6 +283,7 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             skip_indent = len(line) - len(line.lstrip())
             i += 1
             continue
+        line = numbering.number(line)
         if term is not None and line.strip():
             # The description's first line carries its object's name: "READTHEDOCS: Whether the build…".
             line = f"{line[: len(line) - len(line.lstrip())]}{term}: {line.lstrip()}"
