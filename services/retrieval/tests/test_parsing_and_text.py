@@ -150,6 +150,28 @@ Then:
     assert "#." not in text
 
 
+def test_a_html_table_is_read_row_by_row_each_cell_under_its_header() -> None:
+    html = """<html><body><main><h1>Delivery</h1><p>We deliver across Russia.</p>
+    <table><thead><tr><th>Zone</th><th>Price</th><th>Time</th></tr></thead><tbody>
+    <tr><td>Moscow</td><td>349 ₽</td><td>next day</td></tr>
+    <tr><td>Kazan</td><td><p>499 ₽</p></td><td></td></tr></tbody></table>
+    <h2>Pickup</h2><table><tr><td>Pickup point</td><td>149 ₽ <table><tr><td>in 3 days</td></tr></table></td></tr>
+    </table></main></body></html>"""
+    parsed = parse_document(doc("d.html", html))
+    assert parsed.sections[0].text == (
+        "We deliver across Russia.\n- Zone: Moscow; Price: 349 ₽; Time: next day\n- Zone: Kazan; Price: 499 ₽"
+    )
+    assert parsed.sections[1].heading_path == ["Pickup"]
+    assert parsed.sections[1].text == "- Pickup point; 149 ₽ in 3 days"
+
+
+def test_a_markdown_pipe_table_is_read_row_by_row_each_cell_under_its_header() -> None:
+    md = "# Delivery\n\n| Zone | Price \\| VAT |\n|:-----|------:|\n| Moscow | 349 ₽ |\n| Kazan | 499 ₽ |\n"
+    text = parse_document(doc("d.md", md)).sections[0].text
+    assert "- Zone: Moscow; Price | VAT: 349 ₽" in text and "- Zone: Kazan; Price | VAT: 499 ₽" in text
+    assert "---" not in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

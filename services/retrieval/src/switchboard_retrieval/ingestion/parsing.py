@@ -13,6 +13,8 @@ from pathlib import PurePosixPath
 from bs4 import BeautifulSoup, Tag
 from langchain_text_splitters import MarkdownHeaderTextSplitter
 
+from switchboard_retrieval.ingestion.tables import html_table, markdown_tables
+
 FORMAT_BY_EXTENSION = {
     ".md": "md",
     ".markdown": "md",
@@ -95,6 +97,7 @@ _MD_HEADERS = [("#", "h1"), ("##", "h2"), ("###", "h3"), ("####", "h4")]
 
 def parse_markdown(text: str, name: str) -> ParsedDocument:
     text = re.sub(r"\A---\n.*?\n---\n", "", text, flags=re.DOTALL)  # front matter
+    text = markdown_tables(text)
     splitter = MarkdownHeaderTextSplitter(_MD_HEADERS, strip_headers=True)
     sections = []
     title = None
@@ -362,7 +365,7 @@ def parse_html(text: str, name: str, *, title: str | None = None) -> ParsedDocum
             sections.append(Section(list(path), content))
         body.clear()
 
-    for element in root.find_all(_HEADINGS + _BLOCKS):
+    for element in root.find_all([*_HEADINGS, *_BLOCKS, "table"]):
         if element.name in _HEADINGS:
             flush()
             level = int(element.name[1])
@@ -377,6 +380,11 @@ def parse_html(text: str, name: str, *, title: str | None = None) -> ParsedDocum
             continue
         if element.find_parent(_BLOCKS) is not None:
             continue  # its text is already part of the enclosing block
+        if element.name == "table" or element.find_parent("table") is not None:
+            # A table is read row by row (its cells and blocks inside them with it), once, at its top.
+            if element.name == "table" and element.find_parent("table") is None:
+                body.extend(html_table(element))
+            continue
         content = element.get_text("\n" if element.name == "pre" else " ", strip=element.name != "pre")
         if element.name != "pre":
             content = " ".join(content.split())
