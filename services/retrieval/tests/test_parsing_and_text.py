@@ -39,6 +39,12 @@ def test_markdown_sections_keep_heading_paths() -> None:
     ]
 
 
+def test_markdown_paragraphs_stay_apart_from_the_list_before_them() -> None:
+    md = "# Delivery\n\n## Prices\n\n- Courier: 349 ₽\n- Pickup: 149 ₽\n\nOrders over 3,000 ₽ ship free.\nAll regions.\n"
+    text = parse_document(doc("d.md", md)).sections[0].text
+    assert text == "- Courier: 349 ₽\n- Pickup: 149 ₽\n\nOrders over 3,000 ₽ ship free.\nAll regions."
+
+
 def test_rst_headings_roles_and_directives() -> None:
     rst = """
 .. _label:

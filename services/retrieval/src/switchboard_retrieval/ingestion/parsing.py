@@ -105,7 +105,9 @@ def parse_markdown(text: str, name: str) -> ParsedDocument:
         path = [doc.metadata[key] for _, key in _MD_HEADERS if key in doc.metadata]
         if title is None and "h1" in doc.metadata:
             title = doc.metadata["h1"]
-        body = doc.page_content.strip()
+        # The splitter joins a section's lines and marks each blank line it drops with a trailing "  ";
+        # the blank line comes back, so a list item and the paragraph after it stay apart.
+        body = doc.page_content.replace("  \n", "\n\n").strip()
         if body:
             sections.append(Section(path, body))
     title = title or _stem_title(name)
