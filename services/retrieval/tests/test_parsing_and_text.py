@@ -178,6 +178,26 @@ def test_a_markdown_pipe_table_is_read_row_by_row_each_cell_under_its_header() -
     assert "---" not in text
 
 
+def test_an_rst_grid_table_is_read_row_by_row_each_cell_under_its_header() -> None:
+    rst = """Support matrix
+==============
+
++----------+-----------+-------+
+|          | git       | svn   |
++==========+===========+=======+
+| Tags     | Yes       | No    |
++----------+-----------+-------+
+| Default  | ``main``, | trunk |
+| branch   | or master |       |
++----------+-----------+-------+
+
+After the table.
+"""
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert "- Tags; git: Yes; svn: No\n- Default branch; git: main, or master; svn: trunk" in text
+    assert "After the table." in text and "+---" not in text
+
+
 def test_html_main_content_only() -> None:
     html = """<html><head><title>Returns | Shop</title><script>var x=1</script></head><body>
     <nav><a href="/">Home</a> Menu</nav><header>Big banner</header>

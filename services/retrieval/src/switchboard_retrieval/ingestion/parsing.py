@@ -13,7 +13,12 @@ from pathlib import PurePosixPath
 from bs4 import BeautifulSoup, Tag
 from langchain_text_splitters import MarkdownHeaderTextSplitter
 
-from switchboard_retrieval.ingestion.tables import html_table, markdown_tables
+from switchboard_retrieval.ingestion.tables import (
+    RST_GRID_BORDER,
+    html_table,
+    markdown_tables,
+    rst_grid_table,
+)
 
 FORMAT_BY_EXTENSION = {
     ".md": "md",
@@ -270,6 +275,15 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
                 i += 1
                 continue
             skip_indent = None
+        if RST_GRID_BORDER.match(line):
+            end = i + 1
+            while end < len(lines) and (
+                RST_GRID_BORDER.match(lines[end]) or lines[end].lstrip().startswith("|")
+            ):
+                end += 1
+            body.extend(rst_grid_table(lines[i:end], lambda cell: _rst_inline(cell, substitutions)))
+            i = end
+            continue
         directive = _RST_DIRECTIVE.match(line)
         if directive:
             indent, kind, argument = len(directive.group(1)), directive.group(2).lower(), directive.group(3)

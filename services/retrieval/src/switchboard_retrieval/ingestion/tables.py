@@ -8,6 +8,7 @@ column that says what they are, and a long table's later rows lose its header to
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bs4 import Tag
 
@@ -16,6 +17,7 @@ ROW_MARK = "- "
 MARKDOWN_ROW = re.compile(r"^\s*\|.*\|\s*$")
 MARKDOWN_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
 MARKDOWN_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+RST_GRID_BORDER = re.compile(r"^\s*\+(?:[-=]+\+)+\s*$")
 
 
 def labelled_rows(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -80,4 +82,35 @@ def _html_cells(row: Tag) -> list[str]:
     return [
         " ".join(cell.get_text(" ", strip=True).split())
         for cell in row.find_all(["td", "th"], recursive=False)
+    ]
+
+
+def rst_grid_table(lines: list[str], inline: Callable[[str], str]) -> list[str]:
+    """A reStructuredText grid table (``+---+`` borders, ``|`` rows, ``+===+`` under the header) as labelled
+    rows; a cell's lines are joined. Column boundaries are the first border's ``+`` marks, so a cell that
+    spans columns is cut at them. ``inline`` renders a cell's markup."""
+    border = lines[0].strip()
+    indent = len(lines[0]) - len(lines[0].lstrip())
+    edges = [indent + i for i, mark in enumerate(border) if mark == "+"]
+    header: list[str] = []
+    rows: list[list[str]] = []
+    block: list[str] = []
+    for line in lines[1:]:
+        if RST_GRID_BORDER.match(line):
+            if block:
+                rows.append(_grid_cells(block, edges, inline))
+                block = []
+            if "=" in line and not header and len(rows) == 1:
+                header = rows.pop()
+        else:
+            block.append(line)
+    if block:
+        rows.append(_grid_cells(block, edges, inline))
+    return labelled_rows(header, rows)
+
+
+def _grid_cells(block: list[str], edges: list[int], inline: Callable[[str], str]) -> list[str]:
+    return [
+        inline(" ".join(" ".join(line[start + 1 : end] for line in block).split())).strip()
+        for start, end in zip(edges, edges[1:], strict=False)
     ]
