@@ -113,6 +113,12 @@ def test_an_rst_object_description_keeps_the_objects_name_with_its_description()
     assert "Builds can be cancelled." in text and "note" not in text
 
 
+def test_an_rst_object_without_a_description_does_not_take_the_next_paragraph() -> None:
+    rst = "Variables\n=========\n\n.. envvar:: SECRET\n\nSet tokens in the dashboard.\n"
+    text = parse_document(doc("x.rst", rst)).sections[0].text
+    assert text == "SECRET\n\nSet tokens in the dashboard."
+
+
 def test_rst_substitutions_show_what_the_document_defines_them_as() -> None:
     rst = """Badges
 ======

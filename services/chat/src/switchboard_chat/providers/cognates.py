@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 
 from switchboard_chat.providers.stopwords import STOPWORDS
+from switchboard_shared.folding import fold
 
 LATIN_WORD = re.compile(r"[a-z]{5,}")
 CYRILLIC_WORD = re.compile(r"[а-яё]{5,}")
@@ -41,9 +42,9 @@ READ_CACHE_SIZE = 4096
 @lru_cache(maxsize=READ_CACHE_SIZE)
 def cognate_keys(text: str) -> frozenset[str]:
     """The sound-alike keys of a text's Russian and English words (kept for recent texts)."""
-    lowered = text.lower().replace("ё", "е")
-    keys = [latin_key(word) for word in LATIN_WORD.findall(lowered) if word not in STOPWORDS]
-    keys += [cyrillic_key(word) for word in CYRILLIC_WORD.findall(lowered) if word not in STOPWORDS]
+    folded = fold(text)
+    keys = [latin_key(word) for word in LATIN_WORD.findall(folded) if word not in STOPWORDS]
+    keys += [cyrillic_key(word) for word in CYRILLIC_WORD.findall(folded) if word not in STOPWORDS]
     return frozenset(key for key in keys if len(key) >= MIN_CONSONANTS)
 
 

@@ -228,15 +228,18 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
     sections: list[Section] = []
     body: list[str] = []
     skip_indent: int | None = None
-    term: str | None = None  # a described object's name, awaiting its description
+    # A described object's name (its index in ``body``) and its directive's indent, awaiting its description.
+    described: tuple[int, int] | None = None
     numbering = _AutoNumbering()
 
     def flush() -> None:
+        nonlocal described
         content = "\n".join(body).strip()
         content = re.sub(r"\n{3,}", "\n\n", content)
         if content:
             sections.append(Section(list(path), content))
         body.clear()
+        described = None
 
     i = 0
     while i < len(lines):
@@ -289,10 +292,10 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             indent, kind, argument = len(directive.group(1)), directive.group(2).lower(), directive.group(3)
             if kind in _SKIP_DIRECTIVES:
                 skip_indent = indent
-            elif argument and (kind in _DESCRIBED_OBJECTS or ":" in kind):
-                term = _rst_inline(argument, substitutions)
             elif argument and kind not in {"code-block", "code", "sourcecode", "prompt"}:
                 body.append(_rst_inline(argument, substitutions))
+                if kind in _DESCRIBED_OBJECTS or ":" in kind:
+                    described = (len(body) - 1, indent)
             i += 1
             # Directive options (":key: value") belong to the directive, not the text.
             while i < len(lines) and re.match(r"^\s+:[\w-]+:", lines[i]):
@@ -303,10 +306,16 @@ def parse_rst(text: str, name: str) -> ParsedDocument:
             i += 1
             continue
         line = numbering.number(line)
-        if term is not None and line.strip():
-            # The description's first line carries its object's name: "READTHEDOCS: Whether the build…".
-            line = f"{line[: len(line) - len(line.lstrip())]}{term}: {line.lstrip()}"
-            term = None
+        if described is not None and line.strip():
+            at, directive_indent = described
+            described = None
+            lead = len(line) - len(line.lstrip())
+            if lead > directive_indent:
+                # The description's first line carries its object's name: "READTHEDOCS: Whether the build…".
+                body[at] = f"{line[:lead]}{body[at]}: {_rst_inline(line.lstrip(), substitutions)}".rstrip()
+                del body[at + 1 :]  # the blank lines between the name and its description
+                i += 1
+                continue
         body.append(_rst_inline(line, substitutions).rstrip())
         i += 1
     flush()
