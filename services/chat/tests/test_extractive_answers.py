@@ -239,6 +239,26 @@ def test_a_question_that_asks_two_things_gets_both_answers() -> None:
     assert "[1]" in answer and "[2]" in answer
 
 
+def test_when_only_one_of_two_questions_has_an_answer_that_one_is_answered() -> None:
+    plus = hit(
+        1,
+        "«Пеликан Плюс» стоит 199 ₽ в месяц. Отменить её можно в профиле.",
+        heading="Пеликан Плюс",
+        language="ru",
+        vector_score=0.3,
+    )
+    first = "Почём ваша подписка"
+
+    async def compare(kb_id: str, queries: list[str], texts: list[str]) -> list[list[float]]:
+        # The message as a whole asks two things and is close to no sentence; its first part means the price.
+        return [[0.8 if q == first and "199 ₽" in t else 0.15 for t in texts] for q in queries]
+
+    answer, refused = ask(f"{first}, и можно ли платить за неё биткоинами?", "ru", [plus], compare)
+    assert not refused
+    assert "199 ₽" in answer
+    assert "Отменить" not in answer
+
+
 def test_the_sentence_in_the_passage_retrieval_found_best_beats_a_generic_one_from_another_passage() -> None:
     # A sentence about search and versions is close in meaning to many questions about docs; the passage
     # retrieval ranked first, by meaning and by words, holds the sentence that gives the fact.

@@ -687,17 +687,16 @@ def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidat
 async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
     """The sentences that answer the question (none when no sentence has enough support), and the best
     support found. A question that asks two things ("how much is it, and is delivery free?") is answered
-    part by part too, each part's best ranked sentence joining the answer."""
+    part by part too, each part's best ranked sentence joining the answer; when only one part has an
+    answer, that part is answered rather than the whole message refused."""
     reading = await read(request)
     if reading is None:
         return [], None
     ranked = rank_question(request, reading)
-    best = max(c.support for c in ranked) if ranked else None
+    best = max(c.support for c in ranked)  # a reading has units, so some are ranked
     if reading.meaning is None:
         return compose(ranked, request.lexical_min_support), best
     chosen = compose(ranked, threshold(request, ranked))
-    if not chosen:
-        return [], best
     sentences, sections = reading.meaning
     taken = {(c.passage, c.position) for c in chosen}
     room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
@@ -715,6 +714,7 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
             cognate_support(part, request.language, reading.units, reading.contexts, lexical),
         )
         answer = compose(part_ranked, threshold(request, part_ranked))
+        best = max(best, *(c.support for c in part_ranked))
         if not answer or any((c.passage, c.position) in taken for c in answer):
             continue  # the answer already says it (or this part has no answer of its own)
         for candidate in answer:
