@@ -60,7 +60,7 @@ async def turns(path: Path) -> list[Turn]:
         reading = await extractive.read(request)
         if reading is None or reading.meaning is None:
             continue
-        ranked = extractive.rank_question(request, reading)
+        ranked = extractive.rank_question(reading)
         top = max(hit.score for hit in hits) or 1.0
         phrases = [phrase.lower() for phrase in question["key_phrases"]]
         at = {(unit.passage, unit.position): i for i, unit in enumerate(reading.units)}

@@ -59,7 +59,7 @@ async def read_turns(path: Path, settings: ChatSettings) -> list[Turn]:
         reading = await extractive.read(request) if request.passages else None
         if reading is None or reading.meaning is None:
             continue  # nothing to answer from: always a refusal, whatever the weights
-        ranked = extractive.rank_question(request, reading)
+        ranked = extractive.rank_question(reading)
         out.append(
             Turn(
                 np.array([[c.semantic, c.section, c.lexical, 1.0 if c.carries else 0.0] for c in ranked]),

@@ -50,9 +50,17 @@ def capture_file(tmp_path: Path) -> Path:
             language="en",
             query=answerable.question,
             hits=[hit(1, "Courier delivery costs 349 RUB. Couriers call before they come.", "d1")],
+            corrected_query=None,
             fleet=fleet,
         ),
-        captured_turn(unanswerable, language="en", query=unanswerable.question, hits=[], fleet=fleet),
+        captured_turn(
+            unanswerable,
+            language="en",
+            query=unanswerable.question,
+            hits=[],
+            corrected_query=None,
+            fleet=fleet,
+        ),
     ]
     path = tmp_path / "set.cap.json"
     write_capture(

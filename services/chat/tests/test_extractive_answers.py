@@ -150,12 +150,21 @@ def hit(
     )
 
 
-def ask(question: str, language: str, passages: list[Passage], sim: Similarity) -> tuple[str, bool]:
+def ask(
+    question: str,
+    language: str,
+    passages: list[Passage],
+    sim: Similarity,
+    *,
+    corrected_query: str | None = None,
+    search_query: str | None = None,
+) -> tuple[str, bool]:
     request = GenerationRequest(
         system_prompt="",
         history=[],
         question=question,
-        search_query=question,
+        search_query=search_query or question,
+        corrected_query=corrected_query,
         passages=passages,
         language=language,
         min_support=ChatSettings().min_support_score,
@@ -257,6 +266,35 @@ def test_when_only_one_of_two_questions_has_an_answer_that_one_is_answered() -> 
     assert not refused
     assert "199 ₽" in answer
     assert "Отменить" not in answer
+
+
+def test_a_misspelt_question_is_read_as_retrieval_corrected_it() -> None:
+    builds = hit(
+        1,
+        "Old builds are kept for 30 days. To cancel a build that is already running, click Cancel build.",
+        heading="Builds",
+        language="en",
+        vector_score=0.3,
+    )
+    sim = similarity({}, default=0.3)  # the typos blur the meaning too; only the words can tell
+    typed = "how do i cancle a bulid thats allready runnin"
+    corrected = "how do i cancel a build thats already running"
+    _, refused = ask(typed, "en", [builds], sim)
+    assert refused  # no word of the question as typed is in the passage
+    answer, refused = ask(typed, "en", [builds], sim, corrected_query=corrected)
+    assert not refused
+    assert "click Cancel build" in answer and "30 days" not in answer
+    # A follow-up's search query (its words and the earlier question's) is what retrieval corrected.
+    answer, refused = ask(
+        "and if it is allready runnin?",
+        "en",
+        [builds],
+        sim,
+        search_query="cancle a bulid and if it is allready runnin?",
+        corrected_query="cancel a build and if it is already running?",
+    )
+    assert not refused
+    assert "click Cancel build" in answer
 
 
 def test_the_sentence_in_the_passage_retrieval_found_best_beats_a_generic_one_from_another_passage() -> None:

@@ -46,6 +46,12 @@ async def test_misspelt_queries_find_their_page_and_repeated_passages_come_once(
     assert "**cancel**" in hits[0]["snippet"].lower()  # highlighted with the corrected words
     hits = await sqlite_service.search(kb["id"], "можно оплотить частями?", mode="bm25")
     assert hits and hits[0]["url"].endswith("oplata.md")
+    # The response says how the query was searched, so the answerer reads it the same way.
+    for query, corrected in (("how do i cancle a bulid", "how do i cancel a build"), ("how to cancel", None)):
+        response = await sqlite_service.client.post(
+            f"/internal/v1/kbs/{kb['id']}/search", json={"query": query}
+        )
+        assert response.json()["corrected_query"] == corrected
 
     hits = await sqlite_service.search(kb["id"], "is the dashboard read-only on sunday", top_k=5)
     texts = [" ".join(h["text"].split()) for h in hits]

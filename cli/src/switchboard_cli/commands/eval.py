@@ -238,11 +238,18 @@ def _run(
                     results.append(result)
                     if capture is not None:
                         language, query = chat_view(question, list(previous.get("languages") or []))
-                        hits = runner.search(
+                        found = runner.search(
                             kb_id, query, language=language, top_k=len(result.context or []) or 5
                         )
                         turns.append(
-                            captured_turn(question, language=language, query=query, hits=hits, fleet=result)
+                            captured_turn(
+                                question,
+                                language=language,
+                                query=query,
+                                hits=list(found["hits"]),
+                                corrected_query=found.get("corrected_query"),
+                                fleet=result,
+                            )
                         )
                     progress.advance(task)
         finally:

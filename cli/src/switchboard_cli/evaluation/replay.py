@@ -2,8 +2,9 @@
 
 ``switchboard eval --capture FILE`` (with a fleet, as ``switchboard eval`` runs) stores, per question, what
 the extractive answerer was given: the customer's language as chat detects it, chat's search query (a
-follow-up borrows the earlier user turns' words) and the passages retrieval returned for it (the knowledge
-base's own search with chat's ``top_k``), beside the fleet's own answer. ``switchboard eval --replay FILE``
+follow-up borrows the earlier user turns' words), the passages retrieval returned for it (the knowledge
+base's own search with chat's ``top_k``) and the query as retrieval's spelling correction searched it, beside
+the fleet's own answer. ``switchboard eval --replay FILE``
 then runs ``ExtractiveProvider.stream`` on those requests in-process, with the chat settings of the
 environment (``CHAT_MIN_SUPPORT_SCORE`` …), comparing meanings with the knowledge base's embedding model
 loaded here exactly as retrieval's ``/internal/v1/similarity`` does (queries embedded as queries, texts as
@@ -55,13 +56,20 @@ def chat_view(question: Question, languages: list[str]) -> tuple[str, str]:
 
 
 def captured_turn(
-    question: Question, *, language: str, query: str, hits: list[dict[str, Any]], fleet: QuestionResult
+    question: Question,
+    *,
+    language: str,
+    query: str,
+    hits: list[dict[str, Any]],
+    corrected_query: str | None,
+    fleet: QuestionResult,
 ) -> dict[str, Any]:
     return {
         "question": question.model_dump(),
         "language": language,
         "search_query": query,
         "hits": hits,
+        "corrected_query": corrected_query,
         "fleet": {
             "answer": fleet.answer,
             "refused": fleet.refused,
@@ -180,6 +188,7 @@ def captured_request(
         history=[],
         question=turn["question"]["question"],
         search_query=turn["search_query"],
+        corrected_query=turn.get("corrected_query"),  # captures taken before retrieval reported it have none
         passages=passages,
         language=turn["language"],
         min_support=settings.min_support_score,

@@ -145,10 +145,12 @@ class GatewayEval:
             )
         return result_from_turn(question, turn, documents, (time.perf_counter() - started) * 1000)
 
-    def search(self, kb_id: str, query: str, *, language: str, top_k: int) -> list[dict[str, Any]]:
-        """The knowledge base's passages for a query, as chat's search asks for them (hits as JSON)."""
+    def search(self, kb_id: str, query: str, *, language: str, top_k: int) -> dict[str, Any]:
+        """The knowledge base's search response for a query, as chat's search asks for it (JSON: its hits,
+        the query as corrected …)."""
         body = {"query": query[:4000], "top_k": max(1, top_k), "language": language}
-        return list(check_response(self.client.post(f"/v1/kbs/{kb_id}/search", json=body))["hits"])
+        response: dict[str, Any] = check_response(self.client.post(f"/v1/kbs/{kb_id}/search", json=body))
+        return response
 
     def embedding_model(self, kb_id: str) -> str:
         return str(check_response(self.client.get(f"/v1/kbs/{kb_id}"))["embedding_model"])

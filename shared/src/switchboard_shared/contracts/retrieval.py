@@ -68,6 +68,11 @@ class CuratedMatch(Contract):
 class SearchResponse(Contract):
     hits: list[SearchHit]
     query_language: str | None = None
+    corrected_query: str | None = Field(
+        default=None,
+        description="The query as searched when spelling correction changed a word of it "
+        '("cancle a bulid" searched as "cancel a build"); null when it was searched as written',
+    )
     took_ms: float
     curated: CuratedMatch | None = Field(
         default=None, description="Set when the request asked for curated answers and one matched"

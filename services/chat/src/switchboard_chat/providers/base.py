@@ -36,6 +36,9 @@ class GenerationRequest:
     search_query: str
     passages: list[Passage]
     language: str
+    # The search query as retrieval searched it when its spelling correction changed a word ("cancle a
+    # bulid" searched as "cancel a build"); None when it was searched as written.
+    corrected_query: str | None = None
     context_prompt: str = ""  # the passages fenced as untrusted data, sent with the customer's question
     tools: list[ToolSpec] = field(default_factory=list)
     kb_unavailable: bool = False

@@ -603,10 +603,12 @@ class ExtractiveProvider(ChatProvider):
 
 @dataclass(slots=True)
 class Reading:
-    """What the answerer reads of a turn before choosing: the passages' units, their shared words with the
-    question (a follow-up's with the earlier question's too) and, per query (the question, a follow-up's
-    search query, then the parts of a two-part question), each unit's similarity and its section's."""
+    """What the answerer reads of a turn before choosing: the question as search read it (``read_as``), the
+    passages' units, their shared words with the question (a follow-up's with the earlier question's too)
+    and, per query (the question, a follow-up's search query, then the parts of a two-part question), each
+    unit's similarity and its section's."""
 
+    question: str
     units: list[Unit]
     contexts: dict[int, str]
     lexical: list[float]
@@ -635,21 +637,23 @@ async def read(request: GenerationRequest) -> Reading | None:
     if not units:
         return None
     contexts = _contexts(request)
-    lexical = lexical_support(request.question, units, contexts)
-    follow_up = request.search_query != request.question
+    question, search_query = read_as(request)
+    lexical = lexical_support(question, units, contexts)
+    follow_up = search_query != question
     if follow_up:
         # A follow-up ("and to Kazakhstan?") is read with the earlier question's words too.
-        borrowed = lexical_support(request.search_query, units, contexts)
+        borrowed = lexical_support(search_query, units, contexts)
         lexical = [max(own, BORROWED_SHARE * other) for own, other in zip(lexical, borrowed, strict=True)]
     # A follow-up's cognates are read off its search query alone (its own words and the earlier question's):
     # "а как его потом удалить?" has one, and "delete" would then be all a sentence needs.
-    cognates = cognate_support(request.search_query, request.language, units, contexts, lexical)
-    parts = question_parts(request.question)
-    queries = [request.question, *([request.search_query] if follow_up else [])]
+    cognates = cognate_support(search_query, request.language, units, contexts, lexical)
+    parts = question_parts(question)
+    queries = [question, *([search_query] if follow_up else [])]
     meaning = await _meaning(request, units, [*queries, *parts])
     closest = max((max(row) for row in meaning[0][: len(queries)]), default=0.0) if meaning else 0.0
     cosines = passage_cosines(request)
     return Reading(
+        question,
         units,
         contexts,
         lexical,
@@ -662,18 +666,28 @@ async def read(request: GenerationRequest) -> Reading | None:
     )
 
 
-def rank_question(request: GenerationRequest, reading: Reading) -> list[Candidate]:
+def read_as(request: GenerationRequest) -> tuple[str, str]:
+    """The question and the search query as retrieval searched them: a misspelt word ("cancle a bulid")
+    is read as retrieval corrected it ("cancel a build"), so it meets the passages' words and meaning as the
+    search did. Retrieval corrects the search query; it is the question itself unless this is a follow-up."""
+    question, search_query = request.question, request.search_query
+    if request.corrected_query is None:
+        return question, search_query
+    return (request.corrected_query if search_query == question else question), request.corrected_query
+
+
+def rank_question(reading: Reading) -> list[Candidate]:
     """The units ranked for the whole question (its best reading over the question and a follow-up's
     search query)."""
     units, lexical = reading.units, reading.lexical
     if reading.meaning is None:
-        return rank_units(request.question, units, lexical, None)
+        return rank_units(reading.question, units, lexical, None)
     sentences, sections = reading.meaning
     n = len(reading.queries)
     semantic = [max(row[i] for row in sentences[:n]) for i in range(len(units))]
     topical = [max(row[i] for row in sections[:n]) for i in range(len(units))]
     return rank_units(
-        request.question,
+        reading.question,
         units,
         lexical,
         semantic,
@@ -692,7 +706,7 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
     reading = await read(request)
     if reading is None:
         return [], None
-    ranked = rank_question(request, reading)
+    ranked = rank_question(reading)
     best = max(c.support for c in ranked)  # a reading has units, so some are ranked
     if reading.meaning is None:
         return compose(ranked, request.lexical_min_support), best

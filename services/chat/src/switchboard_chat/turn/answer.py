@@ -60,6 +60,7 @@ class Knowledge:
     kb_unavailable: bool
     tools_unavailable: bool
     retrieval_ms: float
+    corrected_query: str | None = None  # the query as retrieval searched it, when it corrected a word
 
 
 @dataclass
@@ -78,7 +79,7 @@ async def answer(runtime: Runtime, prepared: Prepared, handle: TurnHandle) -> No
     history = prepared.context[:-1]
     query = await _standalone_query(runtime, prepared, history)
     retrieval_started = time.perf_counter()
-    passages, kb_unavailable, curated_match = await retrieval.search(
+    found = await retrieval.search(
         runtime,
         tenant_id=prepared.tenant_id,
         conversation_id=prepared.conversation_id,
@@ -87,16 +88,17 @@ async def answer(runtime: Runtime, prepared: Prepared, handle: TurnHandle) -> No
         language=prepared.language,
     )
     retrieval_ms = ms_since(retrieval_started)
-    if curated_match is not None:
-        await curated.answer(runtime, prepared, handle, curated_match, query=query, retrieval_ms=retrieval_ms)
+    if found.curated is not None:
+        await curated.answer(runtime, prepared, handle, found.curated, query=query, retrieval_ms=retrieval_ms)
         return
     context = tool_context(runtime, prepared)
     knowledge = Knowledge(
         query=query,
-        passages=passages,
-        kb_unavailable=kb_unavailable,
+        passages=found.passages,
+        kb_unavailable=found.kb_unavailable,
         tools_unavailable=context.integrations.breaker_state == "open",
         retrieval_ms=retrieval_ms,
+        corrected_query=found.corrected_query,
     )
     request = _generation_request(runtime, prepared, history, knowledge, context)
     generation_started = time.perf_counter()
@@ -145,6 +147,7 @@ def _generation_request(
         question=prepared.text,
         context_prompt=passages_block(passages),
         search_query=knowledge.query,
+        corrected_query=knowledge.corrected_query,
         passages=passages,
         language=prepared.language,
         tools=[] if tools_unavailable else build_tools(context, list(prepared.assistant.tools)),

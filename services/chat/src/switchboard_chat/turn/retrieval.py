@@ -3,6 +3,8 @@ meaning sentences are to the question. Retrieval being down is an answer, not an
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import structlog
 
 from switchboard_chat.providers.base import Passage, Similarity
@@ -18,6 +20,18 @@ log = structlog.get_logger(__name__)
 SIMILARITY_BATCH = 256  # texts per similarity request (the contract's limit)
 
 
+@dataclass(slots=True)
+class Found:
+    """What a search found: the numbered passages, whether the knowledge base was unavailable, the tenant's
+    curated answer the query matched (retrieval checks them in the same search) and the query as retrieval
+    searched it when its spelling correction changed a word (else None)."""
+
+    passages: list[Passage]
+    kb_unavailable: bool = False
+    curated: CuratedMatch | None = None
+    corrected_query: str | None = None
+
+
 async def search(
     runtime: Runtime,
     *,
@@ -26,9 +40,8 @@ async def search(
     query: str,
     kb_ids: list[str] | None,
     language: str,
-) -> tuple[list[Passage], bool, CuratedMatch | None]:
-    """The numbered passages for ``query``, whether the knowledge base was unavailable, and the tenant's
-    curated answer the query matched (retrieval checks them in the same search)."""
+) -> Found:
+    """What the knowledge base holds for ``query`` (retrieval being down is an answer: ``kb_unavailable``)."""
     request = SearchRequest(
         query=query[:4000],
         kb_ids=kb_ids,
@@ -40,9 +53,9 @@ async def search(
         response = await runtime.retrieval().search(tenant_id=tenant_id, request=request)
     except (AppError, ValueError) as exc:
         log.warning("retrieval_unavailable", conversation_id=conversation_id, error=str(exc)[:300])
-        return [], True, None
+        return Found([], kb_unavailable=True)
     passages = [Passage(index=i, hit=hit) for i, hit in enumerate(response.hits, start=1)]
-    return passages, False, response.curated
+    return Found(passages, curated=response.curated, corrected_query=response.corrected_query)
 
 
 def similarity(runtime: Runtime, tenant_id: str) -> Similarity:

@@ -129,7 +129,11 @@ async def search(
     chunks = await repository.chunks_by_ids(session, [hit.chunk_id for hit in candidates])
     candidates = _distinct_passages([hit for hit in candidates if hit.chunk_id in chunks], chunks)
     hits = [_hit(chunks[hit.chunk_id], hit, query) for hit in candidates[: request.top_k]]
-    response = SearchResponse(hits=hits[: request.top_k], took_ms=_ms(started))
+    response = SearchResponse(
+        hits=hits[: request.top_k],
+        took_ms=_ms(started),
+        corrected_query=query if query != request.query else None,
+    )
     return await _with_curated(session, rt, tenant_id, request, language, query_vectors, response)
 
 
