@@ -50,6 +50,15 @@ def test_known_inflected_short_and_unrelated_words_are_kept(query: str) -> None:
     assert speller().correct(query) == query
 
 
+def test_words_of_the_language_the_pages_do_not_use_are_not_taken_for_typos() -> None:
+    pages = [*PAGES, "Apply the CNAME record, then watch the status page. Оплату может вернуть только банк."]
+    checker = Speller([dict(word_counts(pages))], [{t for page in pages for t in tokenize(page)}])
+    # Each is one slip from a word of the pages ("apply", "cname", "status", "может").
+    query = "Apple Pay came back with stats, можете помочь?"
+    assert checker.correct(query) == query
+    assert checker.correct("the cnmae recrod") == "the cname record"
+
+
 def test_without_a_vocabulary_the_query_is_left_alone() -> None:
     assert Speller([]).correct("cancle bulid") == "cancle bulid"
 

@@ -18,6 +18,7 @@ from switchboard_retrieval.curated.endpoints import router as curated_router
 from switchboard_retrieval.curated.suggestion_endpoints import router as suggestions_router
 from switchboard_retrieval.embeddings.encoders import EmbeddingRegistry
 from switchboard_retrieval.index.bm25 import Bm25Store
+from switchboard_retrieval.index.spelling import language_words
 from switchboard_retrieval.index.vectors import VectorStore, open_client
 from switchboard_retrieval.ingestion.chunking import Chunker
 from switchboard_retrieval.ingestion.fetching import Fetcher
@@ -138,6 +139,8 @@ def create_app(settings: RetrievalSettings | None = None) -> FastAPI:
                 jobs=runner,
             )
             holder["rt"] = rt
+            if settings.spelling_correction:
+                await asyncio.to_thread(language_words)  # read now, not during the first search
             async with sessionmaker() as session:
                 pending = await interrupted_jobs(session, include_running=runner.backend == "in-process")
             await runner.start(pending)
