@@ -246,6 +246,7 @@ def test_a_question_that_asks_two_things_gets_both_answers() -> None:
     assert not refused
     assert "199 ₽" in answer and "курьерская доставка бесплатна" in answer
     assert "[1]" in answer and "[2]" in answer
+    assert "Не уверен" not in answer
 
 
 def test_when_only_one_of_two_questions_has_an_answer_that_one_is_answered() -> None:
@@ -266,6 +267,11 @@ def test_when_only_one_of_two_questions_has_an_answer_that_one_is_answered() -> 
     assert not refused
     assert "199 ₽" in answer
     assert "Отменить" not in answer
+    # The customer is told which part the answer is not sure of, not left to guess.
+    assert answer.endswith(
+        "\n\nНе уверен, что в нашей базе знаний есть ответ на эту часть вопроса: «можно ли платить за неё "
+        "биткоинами». Могу подключить специалиста поддержки."
+    )
 
 
 def test_a_misspelt_question_is_read_as_retrieval_corrected_it() -> None:

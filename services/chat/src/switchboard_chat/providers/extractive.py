@@ -11,7 +11,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 from switchboard_chat.providers.base import (
@@ -559,14 +559,16 @@ class ExtractiveProvider(ChatProvider):
             yield TextDelta(tool_reply[1])
             yield AnswerVerdict(no_answer=False)
             return
-        chosen, support = await choose(request)
-        if not chosen:
+        choice = await choose(request)
+        if not choice.chosen:
             yield TextDelta(text(request.language, "kb_down" if request.kb_unavailable else "no_answer"))
-            yield AnswerVerdict(no_answer=True, support=support)
+            yield AnswerVerdict(no_answer=True, support=choice.support)
             return
-        for part in render_parts(request.language, chosen):
+        for part in render_parts(request.language, choice.chosen):
             yield TextDelta(part)
-        yield AnswerVerdict(no_answer=False, support=support)
+        for part in choice.unanswered:
+            yield TextDelta("\n\n" + text(request.language, "part_unanswered", part=part))
+        yield AnswerVerdict(no_answer=False, support=choice.support)
 
     async def _route_to_tools(self, request: GenerationRequest) -> tuple[list[ToolEvent], str] | None:
         language = request.language
@@ -698,19 +700,32 @@ def rank_question(reading: Reading) -> list[Candidate]:
     )
 
 
-async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | None]:
+@dataclass(slots=True)
+class Choice:
+    """What answers a turn: the chosen sentences (none: no answer), the best support found, and the parts of
+    a two-part message no sentence has enough support for when only the other part is answered."""
+
+    chosen: list[Candidate]
+    support: float | None = None
+    unanswered: list[str] = field(default_factory=list)
+
+
+async def choose(request: GenerationRequest) -> Choice:
     """The sentences that answer the question (none when no sentence has enough support), and the best
     support found. A question that asks two things ("how much is it, and is delivery free?") is answered
     part by part too, each part's best ranked sentence joining the answer; when only one part has an
-    answer, that part is answered rather than the whole message refused."""
+    answer, that part is answered rather than the whole message refused, and the answer says which part it
+    is not sure of (a sentence that joined the answered part may still cover it)."""
     reading = await read(request)
     if reading is None:
-        return [], None
+        return Choice([])
     ranked = rank_question(reading)
     best = max(c.support for c in ranked)  # a reading has units, so some are ranked
     if reading.meaning is None:
-        return compose(ranked, request.lexical_min_support), best
+        return Choice(compose(ranked, request.lexical_min_support), best)
     chosen = compose(ranked, threshold(request, ranked))
+    whole = bool(chosen)
+    unanswered: list[str] = []
     sentences, sections = reading.meaning
     taken = {(c.passage, c.position) for c in chosen}
     room = MAX_ANSWER_CHARS - sum(len(c.sentence) for c in chosen)
@@ -729,15 +744,19 @@ async def choose(request: GenerationRequest) -> tuple[list[Candidate], float | N
         )
         answer = compose(part_ranked, threshold(request, part_ranked))
         best = max(best, *(c.support for c in part_ranked))
-        if not answer or any((c.passage, c.position) in taken for c in answer):
-            continue  # the answer already says it (or this part has no answer of its own)
+        if not answer:
+            unanswered.append(part)
+            continue  # this part has no answer of its own
+        if any((c.passage, c.position) in taken for c in answer):
+            continue  # the answer already says it
         for candidate in answer:
             if len(candidate.sentence) <= room:
                 chosen.append(candidate)
                 taken.add((candidate.passage, candidate.position))
                 room -= len(candidate.sentence)
     chosen.sort(key=lambda c: (c.passage, c.position))
-    return chosen, best
+    # Only when the message as a whole found no answer: an answer to the whole may cover a part too.
+    return Choice(chosen, best, unanswered if chosen and not whole else [])
 
 
 def passage_cosines(request: GenerationRequest) -> dict[int, float] | None:

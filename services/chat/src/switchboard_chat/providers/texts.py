@@ -22,6 +22,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ticket_created": "I have opened a ticket for you ({ticket}).",
         "greeting": "Hello! How can I help you today?",
         "quoted_sources": "Our knowledge base says this in {source}:",
+        "part_unanswered": "I am not sure our knowledge base answers this part of your question: «{part}». "
+        "I can connect you with a person from our team.",
     },
     "ru": {
         "no_answer": "Я не нашёл ответа в нашей базе знаний и не хочу гадать. "
@@ -42,6 +44,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ticket_created": "Я создал обращение ({ticket}).",
         "greeting": "Здравствуйте! Чем могу помочь?",
         "quoted_sources": "В нашей базе знаний об этом написано {source}:",
+        "part_unanswered": "Не уверен, что в нашей базе знаний есть ответ на эту часть вопроса: «{part}». "
+        "Могу подключить специалиста поддержки.",
     },
 }
 
