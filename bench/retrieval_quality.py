@@ -53,6 +53,7 @@ SUITES = [
     ("rtd-en-holdout", RTD, EVAL / "rtd_hard_holdout.jsonl"),
     ("rtd-ru-holdout", RTD, EVAL / "rtd_hard_ru_holdout.jsonl"),
     ("demo-ru-holdout", DEMO, EVAL / "demo_ru_hard_holdout.jsonl"),
+    ("demo-two-part", DEMO, EVAL / "demo_two_part.jsonl"),
 ]
 MODES = ("vector", "bm25", "hybrid")
 HEADERS = {"X-Internal-Token": "bench", "X-Tenant-ID": "bench"}

@@ -1,12 +1,13 @@
 """Properties of (weighted) reciprocal rank fusion: every candidate once, RRF scores exactly, order by
-score, and a candidate ranked better in both lists never falls behind."""
+score, and a candidate ranked better in both lists never falls behind; and of interleaving the rankings of
+a message's questions: nothing lost, each part's best passage among the first, the whole's best first."""
 
 from __future__ import annotations
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switchboard_retrieval.index.hybrid import fuse_rankings
+from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings, with_best_of_parts
 
 PROPERTY = settings(max_examples=300, deadline=None)
 
@@ -77,3 +78,30 @@ def test_better_in_both_rankings_is_never_behind(
         for b in both:
             if vector_rank[a] < vector_rank[b] and bm25_rank[a] < bm25_rank[b]:
                 assert position[a] < position[b]
+
+
+@PROPERTY
+@given(whole=rankings(), parts=st.lists(rankings(), max_size=2), keep=st.integers(1, 10))
+def test_each_parts_best_passage_joins_the_whole_messages_first(
+    whole: list[tuple[str, float]], parts: list[list[tuple[str, float]]], keep: int
+) -> None:
+    fused = with_best_of_parts(
+        [FusedHit(cid, score) for cid, score in whole],
+        [[FusedHit(cid, score) for cid, score in part] for part in parts],
+        keep,
+    )
+    ids = [hit.chunk_id for hit in fused]
+    bests = {part[0][0] for part in parts if part}
+    assert len(ids) == len(set(ids))
+    assert set(ids) == {cid for cid, _ in whole} | bests  # nothing of the whole is lost
+    if whole:
+        assert ids[0] == whole[0][0]  # the whole message's best passage stays first
+    if keep > len(parts):
+        assert bests <= set(ids[:keep])
+        # The whole's best passages keep their order ahead of what the parts added.
+        kept = [cid for cid, _ in whole[: keep - len(parts)]]
+        assert ids[: len(kept)] == kept
+    for hit in fused:  # a hit keeps the scores of the ranking it was taken from
+        assert hit.score in {
+            score for ranking in [whole, *parts] for cid, score in ranking if cid == hit.chunk_id
+        }

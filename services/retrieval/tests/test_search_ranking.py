@@ -1,5 +1,6 @@
 """Search as customers type: misspelt words still find their page, a passage repeated in several documents
-is returned once, and BM25 counts in the fusion only as far as it knows the query's words."""
+is returned once, a message that asks two things finds passages for both, and BM25 counts in the fusion only
+as far as it knows the query's words."""
 
 from __future__ import annotations
 
@@ -65,3 +66,41 @@ def test_bm25_weight_follows_the_share_of_query_words_the_index_knows() -> None:
     assert _coverage([index], "Как настроить вебхук для Discord?") == pytest.approx(1 / 3)
     assert _coverage([index], "Как отменить сборку?") == 0.0
     assert _coverage([], "anything") == 0.0
+
+
+# A shop whose payment page says a lot about paying on delivery: searched as one query, a message asking
+# about courier prices and bitcoin finds payment passages only.
+SHOP = {
+    "delivery.md": "# Delivery\n\n## Delivery costs\n\nCourier delivery costs 349 ₽; a pickup point costs 149 ₽.\n",
+    "payment.md": (
+        "# Payment\n\n## Cash on delivery\n\nPay the courier in cash or by card when the courier delivers.\n\n"
+        "## Cryptocurrency\n\nWe do not accept bitcoin or other cryptocurrencies as payment.\n\n"
+        "## Paying for delivery\n\nThe courier delivery fee is paid together with the order.\n\n"
+        "## Instalments\n\nPay for an order in four parts with Split; the courier takes the first part.\n"
+    ),
+}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mode", ["hybrid", "bm25", "vector"])
+async def test_a_message_that_asks_two_things_finds_passages_for_each(
+    sqlite_service_with: Any, tmp_path: Path, mode: str
+) -> None:
+    root = tmp_path / "shop"
+    root.mkdir()
+    for name, text in SHOP.items():
+        (root / name).write_text(text)
+    question = "How much does courier delivery cost and can I pay with bitcoin?"
+    found = {}
+    for parts in (False, True):
+        async with sqlite_service_with(search_question_parts=parts) as svc:
+            kb = await svc.create_kb(f"shop-{parts}")
+            _, job = await svc.add_source(
+                kb["id"], {"type": "files", "config": {"path": str(root), "public_base_url": PUBLIC}}
+            )
+            assert job["status"] == "succeeded", job
+            hits = await svc.search(kb["id"], question, mode=mode, top_k=3)
+            found[parts] = [" ".join(h["text"].split()) for h in hits]
+    assert not any("bitcoin" in text for text in found[False])  # the delivery passages crowd it out
+    assert any("bitcoin" in text for text in found[True])
+    assert any("349 ₽" in text for text in found[True])

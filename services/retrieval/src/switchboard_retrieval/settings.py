@@ -106,6 +106,10 @@ class RetrievalSettings(ServiceSettings):
         default=True, description="Correct query words unknown to the knowledge base to its closest word"
     )
     spelling_for_vectors: bool = Field(default=True, description="Embed the spelling-corrected query too")
+    search_question_parts: bool = Field(
+        default=True,
+        description="Search each question of a message that asks two as well as the whole; each one's best passage is kept",
+    )
 
     # Calibrated with eval/curated/ (bench/curated_threshold.py): the lowest threshold from which precision
     # stays >= 0.95 on the English and Russian paraphrases and near misses, per model.

@@ -28,6 +28,7 @@ from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
 from switchboard_shared.folding import fold
 from switchboard_shared.language import text_language
+from switchboard_shared.questions import question_parts as split_questions
 
 WORD = re.compile(r"\w+", re.UNICODE)
 SENTENCE_END = re.compile(r"(?<=[.!?…])\s+(?=[\"'«(\[]?[A-ZА-ЯЁ0-9])|\n+")
@@ -794,22 +795,9 @@ def threshold(request: GenerationRequest, ranked: list[Candidate]) -> float:
     return least
 
 
-# Where a question that asks two things splits: a second question mark, or "and"/"и" before a question
-# word (or a Russian "… ли" clause).
-CLAUSE = re.compile(
-    r"\?\s+(?=\S)|,?\s+(?:and|и|а)\s+(?=(?:how|what|when|where|which|who|why|can|could|do|does|is|are|will"
-    r"|would|should|if)\b|(?:что|как|куда|где|когда|сколько|какой|какая|какие|можно|нужно|если|почему|зачем)"
-    r"\b|\w+\s+ли\b)",
-    re.IGNORECASE,
-)
-MAX_PARTS = 2
-
-
 def question_parts(question: str) -> list[str]:
     """The questions a customer asked in one message, when there are two (else none)."""
-    parts = [part.strip(" ,?") for part in CLAUSE.split(question)]
-    parts = [part for part in parts if len(terms(part)) >= 2]
-    return parts[:MAX_PARTS] if len(parts) >= 2 else []
+    return split_questions(question, terms)
 
 
 async def _meaning(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ from switchboard_retrieval.curated import repository as curated_repository
 from switchboard_retrieval.curated import service as curated
 from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vectors, missing_setting
 from switchboard_retrieval.index.bm25 import Bm25Index
-from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings
+from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings, with_best_of_parts
 from switchboard_retrieval.index.spelling import Speller
 from switchboard_retrieval.index.text import highlight, tokenize
 from switchboard_retrieval.index.vectors import collection_name
@@ -27,6 +28,7 @@ from switchboard_retrieval.runtime import Runtime
 from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.language import text_language
+from switchboard_shared.questions import question_parts
 
 log = structlog.get_logger(__name__)
 REPEAT_SLACK = 3
@@ -96,34 +98,14 @@ async def search(
     if settings.spelling_correction:
         query = Speller([index.words for index in indexes], [index.stems for index in indexes]).correct(query)
     vector_query = query if settings.spelling_for_vectors else request.query
-    vector_hits: list[tuple[str, float]] = []
-    bm25_hits: list[tuple[str, float]] = []
-    if request.mode in ("hybrid", "vector"):
-        # The query embedding runs in a worker thread; BM25 scoring meanwhile (a sparse-matrix lookup).
-        vector_task = asyncio.ensure_future(
-            _vector_rankings(rt, kbs, vector_query, depth, allowed, query_vectors)
-        )
-        await asyncio.sleep(0)  # let the task hand the embedding to its worker thread first
-        if request.mode == "hybrid":
-            bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
-        vector_hits = await vector_task
-    else:
-        bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
-    if request.mode == "vector":
-        fused = [FusedHit(cid, score, vector_score=score) for cid, score in vector_hits]
-    elif request.mode == "bm25":
-        fused = [FusedHit(cid, score, bm25_score=score) for cid, score in bm25_hits]
-    else:
-        bm25_weight = settings.rrf_bm25_weight
-        if settings.bm25_weight_by_coverage:
-            bm25_weight *= _coverage(indexes, query)
-        fused = fuse_rankings(
-            vector_hits,
-            bm25_hits,
-            k=settings.rrf_k,
-            vector_weight=settings.rrf_vector_weight,
-            bm25_weight=bm25_weight,
-        )
+    whole = Ranking(request.mode, query, vector_query, indexes, depth, allowed)
+    parts = _part_rankings(whole) if settings.search_question_parts else []
+    rankings = await asyncio.gather(
+        _ranked(rt, kbs, whole, query_vectors),
+        # The parts' query vectors are their own: the curated check compares the whole message.
+        *(_ranked(rt, kbs, part, {}) for part in parts),
+    )
+    fused = with_best_of_parts(rankings[0], rankings[1:], request.top_k)
     # A few more than asked for, so that dropping repeated passages still leaves enough.
     candidates = fused[: request.top_k + REPEAT_SLACK]
     chunks = await repository.chunks_by_ids(session, [hit.chunk_id for hit in candidates])
@@ -168,6 +150,68 @@ async def _with_curated(
     response.curated = match
     response.took_ms = round(response.took_ms + _ms(started), 2)
     return response
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """One ranking to compute: the mode, the text BM25 scores and the text embedded, over these indexes."""
+
+    mode: str
+    query: str
+    vector_query: str
+    indexes: list[Bm25Index]
+    depth: int
+    allowed: set[str] | None
+
+
+def _part_rankings(whole: Ranking) -> list[Ranking]:
+    """The rankings of each question a message asks, when it asks two ("how much is courier delivery and
+    can I pay in bitcoin?"): searched as one query, the passages of one part can crowd out the other's."""
+    parts = question_parts(whole.query, tokenize)
+    if not parts:
+        return []
+    vector_parts = question_parts(whole.vector_query, tokenize)
+    if len(vector_parts) != len(parts):
+        vector_parts = parts
+    return [
+        replace(whole, query=part, vector_query=vector_part)
+        for part, vector_part in zip(parts, vector_parts, strict=True)
+    ]
+
+
+async def _ranked(
+    rt: Runtime, kbs: list[KnowledgeBaseRow], ranking: Ranking, query_vectors: dict[str, Vectors]
+) -> list[FusedHit]:
+    """The passages ranked for one query: by meaning, by keywords, or both fused (RRF)."""
+    settings = rt.settings
+    vector_hits: list[tuple[str, float]] = []
+    bm25_hits: list[tuple[str, float]] = []
+    indexes, query, depth, allowed = ranking.indexes, ranking.query, ranking.depth, ranking.allowed
+    if ranking.mode in ("hybrid", "vector"):
+        # The query embedding runs in a worker thread; BM25 scoring meanwhile (a sparse-matrix lookup).
+        vector_task = asyncio.ensure_future(
+            _vector_rankings(rt, kbs, ranking.vector_query, depth, allowed, query_vectors)
+        )
+        await asyncio.sleep(0)  # let the task hand the embedding to its worker thread first
+        if ranking.mode == "hybrid":
+            bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
+        vector_hits = await vector_task
+    else:
+        bm25_hits = _bm25_rankings(indexes, query, depth, allowed)
+    if ranking.mode == "vector":
+        return [FusedHit(cid, score, vector_score=score) for cid, score in vector_hits]
+    if ranking.mode == "bm25":
+        return [FusedHit(cid, score, bm25_score=score) for cid, score in bm25_hits]
+    bm25_weight = settings.rrf_bm25_weight
+    if settings.bm25_weight_by_coverage:
+        bm25_weight *= _coverage(indexes, query)
+    return fuse_rankings(
+        vector_hits,
+        bm25_hits,
+        k=settings.rrf_k,
+        vector_weight=settings.rrf_vector_weight,
+        bm25_weight=bm25_weight,
+    )
 
 
 def _distinct_passages(candidates: list[FusedHit], chunks: dict[str, ChunkRow]) -> list[FusedHit]:
