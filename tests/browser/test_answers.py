@@ -46,3 +46,18 @@ def test_the_widget_answers_delivery_prices_and_the_warranty_period(
     # A sentence that only mentions the warranty, without a period, does not join the answer.
     assert "can be returned" not in warranty, warranty
     assert "could not find" not in warranty, warranty
+
+
+def test_a_message_that_asks_two_things_gets_an_answer_to_the_one_the_knowledge_base_covers(
+    context: BrowserContext, real_fleet: RealFleet, customer_site: str, shots: Shots
+) -> None:
+    page = context.new_page()
+    page.goto(f"{customer_site}/host")
+    page.locator(".launcher").click()
+
+    answer = ask(page, "Сколько стоит доставка курьером и можно ли платить биткоинами?")
+    shots.take(page, "delivery-price-and-bitcoin")
+    # The courier price (the payment passages no longer crowd the delivery section out of the search) ...
+    assert "349₽" in answer.replace(" ", "").replace("\u00a0", ""), answer
+    # ... and a doubt about the part the knowledge base does not answer, in Russian, naming it.
+    assert "Не уверен" in answer and "биткоинами" in answer, answer
