@@ -36,6 +36,9 @@ VOWELS = frozenset("aeiouy")
 SINGULAR_S = ("ss", "us", "is")  # "access", "status", "analysis" end in -s in the singular
 KEY_CONSONANTS = 4
 MIN_CONSONANTS = 3
+# Passages are knowledge-base chunks and come back turn after turn: what is read of one text alone (its
+# sound-alike keys here; its units, their languages and a sentence's content words in the answerer) is
+# kept for this many recent texts.
 READ_CACHE_SIZE = 4096
 
 

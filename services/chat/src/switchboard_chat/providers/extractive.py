@@ -22,7 +22,7 @@ from switchboard_chat.providers.base import (
     TextDelta,
     ToolEvent,
 )
-from switchboard_chat.providers.cognates import cognate_keys
+from switchboard_chat.providers.cognates import READ_CACHE_SIZE, cognate_keys
 from switchboard_chat.providers.stopwords import STOPWORDS
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
@@ -161,9 +161,6 @@ DETAIL_MARGIN = 0.5
 MAX_SENTENCES = 3
 MAX_ANSWER_CHARS = 700
 SIMILARITY_TEXT_CHARS = 600
-# Passages are knowledge-base chunks and come back turn after turn: what is read of one text alone (its
-# units and their languages, a sentence's content words) is kept for this many recent texts.
-READ_CACHE_SIZE = 4096
 
 
 def terms(value: str) -> list[str]:
