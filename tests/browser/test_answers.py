@@ -16,6 +16,14 @@ Shots = Any
 RealFleet = Any
 
 
+def open_widget(context: BrowserContext, customer_site: str) -> Page:
+    """The customer's site with the chat widget opened."""
+    page = context.new_page()
+    page.goto(f"{customer_site}/host")
+    page.locator(".launcher").click()
+    return page
+
+
 def ask(page: Page, question: str) -> str:
     page.locator("textarea").fill(question)
     page.locator("textarea").press("Enter")
@@ -27,9 +35,7 @@ def ask(page: Page, question: str) -> str:
 def test_the_widget_answers_delivery_prices_and_the_warranty_period(
     context: BrowserContext, real_fleet: RealFleet, customer_site: str, shots: Shots
 ) -> None:
-    page = context.new_page()
-    page.goto(f"{customer_site}/host")
-    page.locator(".launcher").click()
+    page = open_widget(context, customer_site)
 
     delivery = ask(page, "Сколько стоит доставка?")
     shots.take(page, "delivery-prices-in-russian")
@@ -51,9 +57,7 @@ def test_the_widget_answers_delivery_prices_and_the_warranty_period(
 def test_a_message_that_asks_two_things_gets_an_answer_to_the_one_the_knowledge_base_covers(
     context: BrowserContext, real_fleet: RealFleet, customer_site: str, shots: Shots
 ) -> None:
-    page = context.new_page()
-    page.goto(f"{customer_site}/host")
-    page.locator(".launcher").click()
+    page = open_widget(context, customer_site)
 
     answer = ask(page, "Сколько стоит доставка курьером и можно ли платить биткоинами?")
     shots.take(page, "delivery-price-and-bitcoin")

@@ -41,14 +41,15 @@ def with_best_of_parts(
     """The whole message's ranking with each part's best passage among its first ``keep``: a part's best
     passage that the whole's first ``keep`` lacks takes the place of the whole's last one there (the whole's
     best stays first); the rest follow in the whole's order. Each hit keeps the scores it was ranked by."""
-    head = {hit.chunk_id for hit in whole[:keep]}
+    taken = {hit.chunk_id for hit in whole[:keep]}
     extra: list[FusedHit] = []
     for part in parts:
-        if part and part[0].chunk_id not in head and all(part[0].chunk_id != hit.chunk_id for hit in extra):
+        if part and part[0].chunk_id not in taken:
+            taken.add(part[0].chunk_id)
             extra.append(part[0])
     if not extra:
         return list(whole)
     cut = max(keep - len(extra), 1)
     chosen = [*whole[:cut], *extra]
-    taken = {hit.chunk_id for hit in chosen}
-    return chosen + [hit for hit in whole[cut:] if hit.chunk_id not in taken]
+    extra_ids = {hit.chunk_id for hit in extra}
+    return chosen + [hit for hit in whole[cut:] if hit.chunk_id not in extra_ids]
