@@ -70,7 +70,7 @@ async def turns(path: Path) -> list[Turn]:
             rows.append(
                 [
                     c.semantic,
-                    c.lexical,
+                    c.rarity,
                     1.0 if c.carries else (-1.0 if not c.fits else 0.0),
                     hit.vector_score or 0.0,
                     hit.score / top,

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from switchboard_chat.settings import ChatSettings
 from switchboard_cli.evaluation.replay import (
     ReplayError,
+    captured_request,
     captured_turn,
     chat_view,
     load_capture,
@@ -51,6 +53,7 @@ def capture_file(tmp_path: Path) -> Path:
             query=answerable.question,
             hits=[hit(1, "Courier delivery costs 349 RUB. Couriers call before they come.", "d1")],
             corrected_query=None,
+            query_words={"chunks": 40, "frequencies": {"courier": 3, "delivery": 12, "cost": 5}},
             fleet=fleet,
         ),
         captured_turn(
@@ -59,6 +62,7 @@ def capture_file(tmp_path: Path) -> Path:
             query=unanswerable.question,
             hits=[],
             corrected_query=None,
+            query_words=None,
             fleet=fleet,
         ),
     ]
@@ -83,6 +87,9 @@ def test_a_capture_is_answered_again_and_scored(tmp_path: Path) -> None:
     assert results[1].refused and not results[0].refused
     assert summary["key_phrase_recall"] == 1.0 and summary["refusal_rate"] == 1.0
     assert summary["context_key_phrase_recall"] == 1.0
+    # What retrieval said of the query's words reaches the answerer as it did in the fleet.
+    words = captured_request(capture["turns"][0], None, ChatSettings()).query_words
+    assert words is not None and words.chunks == 40 and words.frequencies["delivery"] == 12
 
 
 def test_chat_view_is_the_language_and_query_chat_uses() -> None:

@@ -21,7 +21,7 @@ from switchboard_chat.providers.extractive import (
 )
 from switchboard_chat.providers.texts import order_state
 from switchboard_chat.settings import ChatSettings
-from switchboard_shared.contracts.retrieval import SearchHit
+from switchboard_shared.contracts.retrieval import QueryWords, SearchHit
 
 
 @pytest.mark.parametrize(
@@ -159,12 +159,30 @@ def ask(
     corrected_query: str | None = None,
     search_query: str | None = None,
 ) -> tuple[str, bool]:
+    answer, refused, _ = ask_with_support(
+        question, passages, sim, language=language, corrected_query=corrected_query, search_query=search_query
+    )
+    return answer, refused
+
+
+def ask_with_support(
+    question: str,
+    passages: list[Passage],
+    sim: Similarity,
+    *,
+    language: str = "en",
+    corrected_query: str | None = None,
+    search_query: str | None = None,
+    query_words: QueryWords | None = None,
+) -> tuple[str, bool, float | None]:
+    """The answer, whether it is a refusal, and the support the answerer found."""
     request = GenerationRequest(
         system_prompt="",
         history=[],
         question=question,
         search_query=search_query or question,
         corrected_query=corrected_query,
+        query_words=query_words,
         passages=passages,
         language=language,
         min_support=ChatSettings().min_support_score,
@@ -172,14 +190,14 @@ def ask(
         similarity=sim,
     )
 
-    async def run() -> tuple[str, bool]:
-        parts, refused = [], True
+    async def run() -> tuple[str, bool, float | None]:
+        parts, refused, support = [], True, None
         async for event in ExtractiveProvider().stream(request):
             if isinstance(event, TextDelta):
                 parts.append(event.text)
             elif isinstance(event, AnswerVerdict):
-                refused = event.no_answer
-        return "".join(parts), refused
+                refused, support = event.no_answer, event.support
+        return "".join(parts), refused, support
 
     return asyncio.run(run())
 
@@ -360,6 +378,32 @@ def test_whether_the_passage_retrieval_ranked_first_covers_the_question_decides_
     answer, refused = ask("What is the deadline to ship a purchase to you?", "en", [returns], sim)
     assert refused is not answered
     assert ("30 days" in answer) is answered
+
+
+def test_a_word_rare_in_the_knowledge_base_outweighs_one_every_page_holds() -> None:
+    # Within the turn each sentence holds one of the question's words once, so the turn's own counts weigh
+    # "project" and "webhook" alike and the longer, generic sentence wins. Across the knowledge base nearly
+    # every passage says "project" and a handful say "webhook": that sentence is the answer. Whether there
+    # is an answer at all (support) does not change.
+    settings = hit(
+        1,
+        "Every project has a settings page where its maintainers can change the way it is built. "
+        "Webhooks are listed under Integrations.",
+        heading="Project settings",
+        language="en",
+        vector_score=0.5,
+    )
+    sim = similarity({}, default=0.45)
+    question = "Where do I find the project webhook?"
+    corpus = QueryWords(chunks=1200, frequencies={"find": 300, "project": 1100, "webhook": 6})
+    answers = {}
+    for words in (None, corpus):
+        answer, refused, support = ask_with_support(question, [settings], sim, query_words=words)
+        assert not refused
+        answers[words is not None] = (answer, support)
+    assert answers[False][0].startswith("Every project has a settings page")
+    assert answers[True][0].startswith("Webhooks are listed under Integrations")
+    assert answers[True][1] == answers[False][1]
 
 
 def test_an_unanswerable_question_near_a_real_topic_is_refused() -> None:

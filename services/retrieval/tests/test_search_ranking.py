@@ -32,15 +32,21 @@ def corpus(tmp_path: Path) -> Path:
     return root
 
 
+async def indexed(service: Any, name: str, pages: Path) -> dict[str, Any]:
+    """A new knowledge base with ``pages`` ingested."""
+    kb: dict[str, Any] = await service.create_kb(name)
+    _, job = await service.add_source(
+        kb["id"], {"type": "files", "config": {"path": str(pages), "public_base_url": PUBLIC}}
+    )
+    assert job["status"] == "succeeded", job
+    return kb
+
+
 @pytest.mark.asyncio
 async def test_misspelt_queries_find_their_page_and_repeated_passages_come_once(
     sqlite_service: Any, corpus: Path
 ) -> None:
-    kb = await sqlite_service.create_kb("typos")
-    _, job = await sqlite_service.add_source(
-        kb["id"], {"type": "files", "config": {"path": str(corpus), "public_base_url": PUBLIC}}
-    )
-    assert job["status"] == "succeeded", job
+    kb = await indexed(sqlite_service, "typos", corpus)
 
     hits = await sqlite_service.search(kb["id"], "how do i cancle a bulid", mode="bm25")
     assert hits and hits[0]["url"].endswith("builds.md")
@@ -58,6 +64,40 @@ async def test_misspelt_queries_find_their_page_and_repeated_passages_come_once(
     texts = [" ".join(h["text"].split()) for h in hits]
     assert len(texts) == len(set(texts)) and sum("every Sunday" in t for t in texts) == 1
     assert len(hits) == 4  # every other passage of the knowledge base still fills the page
+
+
+@pytest.mark.asyncio
+async def test_search_says_how_common_the_query_words_are_in_the_knowledge_base(
+    sqlite_service: Any, corpus: Path
+) -> None:
+    kb = await indexed(sqlite_service, "words", corpus)
+    response = await sqlite_service.client.post(
+        f"/internal/v1/kbs/{kb['id']}/search",
+        json={"query": "How do I cancel a running build on Sunday? Можно оплатить частями?"},
+    )
+    words = response.json()["query_words"]
+    assert words["chunks"] == len(PAGES) - 1 or words["chunks"] == len(PAGES)  # one passage a page
+    counts = words["frequencies"]
+    # By stem ("running" is "run", "частями" is "част"); stop words ("on", "можно") left out, a word no page
+    # holds counted 0.
+    assert counts["cancel"] == counts["running"] == counts["build"] == 1
+    assert counts["оплатить"] == counts["частями"] == 1
+    assert 1 <= counts["sunday"] <= 2  # the maintenance notice, once or twice as ingestion kept it
+    assert counts["how"] == 0
+    assert not {"on", "a", "i", "можно"} & counts.keys()
+
+
+def test_a_stem_counts_the_chunks_that_hold_it() -> None:
+    index = Bm25Index.build(
+        1,
+        [
+            ("c1", "s", "Builds run on every push."),
+            ("c2", "s", "Cancel a running build from its page; the build stops."),
+            ("c3", "s", "Webhooks notify you of failed builds."),
+        ],
+    )
+    assert index.frequencies(["build", "run", "webhook", "deploy"]) == [3, 2, 1, 0]
+    assert Bm25Index.build(1, []).frequencies(["build"]) == [0]
 
 
 def test_bm25_weight_follows_the_share_of_query_words_the_index_knows() -> None:
@@ -94,11 +134,7 @@ async def test_a_message_that_asks_two_things_finds_passages_for_each(
     found = {}
     for parts in (False, True):
         async with sqlite_service_with(search_question_parts=parts) as svc:
-            kb = await svc.create_kb(f"shop-{parts}")
-            _, job = await svc.add_source(
-                kb["id"], {"type": "files", "config": {"path": str(root), "public_base_url": PUBLIC}}
-            )
-            assert job["status"] == "succeeded", job
+            kb = await indexed(svc, f"shop-{parts}", root)
             hits = await svc.search(kb["id"], question, mode=mode, top_k=3)
             found[parts] = [" ".join(h["text"].split()) for h in hits]
     assert not any("bitcoin" in text for text in found[False])  # the delivery passages crowd it out

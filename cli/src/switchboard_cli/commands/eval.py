@@ -248,6 +248,7 @@ def _run(
                                 query=query,
                                 hits=list(found["hits"]),
                                 corrected_query=found.get("corrected_query"),
+                                query_words=found.get("query_words"),
                                 fleet=result,
                             )
                         )

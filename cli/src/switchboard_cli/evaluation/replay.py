@@ -62,6 +62,7 @@ def captured_turn(
     query: str,
     hits: list[dict[str, Any]],
     corrected_query: str | None,
+    query_words: dict[str, Any] | None,
     fleet: QuestionResult,
 ) -> dict[str, Any]:
     return {
@@ -70,6 +71,7 @@ def captured_turn(
         "search_query": query,
         "hits": hits,
         "corrected_query": corrected_query,
+        "query_words": query_words,
         "fleet": {
             "answer": fleet.answer,
             "refused": fleet.refused,
@@ -179,7 +181,7 @@ def captured_request(
     """What the extractive answerer is given for a captured turn (its question, chat's search query and
     language, the passages retrieval returned), with chat's answering settings."""
     from switchboard_chat.providers.base import GenerationRequest, Passage
-    from switchboard_shared.contracts.retrieval import SearchHit
+    from switchboard_shared.contracts.retrieval import QueryWords, SearchHit
 
     hits = [SearchHit.model_validate(hit) for hit in turn["hits"]]
     passages = [Passage(index=i, hit=hit) for i, hit in enumerate(hits, start=1)]
@@ -189,6 +191,7 @@ def captured_request(
         question=turn["question"]["question"],
         search_query=turn["search_query"],
         corrected_query=turn.get("corrected_query"),  # captures taken before retrieval reported it have none
+        query_words=QueryWords.model_validate(words) if (words := turn.get("query_words")) else None,
         passages=passages,
         language=turn["language"],
         min_support=settings.min_support_score,

@@ -65,6 +65,19 @@ class CuratedMatch(Contract):
     kb_id: str | None = None
 
 
+class QueryWords(Contract):
+    """How common each word of the searched query is in the searched knowledge bases: a word most passages
+    hold ("documentation" across a documentation site) tells the right sentence from the others less than a
+    rare one ("webhook"). The answerer weighs shared words by it."""
+
+    chunks: int = Field(ge=0, description="Passages (chunks) in the searched knowledge bases")
+    frequencies: dict[str, int] = Field(
+        default_factory=dict,
+        description="Each content word of the query as searched (lower-cased) -> how many passages hold it "
+        "(compared by stem); stop words are left out",
+    )
+
+
 class SearchResponse(Contract):
     hits: list[SearchHit]
     query_language: str | None = None
@@ -72,6 +85,9 @@ class SearchResponse(Contract):
         default=None,
         description="The query as searched when spelling correction changed a word of it "
         '("cancle a bulid" searched as "cancel a build"); null when it was searched as written',
+    )
+    query_words: QueryWords | None = Field(
+        default=None, description="How common the query's words are in the searched knowledge bases"
     )
     took_ms: float
     curated: CuratedMatch | None = Field(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from switchboard_chat.tools.service import ToolSpec
-from switchboard_shared.contracts.retrieval import SearchHit
+from switchboard_shared.contracts.retrieval import QueryWords, SearchHit
 
 
 @dataclass(slots=True)
@@ -39,6 +39,8 @@ class GenerationRequest:
     # The search query as retrieval searched it when its spelling correction changed a word ("cancle a
     # bulid" searched as "cancel a build"); None when it was searched as written.
     corrected_query: str | None = None
+    # How common the searched query's words are in the knowledge base (retrieval's count; None: not known).
+    query_words: QueryWords | None = None
     context_prompt: str = ""  # the passages fenced as untrusted data, sent with the customer's question
     tools: list[ToolSpec] = field(default_factory=list)
     kb_unavailable: bool = False

@@ -26,6 +26,7 @@ from switchboard_chat.providers.cognates import READ_CACHE_SIZE, cognate_keys
 from switchboard_chat.providers.stopwords import STOPWORDS
 from switchboard_chat.providers.texts import language_name, order_state, text
 from switchboard_chat.tools.service import ToolOutcome, ToolSpec
+from switchboard_shared.contracts.retrieval import QueryWords
 from switchboard_shared.folding import fold
 from switchboard_shared.language import text_language
 from switchboard_shared.questions import question_parts as split_questions
@@ -206,6 +207,9 @@ class Candidate:
     heading: str = ""
     carries: bool = False  # the question asks for a kind of fact and the sentence holds it
     section: float = 0.0  # its section heading's similarity to the question
+    # Its share of the question's words weighed by their rarity in the whole knowledge base (the ranker's;
+    # ``lexical`` weighs them by the turn's passages, as support was fitted).
+    rarity: float = 0.0
 
 
 def split_sentences(passage_text: str) -> list[str]:
@@ -334,19 +338,29 @@ def lexical_support(
     units: list[Unit],
     contexts: dict[int, str],
     read: Callable[[str], frozenset[str]] = term_set,
+    corpus: QueryWords | None = None,
 ) -> list[float]:
     """Each unit's share of the question's (idf-weighted) terms; a term found only in its passage's title
     or heading path counts half. 0 for every unit when the question has no content word. ``read`` gives a
-    text's terms (``cognate_keys`` compares words across the alphabet)."""
+    text's terms (``cognate_keys`` compares words across the alphabet). A term weighs by its rarity among
+    the turn's sentences, or in the whole knowledge base when ``corpus`` (retrieval's count of the searched
+    query's words) is given."""
     query = read(question)
     if not query or not units:
         return [0.0] * len(units)
     context_terms = {index: read(value) for index, value in contexts.items()}
     unit_terms = [read(u.sentence) for u in units]
-    df: Counter[str] = Counter()
-    for words in unit_terms:
-        df.update(words & query)
-    n = len(units)
+    df: dict[str, int]
+    if corpus is None:
+        counted: Counter[str] = Counter()
+        for words in unit_terms:
+            counted.update(words & query)
+        n, df = len(units), counted
+    else:
+        counts = corpus_frequencies(corpus)
+        n = corpus.chunks
+        # A term retrieval did not count is one of its stop words: common.
+        df = {term: counts.get(term, n) for term in query}
     # A term no sentence contains weighs like a rare one, not more: questions carry words ("long", "run")
     # that the answering sentence need not repeat.
     weight = {term: math.log(1 + n / (1 + max(1, df[term]))) for term in query}
@@ -362,6 +376,16 @@ def lexical_support(
     return out
 
 
+def corpus_frequencies(corpus: QueryWords) -> dict[str, int]:
+    """Retrieval's count of the searched words, by the answerer's terms (words that share a term: the most
+    common one's)."""
+    out: dict[str, int] = {}
+    for word, count in corpus.frequencies.items():
+        for term in terms(word):
+            out[term] = max(out.get(term, 0), count)
+    return out
+
+
 def rank_units(
     question: str,
     units: list[Unit],
@@ -371,6 +395,7 @@ def rank_units(
     evidence: dict[int, float] | None = None,
     coverage: float = 0.0,
     cognates: list[float] | None = None,
+    rarity: list[float] | None = None,
 ) -> list[Candidate]:
     """Every unit scored for support (is there an answer at all) and rank (which sentence gives it).
 
@@ -380,11 +405,13 @@ def rank_units(
     do I have to return an item?") vouches for the sentences under it. Rank weighs the same signals as fitted (``RANK_*``) with
     the passage's retrieval ``evidence`` (see ``passage_evidence``); without it, support and a nudge to the
     passages ranked first. Without meaning scores (retrieval could not compare), shared words alone decide,
-    as they used to."""
+    as they used to. Shared words rank by ``rarity`` (weighed by the whole knowledge base, see
+    ``lexical_support``) when it is given; support weighs them by the turn's passages, as it was fitted."""
     ranked = []
     asked = asked_types(question)
     for i, unit in enumerate(units):
         lex = lexical[i]
+        rare = rarity[i] if rarity is not None else lex
         sem = semantic[i] if semantic is not None else 0.0
         bonus = type_bonus(asked, unit.sentence)
         section = topical[i] if topical is not None else sem
@@ -402,7 +429,7 @@ def rank_units(
             score = (
                 RANK_SEMANTIC * sem
                 + RANK_SECTION * section
-                + RANK_LEXICAL * lex
+                + RANK_LEXICAL * rare
                 + RANK_TYPE * (bonus > 0)
                 - RANK_TYPE * (bonus < 0)
                 + evidence.get(unit.passage, 0.0)
@@ -428,6 +455,7 @@ def rank_units(
                 unit.heading,
                 bonus > 0,
                 section if semantic is not None else 0.0,
+                rare,
             )
         )
     ranked.sort(key=lambda c: (-c.score, c.passage, c.position))
@@ -618,6 +646,8 @@ class Reading:
     evidence: dict[int, float] | None  # each passage's retrieval evidence (``passage_evidence``)
     coverage: float  # how close the passage retrieval ranked first is to the question (``coverage``)
     cognates: list[float] | None  # what cognates add to shared words across languages (``cognate_support``)
+    rarity: list[float] | None  # shared words weighed by the whole knowledge base (None: not known)
+    corpus: QueryWords | None  # retrieval's count of the searched words
 
 
 async def read(request: GenerationRequest) -> Reading | None:
@@ -638,12 +668,10 @@ async def read(request: GenerationRequest) -> Reading | None:
         return None
     contexts = _contexts(request)
     question, search_query = read_as(request)
-    lexical = lexical_support(question, units, contexts)
+    lexical = shared_words(question, search_query, units, contexts)
+    corpus = request.query_words
+    rarity = shared_words(question, search_query, units, contexts, corpus) if corpus else None
     follow_up = search_query != question
-    if follow_up:
-        # A follow-up ("and to Kazakhstan?") is read with the earlier question's words too.
-        borrowed = lexical_support(search_query, units, contexts)
-        lexical = [max(own, BORROWED_SHARE * other) for own, other in zip(lexical, borrowed, strict=True)]
     # A follow-up's cognates are read off its search query alone (its own words and the earlier question's):
     # "а как его потом удалить?" has one, and "delete" would then be all a sentence needs.
     cognates = cognate_support(search_query, request.language, units, contexts, lexical)
@@ -663,7 +691,25 @@ async def read(request: GenerationRequest) -> Reading | None:
         passage_evidence(request, cosines),
         closest if cosines is None else cosines[min(cosines)],
         cognates,
+        rarity,
+        corpus,
     )
+
+
+def shared_words(
+    question: str,
+    search_query: str,
+    units: list[Unit],
+    contexts: dict[int, str],
+    corpus: QueryWords | None = None,
+) -> list[float]:
+    """``lexical_support`` of the question; a follow-up ("and to Kazakhstan?", whose search query differs)
+    is read with the earlier question's words too, at ``BORROWED_SHARE``."""
+    lexical = lexical_support(question, units, contexts, corpus=corpus)
+    if search_query == question:
+        return lexical
+    borrowed = lexical_support(search_query, units, contexts, corpus=corpus)
+    return [max(own, BORROWED_SHARE * other) for own, other in zip(lexical, borrowed, strict=True)]
 
 
 def read_as(request: GenerationRequest) -> tuple[str, str]:
@@ -695,6 +741,7 @@ def rank_question(reading: Reading) -> list[Candidate]:
         reading.evidence,
         reading.coverage,
         reading.cognates,
+        reading.rarity,
     )
 
 
@@ -739,6 +786,9 @@ async def choose(request: GenerationRequest) -> Choice:
             reading.evidence,
             reading.coverage,
             cognate_support(part, request.language, reading.units, reading.contexts, lexical),
+            lexical_support(part, reading.units, reading.contexts, corpus=reading.corpus)
+            if reading.corpus
+            else None,
         )
         answer = compose(part_ranked, threshold(request, part_ranked))
         best = max(best, *(c.support for c in part_ranked))

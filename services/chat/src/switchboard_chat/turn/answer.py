@@ -47,6 +47,7 @@ from switchboard_shared.contracts.chat import (
     TokenPacket,
     ToolCallPacket,
 )
+from switchboard_shared.contracts.retrieval import QueryWords
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,7 @@ class Knowledge:
     tools_unavailable: bool
     retrieval_ms: float
     corrected_query: str | None = None  # the query as retrieval searched it, when it corrected a word
+    query_words: QueryWords | None = None  # how common its words are in the knowledge base
 
 
 @dataclass
@@ -99,6 +101,7 @@ async def answer(runtime: Runtime, prepared: Prepared, handle: TurnHandle) -> No
         tools_unavailable=context.integrations.breaker_state == "open",
         retrieval_ms=retrieval_ms,
         corrected_query=found.corrected_query,
+        query_words=found.query_words,
     )
     request = _generation_request(runtime, prepared, history, knowledge, context)
     generation_started = time.perf_counter()
@@ -148,6 +151,7 @@ def _generation_request(
         context_prompt=passages_block(passages),
         search_query=knowledge.query,
         corrected_query=knowledge.corrected_query,
+        query_words=knowledge.query_words,
         passages=passages,
         language=prepared.language,
         tools=[] if tools_unavailable else build_tools(context, list(prepared.assistant.tools)),

@@ -11,6 +11,7 @@ from switchboard_chat.providers.base import Passage, Similarity
 from switchboard_chat.runtime import Runtime
 from switchboard_shared.contracts.retrieval import (
     CuratedMatch,
+    QueryWords,
     SearchRequest,
     SimilarityRequest,
 )
@@ -24,12 +25,14 @@ SIMILARITY_BATCH = 256  # texts per similarity request (the contract's limit)
 class Found:
     """What a search found: the numbered passages, whether the knowledge base was unavailable, the tenant's
     curated answer the query matched (retrieval checks them in the same search) and the query as retrieval
-    searched it when its spelling correction changed a word (else None)."""
+    searched it when its spelling correction changed a word (else None), and how common the query's words are
+    in the knowledge base."""
 
     passages: list[Passage]
     kb_unavailable: bool = False
     curated: CuratedMatch | None = None
     corrected_query: str | None = None
+    query_words: QueryWords | None = None
 
 
 async def search(
@@ -55,7 +58,12 @@ async def search(
         log.warning("retrieval_unavailable", conversation_id=conversation_id, error=str(exc)[:300])
         return Found([], kb_unavailable=True)
     passages = [Passage(index=i, hit=hit) for i, hit in enumerate(response.hits, start=1)]
-    return Found(passages, curated=response.curated, corrected_query=response.corrected_query)
+    return Found(
+        passages,
+        curated=response.curated,
+        corrected_query=response.corrected_query,
+        query_words=response.query_words,
+    )
 
 
 def similarity(runtime: Runtime, tenant_id: str) -> Similarity:

@@ -49,6 +49,13 @@ class Bm25Index:
         vocabulary: dict[str, int] = self.retriever.vocab_dict if self.retriever is not None else {}
         return vocabulary
 
+    def frequencies(self, stems: Sequence[str]) -> list[int]:
+        """How many chunks hold each stem (0 for a stem the knowledge base lacks)."""
+        if self.retriever is None:
+            return [0] * len(stems)
+        vocab, indptr = self.retriever.vocab_dict, self.retriever.scores["indptr"]
+        return [int(indptr[vocab[s] + 1] - indptr[vocab[s]]) if s in vocab else 0 for s in stems]
+
     def search(self, query: str, k: int, sources: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) with a positive score, optionally only from the given sources."""
         if self.retriever is None:

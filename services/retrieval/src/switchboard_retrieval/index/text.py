@@ -49,9 +49,14 @@ def words(text: str) -> list[str]:
     return [fold(w) for w in WORD_RE.findall(text)]
 
 
+def content_words(text: str) -> list[str]:
+    """The words BM25 indexes: lower-cased, stop words and single letters dropped."""
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+
+
 def tokenize(text: str) -> list[str]:
-    """Lower-cased, stop words dropped, each word stemmed by its script's stemmer."""
-    return [stem_word(w) for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
+    """``content_words``, each stemmed by its script's stemmer."""
+    return [stem_word(w) for w in content_words(text)]
 
 
 @lru_cache(maxsize=4096)

@@ -19,13 +19,13 @@ from switchboard_retrieval.embeddings.encoders import EmbeddingUnavailable, Vect
 from switchboard_retrieval.index.bm25 import Bm25Index
 from switchboard_retrieval.index.hybrid import FusedHit, fuse_rankings, with_best_of_parts
 from switchboard_retrieval.index.spelling import Speller
-from switchboard_retrieval.index.text import highlight, tokenize
+from switchboard_retrieval.index.text import content_words, highlight, stem_word, tokenize
 from switchboard_retrieval.index.vectors import collection_name
 from switchboard_retrieval.ingestion.service import load_index_rows
 from switchboard_retrieval.kbs import repository
 from switchboard_retrieval.models import ChunkRow, KnowledgeBaseRow
 from switchboard_retrieval.runtime import Runtime
-from switchboard_shared.contracts.retrieval import SearchHit, SearchRequest, SearchResponse
+from switchboard_shared.contracts.retrieval import QueryWords, SearchHit, SearchRequest, SearchResponse
 from switchboard_shared.errors import AppError, ErrorCode
 from switchboard_shared.language import text_language
 from switchboard_shared.questions import question_parts
@@ -115,6 +115,7 @@ async def search(
         hits=hits[: request.top_k],
         took_ms=_ms(started),
         corrected_query=query if query != request.query else None,
+        query_words=_query_words(indexes, query),
     )
     return await _with_curated(session, rt, tenant_id, request, language, query_vectors, response)
 
@@ -328,6 +329,20 @@ def _coverage(indexes: list[Bm25Index], query: str) -> float:
     if not terms:
         return 0.0
     return sum(1 for term in terms if any(term in index.stems for index in indexes)) / len(terms)
+
+
+def _query_words(indexes: list[Bm25Index], query: str) -> QueryWords | None:
+    """How many chunks of the searched knowledge bases hold each content word of the query (by stem); None
+    when no keyword index was loaded (vector search without spelling correction)."""
+    if not indexes:
+        return None
+    distinct = list(dict.fromkeys(content_words(query)))
+    stems = [stem_word(word) for word in distinct]
+    counts = [index.frequencies(stems) for index in indexes]
+    return QueryWords(
+        chunks=sum(len(index.ids) for index in indexes),
+        frequencies={word: sum(row[i] for row in counts) for i, word in enumerate(distinct)},
+    )
 
 
 def _bm25_rankings(
