@@ -447,6 +447,17 @@ def test_the_sentence_a_colon_introduces_joins_the_best() -> None:
     assert [c.sentence for c in chosen] == [best.sentence, limit.sentence]
 
 
+def test_a_sentence_two_passages_repeat_is_said_once() -> None:
+    # The same paragraph in two documents: the best sentence's neighbour is the sentence already chosen
+    # from the other copy.
+    public = "Check the Public option if you want to expose this variable to builds from pull requests."
+    best = Candidate(2, 1, "Anyone who can open a pull request can then see its value.", 0.9, 0.9, 0.5)
+    first = Candidate(1, 0, public, 0.8, 0.8, 0.6)
+    again = Candidate(2, 0, public, 0.8, 0.8, 0.5)
+    chosen = compose([best, first, again], min_support=0.42)
+    assert [c.sentence for c in chosen] == [public, best.sentence]
+
+
 @pytest.mark.parametrize(
     ("question", "sentence", "bonus"),
     [

@@ -528,21 +528,24 @@ def compose(candidates: list[Candidate], min_support: float) -> list[Candidate]:
 def neighbours(
     best: Candidate, candidates: list[Candidate], chosen: list[Candidate], room: int
 ) -> list[Candidate]:
-    """The sentences right after and before the best one that complete it (see ``NEIGHBOUR_MARGIN``)."""
+    """The sentences right after and before the best one that complete it (see ``NEIGHBOUR_MARGIN``), each
+    said once: a passage repeated in another document may have put the same sentence among ``chosen``."""
     at = {(c.passage, c.position): c for c in candidates}
     taken = {(c.passage, c.position) for c in chosen}
+    said = {c.sentence for c in chosen}
     out: list[Candidate] = []
     for offset in (1, -1):
         near = at.get((best.passage, best.position + offset))
         if near is None or (near.passage, near.position) in taken or near.heading != best.heading:
             continue
-        if len(near.sentence) > room or near.sentence == best.sentence:
+        if len(near.sentence) > room or near.sentence in said:
             continue
         introduced = offset == 1 and best.sentence.rstrip().endswith(":")
         close = near.score >= best.score - NEIGHBOUR_MARGIN
         detail = near.fits and DETAIL.search(near.sentence) is not None
         if introduced or close or near.carries or (detail and near.score >= best.score - DETAIL_MARGIN):
             out.append(near)
+            said.add(near.sentence)
             room -= len(near.sentence)
     return out
 
@@ -798,7 +801,7 @@ async def choose(request: GenerationRequest) -> Choice:
         if any((c.passage, c.position) in taken for c in answer):
             continue  # the answer already says it
         for candidate in answer:
-            if len(candidate.sentence) <= room:
+            if len(candidate.sentence) <= room and all(c.sentence != candidate.sentence for c in chosen):
                 chosen.append(candidate)
                 taken.add((candidate.passage, candidate.position))
                 room -= len(candidate.sentence)
