@@ -96,8 +96,21 @@ def test_a_stem_counts_the_chunks_that_hold_it() -> None:
             ("c3", "s", "Webhooks notify you of failed builds."),
         ],
     )
-    assert index.frequencies(["build", "run", "webhook", "deploy"]) == [3, 2, 1, 0]
-    assert Bm25Index.build(1, []).frequencies(["build"]) == [0]
+    assert index.frequencies(["build", "run", "webhook", "deploy"]) == (3, [3, 2, 1, 0])
+    assert Bm25Index.build(1, []).frequencies(["build"]) == (0, [0])
+
+
+def test_a_filtered_search_counts_only_the_sources_it_searched() -> None:
+    index = Bm25Index.build(
+        1,
+        [
+            ("c1", "public", "Builds run on every push."),
+            ("c2", "internal", "Internal runbook: the build farm's root password rotates monthly."),
+            ("c3", "public", "Webhooks notify you of failed builds."),
+        ],
+    )
+    assert index.frequencies(["build", "password"], {"public"}) == (2, [2, 0])
+    assert index.frequencies(["build", "password"], {"internal"}) == (1, [1, 1])
 
 
 def test_bm25_weight_follows_the_share_of_query_words_the_index_knows() -> None:

@@ -49,12 +49,18 @@ class Bm25Index:
         vocabulary: dict[str, int] = self.retriever.vocab_dict if self.retriever is not None else {}
         return vocabulary
 
-    def frequencies(self, stems: Sequence[str]) -> list[int]:
-        """How many chunks hold each stem (0 for a stem the knowledge base lacks)."""
+    def frequencies(self, stems: Sequence[str], sources: set[str] | None = None) -> tuple[int, list[int]]:
+        """The number of chunks, and how many of them hold each stem (0 for a stem the knowledge base
+        lacks), counting only the chunks of the given sources when ``sources`` is set."""
         if self.retriever is None:
-            return [0] * len(stems)
-        vocab, indptr = self.retriever.vocab_dict, self.retriever.scores["indptr"]
-        return [int(indptr[vocab[s] + 1] - indptr[vocab[s]]) if s in vocab else 0 for s in stems]
+            return 0, [0] * len(stems)
+        vocab, scores = self.retriever.vocab_dict, self.retriever.scores
+        indptr, indices = scores["indptr"], scores["indices"]
+        spans = [(int(indptr[vocab[s]]), int(indptr[vocab[s] + 1])) if s in vocab else (0, 0) for s in stems]
+        if sources is None:
+            return len(self.ids), [end - start for start, end in spans]
+        mask = np.fromiter((s in sources for s in self.sources), dtype=bool, count=len(self.sources))
+        return int(mask.sum()), [int(mask[indices[start:end]].sum()) for start, end in spans]
 
     def search(self, query: str, k: int, sources: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) with a positive score, optionally only from the given sources."""

@@ -115,7 +115,7 @@ async def search(
         hits=hits[: request.top_k],
         took_ms=_ms(started),
         corrected_query=query if query != request.query else None,
-        query_words=_query_words(indexes, query),
+        query_words=_query_words(indexes, query, allowed),
     )
     return await _with_curated(session, rt, tenant_id, request, language, query_vectors, response)
 
@@ -331,17 +331,18 @@ def _coverage(indexes: list[Bm25Index], query: str) -> float:
     return sum(1 for term in terms if any(term in index.stems for index in indexes)) / len(terms)
 
 
-def _query_words(indexes: list[Bm25Index], query: str) -> QueryWords | None:
-    """How many chunks of the searched knowledge bases hold each content word of the query (by stem); None
-    when no keyword index was loaded (vector search without spelling correction)."""
+def _query_words(indexes: list[Bm25Index], query: str, allowed: set[str] | None) -> QueryWords | None:
+    """How many chunks of the searched knowledge bases (of the ``allowed`` sources, when the search was
+    filtered) hold each content word of the query (by stem); None when no keyword index was loaded (vector
+    search without spelling correction)."""
     if not indexes:
         return None
     distinct = list(dict.fromkeys(content_words(query)))
     stems = [stem_word(word) for word in distinct]
-    counts = [index.frequencies(stems) for index in indexes]
+    counted = [index.frequencies(stems, allowed) for index in indexes]
     return QueryWords(
-        chunks=sum(len(index.ids) for index in indexes),
-        frequencies={word: sum(row[i] for row in counts) for i, word in enumerate(distinct)},
+        chunks=sum(chunks for chunks, _ in counted),
+        frequencies={word: sum(row[i] for _, row in counted) for i, word in enumerate(distinct)},
     )
 
 
