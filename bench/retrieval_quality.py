@@ -54,6 +54,7 @@ SUITES = [
     ("rtd-ru-holdout", RTD, EVAL / "rtd_hard_ru_holdout.jsonl"),
     ("demo-ru-holdout", DEMO, EVAL / "demo_ru_hard_holdout.jsonl"),
     ("demo-two-part", DEMO, EVAL / "demo_two_part.jsonl"),
+    ("demo-en-holdout", DEMO, EVAL / "demo_en_hard_holdout.jsonl"),
 ]
 MODES = ("vector", "bm25", "hybrid")
 HEADERS = {"X-Internal-Token": "bench", "X-Tenant-ID": "bench"}
