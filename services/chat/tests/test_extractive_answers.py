@@ -12,6 +12,7 @@ from switchboard_chat.providers.extractive import (
     Candidate,
     ExtractiveProvider,
     answer_bonus,
+    asks_for_own_account,
     asks_for_secrets,
     compose,
     logical_lines,
@@ -38,6 +39,41 @@ from switchboard_shared.contracts.retrieval import QueryWords, SearchHit
 )
 def test_lines_that_ask_for_credentials_or_payment_data(line: str) -> None:
     assert asks_for_secrets(line)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is my balance?",
+        "how many points do I have",
+        "Check my bonus points please",
+        "show my account",
+        "What are my account details?",
+        "Какой мой бонусный баланс?",
+        "Сколько у меня баллов?",
+        "скока у меня бонусов",
+        "Покажите мои баллы",
+    ],
+)
+def test_questions_about_the_customers_own_account_are_lookups(question: str) -> None:
+    assert asks_for_own_account(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        # About the rules, which the knowledge base answers, although they say "my".
+        "When do my bonus points actually show up after I buy something?",
+        "do my points ever expire?",
+        "Can I pay for my order with my points?",
+        "Когда придут мои баллы за покупку?",
+        "Мои бонусы сгорят?",
+        "How do I check my balance?",
+        "Как посмотреть мои баллы?",
+    ],
+)
+def test_questions_about_how_points_work_are_not_lookups(question: str) -> None:
+    assert not asks_for_own_account(question)
 
 
 @pytest.mark.parametrize(

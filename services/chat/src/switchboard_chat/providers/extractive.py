@@ -37,12 +37,16 @@ ORDER = re.compile(
     r"(?:order|заказ\w*)\s*(?:number|no\.?|номер|№|#)?\s*[:#№]?\s*([A-Za-z]{0,5}-?\d[\w-]{1,38})",
     re.IGNORECASE,
 )
-# Questions about the customer's own data ("what is my balance"), not how-to questions that mention the
-# account ("how do I delete my account").
+# Questions about the customer's own data ("what is my balance", "how many points do I have"), not how-to
+# questions that mention the account ("how do I delete my account") and not questions about the rules that
+# happen to say "my" ("when do my bonus points show up?", «мои баллы сгорят?»): the knowledge base answers those.
 ACCOUNT = re.compile(
-    r"\bmy (?:account |bonus )?(?:balance|points)\b|\bmy (?:account|profile) (?:details|info\w*|data)\b"
-    r"|\b(?:show|check|see) my (?:account|profile)\b"
-    r"|(?:мой|моём|моем)\s+(?:бонусн\w+\s+)?(?:баланс|счёт|счет)|(?:мои|моих)\s+(?:бонус\w*|балл\w*)"
+    r"\bmy (?:account |bonus |points? )?balance\b|\bmy (?:account|profile) (?:details|info\w*|data)\b"
+    r"|\b(?:show|check|see|view) my (?:account|profile|(?:bonus )?points|balance)\b"
+    r"|\bhow many (?:bonus )?points (?:do i have|have i got|are (?:left )?(?:in|on) my)"
+    r"|(?:мой|моём|моем)\s+(?:бонусн\w+\s+)?(?:баланс|счёт|счет)"
+    r"|(?:сколько|скока)\s+(?:сейчас\s+|ещё\s+|еще\s+)?у\s+меня\s+(?:бонусн\w+\s+)?(?:бонус|балл)\w*"
+    r"|(?:покаж\w*|провер\w*|посмотр\w*)\s+(?:мои|моих|мой)\s+(?:бонус\w*|балл\w*|баланс)"
     r"|(?:данные|информаци\w+)\s+(?:моего|о моём|о моем|моём|моем)\s+(?:аккаунт|профил)\w*",
     re.IGNORECASE,
 )
@@ -288,6 +292,11 @@ NEVER = re.compile(
     r"|никогда|никому|\bне\s+(?:\w+\s+){0,2}(?:сообщ|переда|отправ|присыл|называ|говор|ввод|спраш|запраш|попрос)",
     re.IGNORECASE,
 )
+
+
+def asks_for_own_account(question: str) -> bool:
+    """The question asks about the customer's own account data (a lookup), not how something works."""
+    return ACCOUNT.search(question) is not None and not HOW_TO.match(question)
 
 
 def asks_for_secrets(sentence: str) -> bool:
@@ -602,7 +611,7 @@ class ExtractiveProvider(ChatProvider):
     async def _route_to_tools(self, request: GenerationRequest) -> tuple[list[ToolEvent], str] | None:
         language = request.language
         order = ORDER.search(request.question)
-        wants_account = ACCOUNT.search(request.question) is not None and not HOW_TO.match(request.question)
+        wants_account = asks_for_own_account(request.question)
         if order is None and not wants_account:
             return None
         if request.tools_unavailable:
