@@ -440,6 +440,10 @@ def test_a_word_rare_in_the_knowledge_base_outweighs_one_every_page_holds() -> N
     assert answers[False][0].startswith("Every project has a settings page")
     assert answers[True][0].startswith("Webhooks are listed under Integrations")
     assert answers[True][1] == answers[False][1]
+    # A knowledge base whose keyword index counted nothing weighs words by the turn's sentences.
+    nothing = QueryWords(chunks=0, frequencies={"project": 0, "webhook": 0})
+    answer, refused, support = ask_with_support(question, [settings], sim, query_words=nothing)
+    assert (answer, support) == answers[False] and not refused
 
 
 def test_an_unanswerable_question_near_a_real_topic_is_refused() -> None:

@@ -360,7 +360,7 @@ def lexical_support(
     context_terms = {index: read(value) for index, value in contexts.items()}
     unit_terms = [read(u.sentence) for u in units]
     df: dict[str, int]
-    if corpus is None:
+    if corpus is None or corpus.chunks <= 0:  # nothing counted (no keyword index): the turn's sentences
         counted: Counter[str] = Counter()
         for words in unit_terms:
             counted.update(words & query)
