@@ -29,7 +29,7 @@ from switchboard_chat.providers import extractive
 from switchboard_chat.settings import ChatSettings
 from switchboard_cli.evaluation.replay import LocalSimilarity, captured_request, load_capture
 
-FEATURES = ("semantic", "lexical", "type", "passage_cosine", "passage_score", "length", "introduces")
+FEATURES = ("semantic", "rarity", "type", "passage_cosine", "passage_score", "length", "introduces")
 # The section heading's similarity is not fitted: it adds this fixed amount (in the fit's own units) times the
 # similarity (see ``RANK_SECTION``).
 SECTION_PRIOR = 1.0

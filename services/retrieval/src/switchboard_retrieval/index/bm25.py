@@ -15,6 +15,7 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+import numpy.typing as npt
 
 from switchboard_retrieval.index.spelling import word_counts
 from switchboard_retrieval.index.text import tokenize
@@ -59,8 +60,12 @@ class Bm25Index:
         spans = [(int(indptr[vocab[s]]), int(indptr[vocab[s] + 1])) if s in vocab else (0, 0) for s in stems]
         if sources is None:
             return len(self.ids), [end - start for start, end in spans]
-        mask = np.fromiter((s in sources for s in self.sources), dtype=bool, count=len(self.sources))
+        mask = self.of_sources(sources)
         return int(mask.sum()), [int(mask[indices[start:end]].sum()) for start, end in spans]
+
+    def of_sources(self, sources: set[str]) -> npt.NDArray[np.bool_]:
+        """Which chunks belong to the given sources (a mask in index order)."""
+        return np.fromiter((s in sources for s in self.sources), dtype=bool, count=len(self.sources))
 
     def search(self, query: str, k: int, sources: set[str] | None = None) -> list[tuple[str, float]]:
         """Top ``k`` (chunk id, score) with a positive score, optionally only from the given sources."""
@@ -72,8 +77,7 @@ class Bm25Index:
             return []
         scores = self.retriever.get_scores(tokens)
         if sources is not None:
-            mask = np.fromiter((s in sources for s in self.sources), dtype=bool, count=len(self.sources))
-            scores = np.where(mask, scores, 0.0)
+            scores = np.where(self.of_sources(sources), scores, 0.0)
         k = min(k, len(self.ids))
         top = np.argpartition(-scores, k - 1)[:k] if k < len(self.ids) else np.arange(len(self.ids))
         ranked = sorted(top.tolist(), key=lambda i: -scores[i])
